@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { recordAudit, type Actor } from '../audit/audit.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { sqlState, UNIQUE_VIOLATION } from '../db/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { isUuid, parseInput } from '../validation.ts';
+
+export const DEFAULT_SIMILARITY_WEIGHT = 0.6;
+export const DEFAULT_SCORE_WEIGHT = 0.4;
+
+export const agentName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, dots, dashes or underscores, starting with a letter or digit')
+  .describe('Unique agent name, e.g. "code-helper"');
+const weight = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+
+export const createAgentInput = z.object({
+  name: agentName,
+  description: z.string().max(10_000).default('').describe('What the agent does; used as part of the optimization query'),
+  similarityWeight: weight.default(DEFAULT_SIMILARITY_WEIGHT).describe('α: weight of query similarity in the hybrid rank'),
+  scoreWeight: weight.default(DEFAULT_SCORE_WEIGHT).describe('β: weight of the reward score in the hybrid rank'),
+});
+export type CreateAgentInput = z.input<typeof createAgentInput>;
+
+export const updateAgentInput = z.object({
+  description: z.string().max(10_000).optional().describe('New description'),
+  similarityWeight: weight.optional().describe('New α (similarity weight)'),
+  scoreWeight: weight.optional().describe('New β (reward weight)'),
+});
+export type UpdateAgentInput = z.input<typeof updateAgentInput>;
+
+export interface Agent {
+  id: string;
+  name: string;
+  description: string;
+  similarityWeight: number;
+  scoreWeight: number;
+  embeddingModel: string;
+  exampleCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** An agent as the doors send it (JSON: dates are ISO strings). */
+export const agentJson = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  similarityWeight: z.number(),
+  scoreWeight: z.number(),
+  embeddingModel: z.string(),
+  exampleCount: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const AGENT_COLUMNS = `a.id, a.name, a.description, a.similarity_weight AS "similarityWeight",
+  a.score_weight AS "scoreWeight", a.embedding_model AS "embeddingModel",
+  (SELECT count(*)::int FROM training_examples e WHERE e.agent_id = a.id) AS "exampleCount",
+  a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
+
+export class AgentService {
+  constructor(private readonly db: Database) {}
+
+  async create(input: CreateAgentInput, actor: Actor): Promise<Agent> {
+    const a = parseInput(createAgentInput, input);
+    try {
+      return await this.db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ id: string }>(
+          `INSERT INTO agents (name, description, similarity_weight, score_weight) VALUES ($1, $2, $3, $4) RETURNING id`,
+          [a.name, a.description, a.similarityWeight, a.scoreWeight],
+        );
+        const agent = await this.byId(tx, rows[0].id);
+        await recordAudit(tx, { actor, action: 'agent.create', entityType: 'agent', entityId: agent.id, agentId: agent.id, details: a });
+        return agent;
+      });
+    } catch (err) {
+      if (sqlState(err) === UNIQUE_VIOLATION) throw new ConflictError(`an agent named "${a.name}" already exists`, { field: 'name' });
+      throw err;
+    }
+  }
+
+  /** Finds an agent by id or by name. */
+  async get(ref: string, db: Queryable = this.db): Promise<Agent> {
+    if (typeof ref !== 'string' || ref === '') throw new ValidationError('agent', 'give an agent name or id');
+    const { rows } = await db.query<Agent>(
+      `SELECT ${AGENT_COLUMNS} FROM agents a WHERE ${isUuid(ref) ? 'a.id = $1::uuid' : 'a.name = $1'}`,
+      [ref],
+    );
+    if (rows.length === 0) throw new NotFoundError('agent', ref);
+    return rows[0];
+  }
+
+  async getById(id: string): Promise<Agent> {
+    if (!isUuid(id)) throw new ValidationError('id', `must be a UUID, got "${id}"`);
+    return this.byId(this.db, id);
+  }
+
+  private async byId(db: Queryable, id: string): Promise<Agent> {
+    const { rows } = await db.query<Agent>(`SELECT ${AGENT_COLUMNS} FROM agents a WHERE a.id = $1`, [id]);
+    if (rows.length === 0) throw new NotFoundError('agent', id);
+    return rows[0];
+  }
+
+  async list(): Promise<Agent[]> {
+    const { rows } = await this.db.query<Agent>(`SELECT ${AGENT_COLUMNS} FROM agents a ORDER BY a.name`);
+    return rows;
+  }
+
+  async update(ref: string, input: UpdateAgentInput, actor: Actor): Promise<Agent> {
+    const changes = parseInput(updateAgentInput, input);
+    return this.db.transaction(async (tx) => {
+      const before = await this.get(ref, tx);
+      await tx.query(
+        `UPDATE agents SET description = coalesce($2, description),
+                similarity_weight = coalesce($3, similarity_weight), score_weight = coalesce($4, score_weight)
+          WHERE id = $1`,
+        [before.id, changes.description ?? null, changes.similarityWeight ?? null, changes.scoreWeight ?? null],
+      );
+      const after = await this.byId(tx, before.id);
+      await recordAudit(tx, { actor, action: 'agent.update', entityType: 'agent', entityId: before.id, agentId: before.id, details: changes });
+      return after;
+    });
+  }
+
+  /** Deletes the agent with all of its examples, prompt versions and runs. */
+  async delete(ref: string, actor: Actor): Promise<{ id: string; name: string; deletedExamples: number }> {
+    return this.db.transaction(async (tx) => {
+      const agent = await this.get(ref, tx);
+      await tx.query('DELETE FROM agents WHERE id = $1', [agent.id]);
+      await recordAudit(tx, {
+        actor,
+        action: 'agent.delete',
+        entityType: 'agent',
+        entityId: agent.id,
+        agentId: agent.id,
+        details: { name: agent.name, deletedExamples: agent.exampleCount },
+      });
+      return { id: agent.id, name: agent.name, deletedExamples: agent.exampleCount };
+    });
+  }
+}

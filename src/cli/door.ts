@@ -1,0 +1,254 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import readline from 'node:readline/promises';
+import { Command, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { z } from 'zod';
+import { loadConfig } from '../config/config.ts';
+import { ExemplarError, ImportError, ValidationError, errorBody, EncodingError, TextTooLargeError } from '../errors.ts';
+import { Exemplar } from '../exemplar.ts';
+import type { Operation } from '../operations/operation.ts';
+import { parseInput } from '../validation.ts';
+import { renderRecord, renderTable } from './table.ts';
+
+/** The flags every command takes; they pick the database and the output format. */
+export interface GlobalOptions {
+  json?: boolean;
+  databaseUrl?: string;
+  dataDir?: string;
+}
+
+interface JsonSchemaProp {
+  type?: string | string[];
+  enum?: unknown[];
+  description?: string;
+  default?: unknown;
+  items?: JsonSchemaProp;
+  anyOf?: JsonSchemaProp[];
+}
+
+/** The CLI door: turns each operation's CLI adapter into a commander command. */
+export function addOperationCommand(program: Command, op: Operation): void {
+  if (!op.cli) return;
+  const cli = op.cli;
+  const command = commandAt(program, cli.command.split(' '));
+  const schema = z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, JsonSchemaProp>;
+    required?: string[];
+  };
+  const props = schema.properties ?? {};
+  const required = new Set(schema.required ?? []);
+  const args = cli.args ?? [];
+  const flagOf = (field: string) => cli.flags?.[field] ?? kebab(field);
+
+  command.description(op.description);
+  for (const field of args) {
+    const prop = props[field] ?? {};
+    const name = cli.files?.includes(field) ? 'file' : kebab(field);
+    const variadic = prop.type === 'array' ? '...' : '';
+    const label = cli.files?.includes(field) ? 'path of the file to read, or - for stdin' : (prop.description ?? '');
+    command.argument(required.has(field) ? `<${name}${variadic}>` : `[${name}${variadic}]`, label);
+  }
+  for (const [field, prop] of Object.entries(props)) {
+    if (args.includes(field) || field === 'fileName') continue;
+    const type = baseType(prop);
+    const flag = flagOf(field);
+    // Defaults are shown, not set: zod applies them, so every door gets the same ones.
+    const help = `${prop.description ?? ''}${prop.default !== undefined && type !== 'boolean' ? ` (default: ${JSON.stringify(prop.default)})` : ''}`;
+    const option =
+      type === 'boolean'
+        ? new Option(`--${flag}`, help)
+        : new Option(`--${flag} <${type === 'array' ? 'values...' : type === 'object' ? 'json' : 'value'}>`, help);
+    const choices = prop.enum ?? prop.anyOf?.find((p) => p.enum)?.enum;
+    if (choices) option.choices(choices.map(String));
+    if (required.has(field) && prop.default === undefined) option.makeOptionMandatory();
+    command.addOption(option);
+  }
+  if (cli.outputFile) command.option('-o, --out <file>', 'write the result to this file instead of stdout');
+  if (cli.confirm) command.option('-y, --yes', 'do not ask for confirmation');
+  if (cli.examples?.length) command.addHelpText('after', `\nExamples:\n${cli.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
+
+  command.action(async (...params: unknown[]) => {
+    const cmd = params[params.length - 1] as Command;
+    const opts = cmd.opts();
+    const global = cmd.optsWithGlobals() as GlobalOptions;
+    try {
+      await runOperation(op, commandInput(params, opts), global, { out: opts.out as string | undefined, yes: Boolean(opts.yes), flagOf });
+    } catch (err) {
+      reportError(err, global, flagOf);
+    }
+  });
+
+  /** Gathers the operation's input from positional arguments, flags and files. */
+  function commandInput(params: unknown[], opts: Record<string, unknown>): Record<string, unknown> {
+    const input: Record<string, unknown> = {};
+    args.forEach((field, i) => {
+      if (params[i] !== undefined) input[field] = params[i];
+    });
+    for (const [field, prop] of Object.entries(props)) {
+      if (args.includes(field) || field === 'fileName') continue;
+      const raw = opts[camel(flagOf(field))];
+      if (raw !== undefined) input[field] = fromCli(raw, prop, flagOf(field));
+    }
+    for (const field of cli.files ?? []) {
+      const file = input[field] as string;
+      input[field] = readInputFile(file);
+      if ('fileName' in props) input.fileName = file === '-' ? 'stdin' : file;
+    }
+    return input;
+  }
+}
+
+async function runOperation(
+  op: Operation,
+  rawInput: Record<string, unknown>,
+  global: GlobalOptions,
+  extra: { out?: string; yes: boolean; flagOf: (field: string) => string },
+): Promise<void> {
+  const cli = op.cli!;
+  let app: Exemplar | undefined;
+  let bar: SingleBar | undefined;
+  try {
+    const input = parseInput(op.input, rawInput);
+    if (cli.confirm && !extra.yes) await confirm(`${op.title}: ${describeTarget(input)}. This cannot be undone.`);
+    app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
+    const output = await op.run(input, {
+      app,
+      actor: `cli:${os.userInfo().username}`,
+      progress: (done, total) => {
+        if (!process.stderr.isTTY || total < 1000) return;
+        if (!bar) {
+          bar = new SingleBar({ format: '  {bar} {percentage}% | {value}/{total} | eta {eta_formatted}', stream: process.stderr, hideCursor: true });
+          bar.start(total, 0);
+        }
+        bar.update(done);
+      },
+    });
+    bar?.stop();
+    printOutput(op, output as Record<string, unknown>, global, extra.out);
+  } catch (err) {
+    bar?.stop();
+    reportError(err, global, extra.flagOf);
+  } finally {
+    await app?.close();
+  }
+}
+
+function printOutput(op: Operation, output: Record<string, unknown>, global: GlobalOptions, out?: string): void {
+  const cli = op.cli!;
+  if (cli.outputFile) {
+    const content = String(output[cli.outputFile]);
+    if (out) fs.writeFileSync(out, content);
+    else process.stdout.write(content);
+    const rest = Object.fromEntries(Object.entries(output).filter(([k]) => k !== cli.outputFile));
+    if (global.json) process.stderr.write(`${JSON.stringify(rest)}\n`);
+    else if (cli.summary) process.stderr.write(`${cli.summary(output)}${out ? ` Written to ${out}.` : ''}\n`);
+    return;
+  }
+  if (global.json) {
+    process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  if (cli.summary) lines.push(cli.summary(output));
+  const items = Array.isArray(output) ? output : Array.isArray(output.items) ? output.items : Array.isArray(output.top) ? output.top : undefined;
+  if (items && cli.columns) {
+    lines.push(renderTable(items as Record<string, unknown>[], cli.columns));
+    if (typeof output.nextCursor === 'string') lines.push(`\nMore: --cursor ${output.nextCursor}`);
+  } else if (!cli.summary) {
+    lines.push(renderRecord(output));
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+let exitCode = 0;
+
+/** The exit code of the command that ran. (PGlite's WASM runtime overwrites process.exitCode on close.) */
+export function cliExitCode(): number {
+  return exitCode;
+}
+
+/** Prints an error for people (or as JSON with --json) and sets the exit code: 2 for bad input, 1 otherwise. */
+export function reportError(err: unknown, global: GlobalOptions, flagOf: (field: string) => string = kebab): void {
+  const badInput = err instanceof ValidationError || err instanceof ImportError || err instanceof EncodingError || err instanceof TextTooLargeError;
+  exitCode = badInput ? 2 : 1;
+  if (global.json) {
+    process.stderr.write(`${JSON.stringify({ error: errorBody(err) })}\n`);
+    return;
+  }
+  let message = err instanceof Error ? err.message : String(err);
+  if (err instanceof ValidationError && err.line === undefined && err.field && !err.field.includes('.')) {
+    message = `--${flagOf(err.field)}: ${err.reason}`;
+  }
+  process.stderr.write(`error: ${message}\n`);
+  if (!(err instanceof ExemplarError) && process.env.EXEMPLAR_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+}
+
+async function confirm(question: string): Promise<void> {
+  if (!process.stdin.isTTY) throw new ValidationError('', `${question} Pass --yes to confirm.`);
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`${question} Continue? [y/N] `);
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim())) throw new ValidationError('', 'cancelled');
+}
+
+function describeTarget(input: Record<string, unknown>): string {
+  return Object.entries(input)
+    .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(', ') : String(v)}`)
+    .join(', ');
+}
+
+function readInputFile(file: string): Uint8Array {
+  try {
+    return fs.readFileSync(file === '-' ? 0 : file);
+  } catch (err) {
+    throw new ValidationError('file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Converts a command-line string to the type the operation's schema expects; zod checks the rest. */
+function fromCli(raw: unknown, prop: JsonSchemaProp, flag: string): unknown {
+  const type = baseType(prop);
+  if (type === 'number' || type === 'integer') return raw === '' ? raw : Number(raw);
+  if (type === 'object') {
+    try {
+      return JSON.parse(String(raw));
+    } catch {
+      throw new ValidationError(flag, `must be JSON, e.g. '{"source":"prod"}'`);
+    }
+  }
+  return raw;
+}
+
+function baseType(prop: JsonSchemaProp): string {
+  const t = prop.type ?? prop.anyOf?.find((p) => p.type && p.type !== 'null')?.type;
+  return (Array.isArray(t) ? t.find((x) => x !== 'null') : t) ?? 'string';
+}
+
+function commandAt(program: Command, path: string[]): Command {
+  let parent = program;
+  for (const [i, name] of path.entries()) {
+    const existing = parent.commands.find((c) => c.name() === name);
+    if (existing) {
+      parent = existing;
+      continue;
+    }
+    const child = parent.command(name);
+    if (i < path.length - 1) child.description(GROUPS[name] ?? '');
+    parent = child;
+  }
+  return parent;
+}
+
+const GROUPS: Record<string, string> = {
+  agents: 'Create, list, show, update and delete agents',
+  examples: "Add, list, import, export and delete an agent's training examples",
+};
+
+export function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function camel(s: string): string {
+  return s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

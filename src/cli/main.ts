@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+import { operations } from '../operations/registry.ts';
+import { addOperationCommand, cliExitCode } from './door.ts';
+
+const program = new Command('exemplar')
+  .description(
+    "Exemplar keeps your AI agents' training examples, prompts and fine-tuning runs in PostgreSQL, " +
+      "and finds each agent's best examples. Data lives in an embedded database (./.exemplar/db) " +
+      'unless DATABASE_URL points at a PostgreSQL server.',
+  )
+  .option('--json', 'print results as JSON, for scripts')
+  .option('--database-url <url>', 'use this PostgreSQL instead of the embedded database (default: $DATABASE_URL)')
+  .option('--data-dir <dir>', 'where the embedded database and indexes live (default: $EXEMPLAR_DATA_DIR or ./.exemplar)')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Quick start:
+  $ exemplar demo                                  load a demo agent with 300+ examples
+  $ exemplar agents list
+  $ exemplar examples list --agent demo-coding-assistant --type positive --min-score 0.9
+  $ exemplar examples import data.jsonl --agent my-agent
+
+Every command takes --help. Exit codes: 0 ok, 1 error, 2 invalid input.`,
+  );
+
+for (const op of operations) addOperationCommand(program, op);
+
+await program.parseAsync(process.argv);
+process.exit(cliExitCode());

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { ValidationError } from '../errors.ts';
+
+/**
+ * Everything Exemplar reads from the environment, in one place. The README's configuration
+ * table lists exactly these variables; keep the two in step.
+ */
+export interface Config {
+  /** Any PostgreSQL. When unset, Exemplar uses the embedded PGlite database. */
+  databaseUrl?: string;
+  /** PostgreSQL schema Exemplar's tables live in (DATABASE_URL only). */
+  dbSchema: string;
+  /** Where Exemplar keeps its local state. */
+  dataDir: string;
+  /** PGlite's data directory, or `memory://` for a throwaway in-memory database. */
+  pgliteDir: string;
+  /** Largest prompt or completion accepted, in UTF-8 bytes. */
+  maxTextBytes: number;
+}
+
+export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const dataDir = overrides.dataDir ?? env.EXEMPLAR_DATA_DIR ?? path.resolve('.exemplar');
+  const config: Config = {
+    databaseUrl: emptyToUndefined(env.DATABASE_URL),
+    dbSchema: env.EXEMPLAR_DB_SCHEMA ?? 'public',
+    dataDir,
+    pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
+    maxTextBytes: positiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES', DEFAULT_MAX_TEXT_BYTES),
+    ...dropUndefined(overrides),
+  };
+  if (!/^[a-z_][a-z0-9_]*$/.test(config.dbSchema)) {
+    throw new ValidationError('EXEMPLAR_DB_SCHEMA', `"${config.dbSchema}" is not a plain lower-case schema name`);
+  }
+  return config;
+}
+
+function emptyToUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+function positiveInt(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new ValidationError(name, `must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function dropUndefined<T extends object>(obj: T): Partial<T> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Shows a connection string without its password, for logs and status output. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable DATABASE_URL>';
+  }
+}

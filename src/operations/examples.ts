@@ -1,0 +1,163 @@
+import { z } from 'zod';
+import { exampleJson, exampleType, examplePatch, newExample, rewardScore } from '../examples/example.ts';
+import { listExamplesFilter, listExamplesPage } from '../examples/examples.ts';
+import { detectFormat } from '../import-export/formats.ts';
+import { exportExamples, importExamples } from '../import-export/import-export.ts';
+import { uuid } from '../validation.ts';
+import { defineOperation, toJson } from './operation.ts';
+
+const agentRef = z.string().min(1).describe('Agent name or id');
+
+export const addExample = defineOperation({
+  name: 'add_example',
+  title: 'Add one example',
+  description:
+    "Adds one training example to an agent: the prompt it got, the completion it gave, a reward score in [0, 1] and whether it is positive (to imitate) or negative (to avoid). Fails if the agent already has the same prompt and completion.",
+  input: newExample.extend({ agent: agentRef }),
+  output: exampleJson,
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
+  cli: {
+    command: 'examples add',
+    flags: { rewardScore: 'reward', exampleType: 'type' },
+    summary: (e) => `Added example ${e.id}.`,
+    examples: ['exemplar examples add --agent code-helper --prompt "Reverse a list in Python" --completion "xs[::-1]" --reward 0.9 --type positive'],
+  },
+  run: async ({ agent, ...example }, { app, actor }) => toJson(await app.examples.add(agent, example, actor)),
+});
+
+export const addExamples = defineOperation({
+  name: 'add_examples',
+  title: 'Add examples',
+  description:
+    'Adds up to 1000 training examples to an agent in one transaction: all are stored, or none if any is invalid. ' +
+    'Examples whose prompt and completion the agent already has are skipped and counted as duplicates.',
+  input: z.object({ agent: agentRef, examples: z.array(newExample).min(1).max(1000).describe('The examples to add') }),
+  output: z.object({ added: z.number().int(), duplicates: z.number().int(), ids: z.array(z.string()) }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  run: async ({ agent, examples }, { app, actor, progress }) =>
+    app.examples.addMany(agent, examples, actor, { onProgress: progress }),
+});
+
+export const getExample = defineOperation({
+  name: 'get_example',
+  title: 'Show an example',
+  description: 'Shows one training example by id, with its reward, type, metadata and content hash.',
+  input: z.object({ id: uuid.describe('Example id') }),
+  output: exampleJson,
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: { command: 'examples show', args: ['id'] },
+  run: async ({ id }, { app }) => toJson(await app.examples.get(id)),
+});
+
+export const listExamples = defineOperation({
+  name: 'list_examples',
+  title: 'List examples',
+  description:
+    "Lists one page of an agent's examples, newest first, with exact filters (type, reward range, text, creation time). " +
+    'Pass nextCursor back as cursor for the next page. For the examples most relevant to a query, use search instead.',
+  input: listExamplesPage.extend({ agent: agentRef }),
+  output: z.object({ items: z.array(exampleJson), nextCursor: z.string().nullable() }),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'examples list',
+    flags: { exampleType: 'type' },
+    columns: ['id', 'rewardScore', 'exampleType', 'prompt', 'createdAt'],
+    examples: ['exemplar examples list --agent code-helper --type negative --max-score 0.2 --contains docker'],
+  },
+  run: async ({ agent, ...opts }, { app }) => toJson(await app.examples.list(agent, opts)),
+});
+
+export const updateExample = defineOperation({
+  name: 'update_example',
+  title: 'Update an example',
+  description: "Changes an example's prompt, completion, reward score, type or metadata. Fields left out stay as they are.",
+  input: examplePatch.extend({ id: uuid.describe('Example id') }),
+  output: exampleJson,
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  cli: { command: 'examples update', args: ['id'], flags: { rewardScore: 'reward', exampleType: 'type' } },
+  run: async ({ id, ...patch }, { app, actor }) => toJson(await app.examples.update(id, patch, actor)),
+});
+
+export const deleteExamples = defineOperation({
+  name: 'delete_examples',
+  title: 'Delete examples',
+  description: 'Deletes examples by id, all or none: if any id is unknown, nothing is deleted.',
+  input: z.object({ ids: z.array(uuid).min(1).describe('Example ids') }),
+  output: z.object({ deleted: z.number().int() }),
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
+  cli: { command: 'examples delete', args: ['ids'], confirm: true, summary: (r) => `Deleted ${r.deleted} examples.` },
+  run: async ({ ids }, { app, actor }) => app.examples.delete(ids, actor),
+});
+
+export const importExamplesOp = defineOperation({
+  name: 'import_examples',
+  title: 'Import examples from a file',
+  description:
+    'Imports a JSONL or CSV file of examples (fields prompt, completion, reward_score, example_type, metadata), or OpenAI chat ' +
+    'fine-tuning lines {"messages": [...]}. The file is validated first, and any bad line (named by number and field) aborts ' +
+    'the whole import unless skipInvalid is set. Lines the agent already has are skipped, so importing twice adds nothing.',
+  input: z.object({
+    agent: agentRef,
+    data: z.union([z.string(), z.instanceof(Uint8Array)]).describe('The file contents'),
+    format: z.enum(['jsonl', 'csv']).optional().describe('File format; guessed from fileName (.csv is CSV, anything else JSONL)'),
+    skipInvalid: z.boolean().default(false).describe('Import the valid lines and report the invalid ones'),
+    defaultRewardScore: rewardScore.optional().describe('reward_score for lines without one (e.g. OpenAI chat lines)'),
+    defaultExampleType: exampleType.optional().describe('example_type for lines without one'),
+    fileName: z.string().optional().describe('Name of the file, for the format guess and the audit log'),
+  }),
+  output: z.object({
+    lines: z.number().int(),
+    added: z.number().int(),
+    duplicates: z.number().int(),
+    invalid: z.number().int(),
+    problems: z.array(z.object({ line: z.number().int(), field: z.string(), message: z.string() })),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'examples import',
+    args: ['data'],
+    files: ['data'],
+    flags: { defaultRewardScore: 'reward', defaultExampleType: 'type' },
+    summary: (r) =>
+      `Imported ${r.added} examples (${r.duplicates} duplicates skipped${r.invalid ? `, ${r.invalid} invalid lines skipped` : ''}).` +
+      r.problems.map((p) => `\n  ${p.message}`).join(''),
+    examples: [
+      'exemplar examples import data.jsonl --agent code-helper',
+      'exemplar examples import chats.jsonl --agent code-helper --reward 1 --type positive',
+      'exemplar examples import sheet.csv --agent code-helper --skip-invalid',
+    ],
+  },
+  run: async (input, { app, actor, progress }) =>
+    importExamples(app.examples, input.agent, input.data, actor, {
+      format: input.format ?? detectFormat(input.fileName ?? ''),
+      skipInvalid: input.skipInvalid,
+      defaults: { rewardScore: input.defaultRewardScore, exampleType: input.defaultExampleType },
+      source: input.fileName,
+      onProgress: progress,
+    }, app.config.maxTextBytes),
+});
+
+export const exportExamplesOp = defineOperation({
+  name: 'export_examples',
+  title: 'Export examples as JSONL',
+  description: "Exports an agent's examples (optionally filtered) as JSONL, one example per line, in the format import reads.",
+  input: listExamplesFilter.extend({ agent: agentRef }),
+  output: z.object({ count: z.number().int(), jsonl: z.string() }),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'examples export',
+    flags: { exampleType: 'type' },
+    outputFile: 'jsonl',
+    summary: (r) => `Exported ${r.count} examples.`,
+    examples: ['exemplar examples export --agent code-helper --min-score 0.8 --out best.jsonl'],
+  },
+  run: async ({ agent, ...filter }, { app }) => {
+    let jsonl = '';
+    let count = 0;
+    for await (const line of exportExamples(app.examples, agent, filter)) {
+      jsonl += line;
+      count++;
+    }
+    return { count, jsonl };
+  },
+});

@@ -1,0 +1,68 @@
+import type { z } from 'zod';
+import type { Actor } from '../audit/audit.ts';
+import type { Exemplar } from '../exemplar.ts';
+
+export interface OperationContext {
+  app: Exemplar;
+  actor: Actor;
+  /** Long operations report progress here; each door shows it its own way. */
+  progress?: (done: number, total: number, message?: string) => void;
+}
+
+/** How the CLI door presents an operation. Presentation only: no logic lives here. */
+export interface CliAdapter<O> {
+  /** Command path, e.g. "agents create". */
+  command: string;
+  /** Input fields taken as positional arguments, in order. An array field takes the rest. */
+  args?: string[];
+  /** Input fields read from a file path argument (as bytes); "-" reads stdin. */
+  files?: string[];
+  /** Short flag names for input fields, e.g. { exampleType: 'type' } gives --type. */
+  flags?: Record<string, string>;
+  /** Output field written to --out FILE (or stdout) instead of being printed as JSON. */
+  outputFile?: string;
+  /** Destructive commands ask for --yes. */
+  confirm?: boolean;
+  /** Columns for the table view of `items` (or of an array output). */
+  columns?: string[];
+  /** A one-line human summary of the result. */
+  summary?: (output: O) => string;
+  /** Example invocations, shown in --help. */
+  examples?: string[];
+}
+
+/**
+ * One capability of Exemplar, written once. The MCP, HTTP and CLI doors each turn it into a tool,
+ * a route and a command.
+ */
+export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodType = z.ZodType> {
+  /** snake_case verb_noun; the MCP tool name. */
+  name: string;
+  title: string;
+  /** Teaches a reader (human or model) when and how to use it. */
+  description: string;
+  input: I;
+  /** The JSON shape of the result. */
+  output: O;
+  annotations: { readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean };
+  cli?: CliAdapter<z.output<O>>;
+  run(input: z.output<I>, ctx: OperationContext): Promise<z.output<O>>;
+}
+
+export function defineOperation<I extends z.ZodObject, O extends z.ZodType>(op: Operation<I, O>): Operation<I, O> {
+  return op;
+}
+
+/** T as it looks after JSON.stringify: dates become ISO strings. */
+export type Json<T> = T extends Date
+  ? string
+  : T extends (infer U)[]
+    ? Json<U>[]
+    : T extends object
+      ? { [K in keyof T]: Json<T[K]> }
+      : T;
+
+/** Serialises a result the way every door sends it: plain JSON, dates as ISO strings. */
+export function toJson<T>(value: T): Json<T> {
+  return JSON.parse(JSON.stringify(value)) as Json<T>;
+}

@@ -1,0 +1,35 @@
+import { createAgent, deleteAgent, getAgent, listAgents, updateAgent } from './agents.ts';
+import { loadDemoOp } from './demo.ts';
+import {
+  addExample,
+  addExamples,
+  deleteExamples,
+  exportExamplesOp,
+  getExample,
+  importExamplesOp,
+  listExamples,
+  updateExample,
+} from './examples.ts';
+import type { Operation } from './operation.ts';
+
+/** Every operation Exemplar has. Each door builds itself from this list. */
+export const operations: Operation[] = [
+  listAgents,
+  getAgent,
+  createAgent,
+  updateAgent,
+  deleteAgent,
+  addExample,
+  addExamples,
+  getExample,
+  listExamples,
+  updateExample,
+  deleteExamples,
+  importExamplesOp,
+  exportExamplesOp,
+  loadDemoOp,
+] as unknown as Operation[];
+
+export function findOperation(name: string): Operation | undefined {
+  return operations.find((op) => op.name === name);
+}
