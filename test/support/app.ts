@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfig, type Config } from '../../src/config/config.ts';
+import { Exemplar } from '../../src/exemplar.ts';
+
+export const TEST_DB = (process.env.EXEMPLAR_TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
+export const TEST_DATABASE_URL = process.env.EXEMPLAR_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestEnv {
+  app: Exemplar;
+  /** Environment variables that point a child process (the CLI) at the same database. */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens Exemplar on the database under test: an in-memory PGlite, or a fresh schema of its own
+ * in the local PostgreSQL that is dropped afterwards.
+ */
+export async function openTestApp(overrides: Partial<Config> = {}): Promise<TestEnv> {
+  if (TEST_DB === 'postgres') {
+    const schema = `exemplar_test_${randomBytes(6).toString('hex')}`;
+    const config = loadConfig({ DATABASE_URL: TEST_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema }, overrides);
+    const app = await Exemplar.open(config);
+    return {
+      app,
+      env: { DATABASE_URL: TEST_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema },
+      close: async () => {
+        await app.close();
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.end();
+      },
+    };
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-test-'));
+  const config = loadConfig({ EXEMPLAR_DATA_DIR: dataDir, EXEMPLAR_PGLITE_DIR: 'memory://' }, overrides);
+  const app = await Exemplar.open(config);
+  return {
+    app,
+    env: { EXEMPLAR_DATA_DIR: dataDir },
+    close: async () => {
+      await app.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const TABLES = [
+  'agents',
+  'prompt_versions',
+  'prompt_labels',
+  'training_examples',
+  'fine_tuning_runs',
+  'run_examples',
+  'audit_log',
+  'index_outbox',
+  'embedding_cache',
+];
+
+/** A fingerprint of every row of every table: equal fingerprints mean the database did not change. */
+export async function snapshot(app: Exemplar): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const table of TABLES) {
+    const { rows } = await app.db.query<{ n: number; h: string | null }>(
+      `SELECT count(*)::int AS n, md5(string_agg(t::text, '|' ORDER BY t::text)) AS h FROM ${table} t`,
+    );
+    out[table] = `${rows[0].n}:${rows[0].h ?? ''}`;
+  }
+  return out;
+}
+
+export const ACTOR = 'test';
