@@ -29,6 +29,11 @@ export const updateAgentInput = z.object({
 });
 export type UpdateAgentInput = z.input<typeof updateAgentInput>;
 
+export interface AgentRef {
+  id: string;
+  name: string;
+}
+
 export interface Agent {
   id: string;
   name: string;
@@ -80,11 +85,16 @@ export class AgentService {
     }
   }
 
-  /** Finds an agent by id or by name. */
+  /** Finds an agent by id or by name, with its example count. */
   async get(ref: string, db: Queryable = this.db): Promise<Agent> {
+    return this.byId(db, (await this.resolve(ref, db)).id);
+  }
+
+  /** Finds an agent's id and name by id or by name; cheap, for services that act on an agent. */
+  async resolve(ref: string, db: Queryable = this.db): Promise<AgentRef> {
     if (typeof ref !== 'string' || ref === '') throw new ValidationError('agent', 'give an agent name or id');
-    const { rows } = await db.query<Agent>(
-      `SELECT ${AGENT_COLUMNS} FROM agents a WHERE ${isUuid(ref) ? 'a.id = $1::uuid' : 'a.name = $1'}`,
+    const { rows } = await db.query<AgentRef>(
+      `SELECT id, name FROM agents WHERE ${isUuid(ref) ? 'id = $1::uuid' : 'name = $1'}`,
       [ref],
     );
     if (rows.length === 0) throw new NotFoundError('agent', ref);

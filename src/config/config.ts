@@ -10,6 +10,8 @@ export interface Config {
   databaseUrl?: string;
   /** PostgreSQL schema Exemplar's tables live in (DATABASE_URL only). */
   dbSchema: string;
+  /** Connections in the pool (DATABASE_URL only). */
+  dbPoolSize: number;
   /** Where Exemplar keeps its local state. */
   dataDir: string;
   /** PGlite's data directory, or `memory://` for a throwaway in-memory database. */
@@ -25,6 +27,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const config: Config = {
     databaseUrl: emptyToUndefined(env.DATABASE_URL),
     dbSchema: env.EXEMPLAR_DB_SCHEMA ?? 'public',
+    dbPoolSize: positiveInt(env.EXEMPLAR_DB_POOL_SIZE, 'EXEMPLAR_DB_POOL_SIZE', 10),
     dataDir,
     pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
     maxTextBytes: positiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES', DEFAULT_MAX_TEXT_BYTES),

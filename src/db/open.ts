@@ -7,7 +7,7 @@ import { openPostgres } from './postgres.ts';
 /** Opens the configured database (PGlite unless DATABASE_URL is set) and brings its schema up to date. */
 export async function openDatabase(config: Config): Promise<Database> {
   const db = config.databaseUrl
-    ? await openPostgres(config.databaseUrl, config.dbSchema)
+    ? await openPostgres(config.databaseUrl, config.dbSchema, config.dbPoolSize)
     : await openPglite(config.pgliteDir);
   try {
     await migrate(db);

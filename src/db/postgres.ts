@@ -8,11 +8,11 @@ const types = {
 };
 
 /** Any PostgreSQL reached through DATABASE_URL (Neon, RDS, local), with a connection pool. */
-export async function openPostgres(url: string, schema: string): Promise<Database> {
+export async function openPostgres(url: string, schema: string, poolSize: number): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     types,
-    max: Number(process.env.EXEMPLAR_DB_POOL_SIZE ?? 10),
+    max: poolSize,
     // Every connection sees Exemplar's schema first, so the same unqualified SQL runs everywhere.
     options: `-c search_path=${schema},public`,
   });

@@ -13,6 +13,8 @@ const EXAMPLE_COLUMNS = `id, agent_id AS "agentId", prompt, completion, reward_s
 
 /** Rows per INSERT statement: large enough to amortise round trips, small enough for PGlite's memory. */
 const INSERT_BATCH = 2000;
+/** After adding this many rows, refresh the planner's statistics (PGlite has no autovacuum to do it). */
+const ANALYZE_AFTER = 5000;
 
 export const listExamplesFilter = z.object({
   exampleType: exampleType.optional().describe('Only positive or only negative examples'),
@@ -53,7 +55,7 @@ export class ExampleService {
   async add(agentRef: string, input: unknown, actor: Actor): Promise<Example> {
     const example = validateExample(input, this.maxTextBytes);
     return this.db.transaction(async (tx) => {
-      const agent = await this.agents.get(agentRef, tx);
+      const agent = await this.agents.resolve(agentRef, tx);
       const [id] = await insertBatch(tx, agent.id, [example]);
       if (!id) {
         const { rows } = await tx.query<{ id: string }>(
@@ -80,8 +82,8 @@ export class ExampleService {
     opts: { onProgress?: (done: number, total: number) => void; auditDetails?: Record<string, unknown> } = {},
   ): Promise<AddManyResult> {
     for (const e of examples) checkTextSize(e, this.maxTextBytes);
-    return this.db.transaction(async (tx) => {
-      const agent = await this.agents.get(agentRef, tx);
+    const result = await this.db.transaction(async (tx) => {
+      const agent = await this.agents.resolve(agentRef, tx);
       const ids: string[] = [];
       for (let i = 0; i < examples.length; i += INSERT_BATCH) {
         ids.push(...(await insertBatch(tx, agent.id, examples.slice(i, i + INSERT_BATCH))));
@@ -97,6 +99,8 @@ export class ExampleService {
       });
       return result;
     });
+    if (result.added >= ANALYZE_AFTER) await this.db.query('ANALYZE training_examples');
+    return result;
   }
 
   async get(id: string): Promise<Example> {
@@ -112,7 +116,7 @@ export class ExampleService {
   /** One page of an agent's examples, newest first, with a cursor that stays stable under inserts. */
   async list(agentRef: string, options: ListExamplesOptions = {}): Promise<ExamplePage> {
     const opts = parseInput(listExamplesPage, options);
-    const agent = await this.agents.get(agentRef);
+    const agent = await this.agents.resolve(agentRef);
     const where = filterSql(opts, [agent.id]);
     if (opts.cursor) {
       const [createdAt, id] = decodeCursor(opts.cursor);
@@ -148,7 +152,7 @@ export class ExampleService {
 
   async count(agentRef: string, filter: ExampleFilter = {}): Promise<number> {
     const opts = parseInput(listExamplesFilter, filter);
-    const agent = await this.agents.get(agentRef);
+    const agent = await this.agents.resolve(agentRef);
     const where = filterSql(opts, [agent.id]);
     const { rows } = await this.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM training_examples WHERE ${where.clauses.join(' AND ')}`,

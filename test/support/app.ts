@@ -75,3 +75,24 @@ export async function snapshot(app: Exemplar): Promise<Record<string, string>> {
 }
 
 export const ACTOR = 'test';
+
+/**
+ * Environment for CLI child processes: a PGlite data directory of their own, or a fresh schema
+ * in the local PostgreSQL. No database is opened here, so children do not contend with us.
+ */
+export async function cliEnv(): Promise<{ env: Record<string, string>; close(): Promise<void> }> {
+  if (TEST_DB === 'postgres') {
+    const schema = `exemplar_test_${randomBytes(6).toString('hex')}`;
+    return {
+      env: { DATABASE_URL: TEST_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema },
+      close: async () => {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.end();
+      },
+    };
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-cli-'));
+  return { env: { EXEMPLAR_DATA_DIR: dataDir }, close: async () => fs.rmSync(dataDir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,93 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../support/app.ts';
+
+const BIN = path.resolve('bin/exemplar.js');
+let t: Awaited<ReturnType<typeof cliEnv>>;
+let tmp: string;
+beforeAll(async () => {
+  t = await cliEnv();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-cli-files-'));
+});
+afterAll(async () => {
+  await t.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function cli(args: string[], input?: string) {
+  const { DATABASE_URL: _, ...parentEnv } = process.env;
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...parentEnv, ...t.env }, input, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('exemplar CLI', () => {
+  it('loads the demo agent, and running it again adds nothing', () => {
+    const first = cli(['--json', 'demo']);
+    expect(first.code, first.stderr).toBe(0);
+    const out = JSON.parse(first.stdout);
+    expect(out).toMatchObject({ agent: 'demo-coding-assistant', created: true });
+    expect(out.examples).toBeGreaterThanOrEqual(300);
+    expect(out.positive).toBeGreaterThan(0);
+    expect(out.negative).toBeGreaterThan(0);
+    const again = JSON.parse(cli(['--json', 'demo']).stdout);
+    expect(again).toMatchObject({ created: false, added: 0, examples: out.examples });
+  });
+
+  it('creates, shows, updates and lists agents, as tables or JSON', () => {
+    expect(cli(['agents', 'create', 'cli-agent', '--description', 'made by a test', '--alpha', '0.7', '--beta', '0.3']).stdout).toMatch(/Created agent "cli-agent"/);
+    const shown = JSON.parse(cli(['--json', 'agents', 'show', 'cli-agent']).stdout);
+    expect(shown).toMatchObject({ name: 'cli-agent', similarityWeight: 0.7, scoreWeight: 0.3, exampleCount: 0 });
+    cli(['agents', 'update', 'cli-agent', '--description', 'changed']);
+    const list = cli(['agents', 'list']);
+    expect(list.stdout).toMatch(/cli-agent\s+0\s+0\.700\s+0\.300\s+changed/);
+  });
+
+  it('imports a file with a progress-capable import, exports it, and deletes with --yes', () => {
+    const file = path.join(tmp, 'in.csv');
+    fs.writeFileSync(file, 'prompt,completion,reward_score,example_type\nq1,a1,0.9,positive\nq2,a2,0.1,negative\n');
+    cli(['agents', 'create', 'io']);
+    const imported = cli(['examples', 'import', file, '--agent', 'io']);
+    expect(imported.stdout).toContain('Imported 2 examples (0 duplicates skipped)');
+    const out = path.join(tmp, 'out.jsonl');
+    expect(cli(['examples', 'export', '--agent', 'io', '--type', 'positive', '--out', out]).stderr).toContain('Exported 1 examples');
+    expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toMatchObject({ prompt: 'q1', reward_score: 0.9 });
+    const ids = JSON.parse(cli(['--json', 'examples', 'list', '--agent', 'io']).stdout).items.map((e: { id: string }) => e.id);
+    expect(cli(['examples', 'delete', ...ids]).code).toBe(2); // no --yes, no terminal: refuses
+    expect(cli(['examples', 'delete', ...ids, '--yes']).stdout).toContain('Deleted 2 examples');
+  });
+
+  it('reads a file from stdin with -', () => {
+    cli(['agents', 'create', 'stdin']);
+    const line = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] });
+    const r = cli(['--json', 'examples', 'import', '-', '--agent', 'stdin', '--reward', '1', '--type', 'positive'], `${line}\n`);
+    expect(JSON.parse(r.stdout)).toMatchObject({ added: 1 });
+  });
+
+  it('reports bad input with the line, exit code 2, and JSON errors with --json', () => {
+    const file = path.join(tmp, 'bad.jsonl');
+    fs.writeFileSync(file, '{"prompt":"a","completion":"b","reward_score":0.5,"example_type":"positive"}\nnot json\n');
+    cli(['agents', 'create', 'bad']);
+    const r = cli(['examples', 'import', file, '--agent', 'bad']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/line 2: not valid JSON/);
+    expect(r.stderr).toContain('--skip-invalid');
+    const flag = cli(['examples', 'add', '--agent', 'bad', '--prompt', 'p', '--completion', 'c', '--reward', '2', '--type', 'positive']);
+    expect(flag.stderr).toContain('error: --reward: must be between 0 and 1');
+    const json = cli(['--json', 'agents', 'show', 'nobody']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'not_found', message: 'agent not found: nobody', details: { entity: 'agent', key: 'nobody' } } });
+  });
+
+  it('teaches through --help', () => {
+    const help = cli(['--help']).stdout;
+    expect(help).toContain('Quick start');
+    expect(help).toContain('agents');
+    const importHelp = cli(['examples', 'import', '--help']).stdout;
+    expect(importHelp).toContain('--skip-invalid');
+    expect(importHelp).toContain('Examples:');
+    expect(importHelp).toContain('exemplar examples import data.jsonl --agent code-helper');
+  });
+});
