@@ -1,0 +1,414 @@
+import fs from 'node:fs';
+
+/**
+ * One agent's vectors in memory, laid out for a fast exact scan.
+ *
+ * Each row holds an example's id, reward, type, content hash and its embedding twice: float32
+ * (exact) and int8 with a per-row scale (a quarter of the bytes). A search scans the int8 copy in
+ * WASM SIMD, then re-scores exactly in float32 every row that could still be in the top k, using a
+ * per-row bound on the int8 error. The result is the exact top k at a fraction of the memory
+ * traffic of a float32 scan.
+ */
+
+const KERNEL = new WebAssembly.Module(fs.readFileSync(new URL('./kernel.wasm', import.meta.url)));
+
+interface Kernel {
+  dot_f32(a: number, b: number, dim: number): number;
+  approx_hybrid(
+    rows: number, scales: number, rewards: number, types: number, n: number, dim: number,
+    query: number, queryScale: number, out: number, minReward: number, typeMask: number, alpha: number, beta: number,
+  ): number;
+}
+
+export const TYPE_CODES = { positive: 0, negative: 1 } as const;
+export type RowType = keyof typeof TYPE_CODES;
+const TYPE_NAMES: RowType[] = ['positive', 'negative'];
+
+export interface ScanFilter {
+  minReward: number;
+  /** Row types to include; both when omitted. */
+  types?: RowType[];
+  /** α: weight of similarity, mapped from cosine [-1, 1] to [0, 1]. */
+  alpha: number;
+  /** β: weight of reward. */
+  beta: number;
+}
+
+export interface ScoredRow {
+  row: number;
+  id: string;
+  /** Exact cosine similarity to the query, in [-1, 1]. */
+  similarity: number;
+  reward: number;
+  type: RowType;
+  /** α · (1 + similarity) / 2 + β · reward */
+  hybrid: number;
+}
+
+export interface RowData {
+  id: string;
+  vector: Float32Array;
+  reward: number;
+  type: RowType;
+  /** Content hash of the example the vector was made from, to tell a stale vector. */
+  hash: string;
+}
+
+const PAGE = 65536;
+const align = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/** The hybrid score. Cosine is mapped from [-1, 1] to [0, 1] so it shares reward's scale. */
+export function hybridScore(similarity: number, reward: number, alpha: number, beta: number): number {
+  return (alpha * (1 + similarity)) / 2 + beta * reward;
+}
+
+export class VectorTable {
+  /** Dimensions padded to a multiple of 32, the kernel's step. */
+  readonly stride: number;
+  private capacity = 0;
+  private count = 0;
+  private ids: string[] = [];
+  private hashes: string[] = [];
+  private readonly rowOf = new Map<string, number>();
+  private memory!: WebAssembly.Memory;
+  private kernel!: Kernel;
+  private layout!: ReturnType<VectorTable['computeLayout']>;
+
+  constructor(
+    readonly dimensions: number,
+    initialCapacity = 1024,
+  ) {
+    if (!Number.isInteger(dimensions) || dimensions <= 0) throw new Error(`bad dimensions ${dimensions}`);
+    this.stride = align(dimensions, 32);
+    this.resize(Math.max(16, initialCapacity));
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(id: string): boolean {
+    return this.rowOf.has(id);
+  }
+
+  idAt(row: number): string {
+    return this.ids[row];
+  }
+
+  hashOf(id: string): string | undefined {
+    const row = this.rowOf.get(id);
+    return row === undefined ? undefined : this.hashes[row];
+  }
+
+  /** Bytes held in WASM memory (vectors, rewards, types and scratch). */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Inserts or replaces a row. */
+  upsert(r: RowData): void {
+    if (r.vector.length !== this.dimensions) {
+      throw new Error(`vector for ${r.id} has ${r.vector.length} dimensions, the index has ${this.dimensions}`);
+    }
+    let row = this.rowOf.get(r.id);
+    if (row === undefined) {
+      if (this.count === this.capacity) this.resize(this.capacity * 2);
+      row = this.count++;
+      this.rowOf.set(r.id, row);
+      this.ids[row] = r.id;
+    }
+    this.hashes[row] = r.hash;
+    this.view().rewards[row] = r.reward;
+    this.view().types[row] = TYPE_CODES[r.type];
+    this.writeVector(row, r.vector);
+  }
+
+  /** Removes a row by moving the last row into its place. Returns whether it existed. */
+  delete(id: string): boolean {
+    const row = this.rowOf.get(id);
+    if (row === undefined) return false;
+    const last = this.count - 1;
+    if (row !== last) {
+      const v = this.view();
+      v.f32.copyWithin(row * this.stride, last * this.stride, (last + 1) * this.stride);
+      v.i8.copyWithin(row * this.stride, last * this.stride, (last + 1) * this.stride);
+      v.scales[row] = v.scales[last];
+      v.errors[row] = v.errors[last];
+      v.rewards[row] = v.rewards[last];
+      v.types[row] = v.types[last];
+      this.ids[row] = this.ids[last];
+      this.hashes[row] = this.hashes[last];
+      this.rowOf.set(this.ids[row], row);
+    }
+    this.ids.length = last;
+    this.hashes.length = last;
+    this.rowOf.delete(id);
+    this.count = last;
+    return true;
+  }
+
+  /** A copy of a row's float32 vector. */
+  vector(row: number): Float32Array {
+    return this.view().f32.slice(row * this.stride, row * this.stride + this.dimensions);
+  }
+
+  reward(row: number): number {
+    return this.view().rewards[row];
+  }
+
+  type(row: number): RowType {
+    return TYPE_NAMES[this.view().types[row]];
+  }
+
+  /**
+   * The exact top `k` rows by hybrid score among rows passing the filter, best first. Ties break by
+   * row order. `query` must be unit length (as every ExemplarEmbedding returns).
+   */
+  search(query: Float32Array, k: number, filter: ScanFilter): ScoredRow[] {
+    if (query.length !== this.dimensions) {
+      throw new Error(`query has ${query.length} dimensions, the index has ${this.dimensions}`);
+    }
+    const n = this.count;
+    if (n === 0 || k <= 0) return [];
+    const { queryError } = this.writeQuery(query);
+    const L = this.layout;
+    const typeMask = (filter.types ?? TYPE_NAMES).reduce((m, t) => m | (1 << TYPE_CODES[t]), 0);
+    const passed = this.kernel.approx_hybrid(
+      L.i8, L.scales, L.rewards, L.types, n, this.stride, L.query16, this.queryScale, L.out,
+      filter.minReward, typeMask, filter.alpha, filter.beta,
+    );
+    if (passed === 0) return [];
+    const v = this.view();
+    const approx = v.out;
+
+    // First pass: the best few rows by the approximate score, re-scored exactly.
+    const exact = new Map<number, ScoredRow>();
+    for (const row of topRows(approx, n, Math.min(passed, k * 4 + 16))) exact.set(row, this.rescore(row, filter));
+    // Certify: any row whose approximate score plus its error bound reaches the k-th exact score
+    // could belong to the top k, so it is re-scored exactly too.
+    const halfAlpha = filter.alpha / 2;
+    const kth = () => kthBest(exact, k);
+    let threshold = kth();
+    for (let row = 0; row < n; row++) {
+      const a = approx[row];
+      if (a === -Infinity || exact.has(row)) continue;
+      const bound = halfAlpha * (v.errors[row] + (1 + v.errors[row]) * queryError) + 1e-5;
+      if (a + bound >= threshold) {
+        exact.set(row, this.rescore(row, filter));
+        threshold = kth();
+      }
+    }
+    return [...exact.values()].sort((x, y) => y.hybrid - x.hybrid || x.row - y.row).slice(0, k);
+  }
+
+  /** Exact float32 score of one row (for the certified re-score and for callers checking rows). */
+  rescore(row: number, filter: Pick<ScanFilter, 'alpha' | 'beta'>): ScoredRow {
+    const L = this.layout;
+    const similarity = this.kernel.dot_f32(L.f32 + row * this.stride * 4, L.query32, this.stride);
+    const reward = this.view().rewards[row];
+    return {
+      row,
+      id: this.ids[row],
+      similarity,
+      reward,
+      type: this.type(row),
+      hybrid: hybridScore(similarity, reward, filter.alpha, filter.beta),
+    };
+  }
+
+  /** Cosine of two stored rows (for MMR and near-duplicate checks). */
+  similarityBetween(a: number, b: number): number {
+    const L = this.layout;
+    return this.kernel.dot_f32(L.f32 + a * this.stride * 4, L.f32 + b * this.stride * 4, this.stride);
+  }
+
+  /** Every row, for persistence. */
+  *rows(): Generator<RowData> {
+    for (let row = 0; row < this.count; row++) {
+      yield { id: this.ids[row], vector: this.vector(row), reward: this.reward(row), type: this.type(row), hash: this.hashes[row] };
+    }
+  }
+
+  /** Raw columns, for a fast binary save; `restore` takes the same shape. */
+  columns(): { ids: string[]; hashes: string[]; rewards: Float32Array; types: Uint8Array; f32: Float32Array; i8: Int8Array; scales: Float32Array; errors: Float32Array } {
+    const v = this.view();
+    const n = this.count;
+    return {
+      ids: this.ids.slice(0, n),
+      hashes: this.hashes.slice(0, n),
+      rewards: v.rewards.subarray(0, n),
+      types: v.types.subarray(0, n),
+      f32: v.f32.subarray(0, n * this.stride),
+      i8: v.i8.subarray(0, n * this.stride),
+      scales: v.scales.subarray(0, n),
+      errors: v.errors.subarray(0, n),
+    };
+  }
+
+  static restore(dimensions: number, c: ReturnType<VectorTable['columns']>): VectorTable {
+    const n = c.ids.length;
+    const table = new VectorTable(dimensions, Math.max(16, n + Math.ceil(n / 8)));
+    const v = table.view();
+    v.rewards.set(c.rewards);
+    v.types.set(c.types);
+    v.f32.set(c.f32);
+    v.i8.set(c.i8);
+    v.scales.set(c.scales);
+    v.errors.set(c.errors);
+    table.ids = c.ids.slice();
+    table.hashes = c.hashes.slice();
+    c.ids.forEach((id, row) => table.rowOf.set(id, row));
+    table.count = n;
+    return table;
+  }
+
+  private queryScale = 0;
+
+  /** Writes the query as float32 and as int16-widened int8; returns its quantisation error norm. */
+  private writeQuery(query: Float32Array): { queryError: number } {
+    const v = this.view();
+    v.query32.fill(0);
+    v.query32.set(query);
+    const { scale, error } = quantise(query, v.query16);
+    this.queryScale = scale;
+    return { queryError: error };
+  }
+
+  private writeVector(row: number, vector: Float32Array): void {
+    const v = this.view();
+    const at = row * this.stride;
+    v.f32.fill(0, at, at + this.stride);
+    v.f32.set(vector, at);
+    const q = v.i8.subarray(at, at + this.stride);
+    q.fill(0);
+    const { scale, error } = quantise(vector, q);
+    v.scales[row] = scale;
+    v.errors[row] = error;
+  }
+
+  private computeLayout(capacity: number) {
+    let offset = 0;
+    const take = (bytes: number) => {
+      const at = offset;
+      offset = align(offset + bytes, 64);
+      return at;
+    };
+    const layout = {
+      f32: take(capacity * this.stride * 4),
+      i8: take(capacity * this.stride),
+      scales: take(capacity * 4),
+      errors: take(capacity * 4),
+      rewards: take(capacity * 4),
+      types: take(capacity),
+      out: take(capacity * 4),
+      query32: take(this.stride * 4),
+      query16: take(this.stride * 2),
+      bytes: 0,
+    };
+    layout.bytes = offset;
+    return layout;
+  }
+
+  private views?: ReturnType<VectorTable['makeViews']>;
+
+  private makeViews() {
+    const b = this.memory.buffer;
+    const L = this.layout;
+    const c = this.capacity;
+    return {
+      f32: new Float32Array(b, L.f32, c * this.stride),
+      i8: new Int8Array(b, L.i8, c * this.stride),
+      scales: new Float32Array(b, L.scales, c),
+      errors: new Float32Array(b, L.errors, c),
+      rewards: new Float32Array(b, L.rewards, c),
+      types: new Uint8Array(b, L.types, c),
+      out: new Float32Array(b, L.out, c),
+      query32: new Float32Array(b, L.query32, this.stride),
+      query16: new Int16Array(b, L.query16, this.stride),
+    };
+  }
+
+  private view() {
+    return (this.views ??= this.makeViews());
+  }
+
+  /** Moves everything into a new, larger WASM memory. */
+  private resize(capacity: number): void {
+    const old = this.views;
+    const n = this.count;
+    this.capacity = capacity;
+    this.layout = this.computeLayout(capacity);
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.layout.bytes / PAGE) });
+    this.kernel = new WebAssembly.Instance(KERNEL, { env: { memory: this.memory } }).exports as unknown as Kernel;
+    this.views = undefined;
+    if (old) {
+      const v = this.view();
+      v.f32.set(old.f32.subarray(0, n * this.stride));
+      v.i8.set(old.i8.subarray(0, n * this.stride));
+      v.scales.set(old.scales.subarray(0, n));
+      v.errors.set(old.errors.subarray(0, n));
+      v.rewards.set(old.rewards.subarray(0, n));
+      v.types.set(old.types.subarray(0, n));
+    }
+  }
+}
+
+/**
+ * Symmetric int8 quantisation with one scale: out[i] = round(v[i] / scale), scale = max|v| / 127.
+ * Returns the scale and the exact L2 norm of the rounding error, which bounds the scan's error.
+ */
+function quantise(v: Float32Array, out: Int8Array | Int16Array): { scale: number; error: number } {
+  let max = 0;
+  for (let i = 0; i < v.length; i++) max = Math.max(max, Math.abs(v[i]));
+  if (max === 0) return { scale: 0, error: 0 };
+  const scale = max / 127;
+  let err = 0;
+  for (let i = 0; i < v.length; i++) {
+    const q = Math.round(v[i] / scale);
+    out[i] = q;
+    const d = v[i] - q * scale;
+    err += d * d;
+  }
+  return { scale, error: Math.sqrt(err) };
+}
+
+/** Indices of the `m` largest finite scores (unordered). A bounded min-heap: O(n log m). */
+function topRows(scores: Float32Array, n: number, m: number): number[] {
+  const heap: number[] = [];
+  const less = (a: number, b: number) => scores[a] < scores[b];
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let s = i;
+      if (l < heap.length && less(heap[l], heap[s])) s = l;
+      if (r < heap.length && less(heap[r], heap[s])) s = r;
+      if (s === i) return;
+      [heap[i], heap[s]] = [heap[s], heap[i]];
+      i = s;
+    }
+  };
+  for (let row = 0; row < n; row++) {
+    const s = scores[row];
+    if (s === -Infinity) continue;
+    if (heap.length < m) {
+      heap.push(row);
+      for (let i = heap.length - 1; i > 0; ) {
+        const p = (i - 1) >> 1;
+        if (!less(heap[i], heap[p])) break;
+        [heap[i], heap[p]] = [heap[p], heap[i]];
+        i = p;
+      }
+    } else if (s > scores[heap[0]]) {
+      heap[0] = row;
+      down(0);
+    }
+  }
+  return heap;
+}
+
+function kthBest(rows: Map<number, ScoredRow>, k: number): number {
+  if (rows.size < k) return -Infinity;
+  const scores = [...rows.values()].map((r) => r.hybrid).sort((a, b) => b - a);
+  return scores[k - 1];
+}
