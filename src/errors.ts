@@ -95,6 +95,15 @@ export interface LineProblem {
   message: string;
 }
 
+/**
+ * An embedding provider failed or is not set up: a rejected API key, a server that keeps failing, a
+ * missing optional package or model. The message says what to change; it never holds a secret.
+ */
+export class EmbeddingProviderError extends ExemplarError {
+  readonly code = 'embedding_provider_error';
+  readonly status = 502;
+}
+
 /** Turns anything thrown into the JSON body the doors send back. */
 export function errorBody(err: unknown): { code: string; message: string; details?: Record<string, unknown> } {
   if (err instanceof ExemplarError) return err.toJSON();

@@ -29,9 +29,13 @@ export const updateAgentInput = z.object({
 });
 export type UpdateAgentInput = z.input<typeof updateAgentInput>;
 
+/** An agent's own columns, without the example count (which costs a scan). */
 export interface AgentRef {
   id: string;
   name: string;
+  similarityWeight: number;
+  scoreWeight: number;
+  embeddingModel: string;
 }
 
 export interface Agent {
@@ -90,11 +94,13 @@ export class AgentService {
     return this.byId(db, (await this.resolve(ref, db)).id);
   }
 
-  /** Finds an agent's id and name by id or by name; cheap, for services that act on an agent. */
+  /** Finds an agent by id or by name, without counting its examples: for services acting on it. */
   async resolve(ref: string, db: Queryable = this.db): Promise<AgentRef> {
     if (typeof ref !== 'string' || ref === '') throw new ValidationError('agent', 'give an agent name or id');
     const { rows } = await db.query<AgentRef>(
-      `SELECT id, name FROM agents WHERE ${isUuid(ref) ? 'id = $1::uuid' : 'name = $1'}`,
+      `SELECT id, name, similarity_weight AS "similarityWeight", score_weight AS "scoreWeight",
+              embedding_model AS "embeddingModel"
+         FROM agents WHERE ${isUuid(ref) ? 'id = $1::uuid' : 'name = $1'}`,
       [ref],
     );
     if (rows.length === 0) throw new NotFoundError('agent', ref);

@@ -151,7 +151,8 @@ function printOutput(op: Operation, output: Record<string, unknown>, global: Glo
   }
   const lines: string[] = [];
   if (cli.summary) lines.push(cli.summary(output));
-  const items = Array.isArray(output) ? output : Array.isArray(output.items) ? output.items : Array.isArray(output.top) ? output.top : undefined;
+  // The table shows the output's list: the output itself, or its first array field.
+  const items = Array.isArray(output) ? output : Object.values(output).find(Array.isArray);
   if (items && cli.columns) {
     lines.push(renderTable(items as Record<string, unknown>[], cli.columns));
     if (typeof output.nextCursor === 'string') lines.push(`\nMore: --cursor ${output.nextCursor}`);
@@ -241,6 +242,7 @@ function commandAt(program: Command, path: string[]): Command {
 }
 
 const GROUPS: Record<string, string> = {
+  index: "Inspect the agents' vector indexes",
   agents: 'Create, list, show, update and delete agents',
   examples: "Add, list, import, export and delete an agent's training examples",
 };

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { loadEmbeddingConfig, type EmbeddingConfig } from '../embeddings/providers.ts';
 import { ValidationError } from '../errors.ts';
 
 /**
@@ -18,6 +19,8 @@ export interface Config {
   pgliteDir: string;
   /** Largest prompt or completion accepted, in UTF-8 bytes. */
   maxTextBytes: number;
+  /** Embedding providers' settings (API keys, base URLs, model folders). */
+  embedding: EmbeddingConfig;
 }
 
 export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
@@ -31,6 +34,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir,
     pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
     maxTextBytes: positiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES', DEFAULT_MAX_TEXT_BYTES),
+    embedding: loadEmbeddingConfig({ ...env, EXEMPLAR_DATA_DIR: dataDir }),
     ...dropUndefined(overrides),
   };
   if (!/^[a-z_][a-z0-9_]*$/.test(config.dbSchema)) {

@@ -11,6 +11,7 @@ import {
   updateExample,
 } from './examples.ts';
 import type { Operation } from './operation.ts';
+import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
 
 /** Every operation Exemplar has. Each door builds itself from this list. */
 export const operations: Operation[] = [
@@ -27,6 +28,9 @@ export const operations: Operation[] = [
   deleteExamples,
   importExamplesOp,
   exportExamplesOp,
+  searchExamples,
+  syncIndex,
+  indexStatus,
   loadDemoOp,
 ] as unknown as Operation[];
 

@@ -50,7 +50,7 @@ export interface RowData {
   vector: Float32Array;
   reward: number;
   type: RowType;
-  /** Content hash of the example the vector was made from, to tell a stale vector. */
+  /** Content hash (a 16-hex-digit prefix is enough) of the example the vector was made from, to tell a stale vector. */
   hash: string;
 }
 
@@ -69,7 +69,7 @@ export class VectorTable {
   private count = 0;
   private ids: string[] = [];
   private hashes: string[] = [];
-  private readonly rowOf = new Map<string, number>();
+  private readonly rowById = new Map<string, number>();
   private memory!: WebAssembly.Memory;
   private kernel!: Kernel;
   private layout!: ReturnType<VectorTable['computeLayout']>;
@@ -88,15 +88,33 @@ export class VectorTable {
   }
 
   has(id: string): boolean {
-    return this.rowOf.has(id);
+    return this.rowById.has(id);
   }
 
   idAt(row: number): string {
     return this.ids[row];
   }
 
+  rowOf(id: string): number | undefined {
+    return this.rowById.get(id);
+  }
+
+  /** Every id, in row order (a copy). */
+  idList(): string[] {
+    return this.ids.slice(0, this.count);
+  }
+
+  /** Updates a row's reward and type; its vector stays. Returns whether the row exists. */
+  setScore(id: string, reward: number, type: RowType): boolean {
+    const row = this.rowById.get(id);
+    if (row === undefined) return false;
+    this.view().rewards[row] = reward;
+    this.view().types[row] = TYPE_CODES[type];
+    return true;
+  }
+
   hashOf(id: string): string | undefined {
-    const row = this.rowOf.get(id);
+    const row = this.rowById.get(id);
     return row === undefined ? undefined : this.hashes[row];
   }
 
@@ -110,11 +128,11 @@ export class VectorTable {
     if (r.vector.length !== this.dimensions) {
       throw new Error(`vector for ${r.id} has ${r.vector.length} dimensions, the index has ${this.dimensions}`);
     }
-    let row = this.rowOf.get(r.id);
+    let row = this.rowById.get(r.id);
     if (row === undefined) {
-      if (this.count === this.capacity) this.resize(this.capacity * 2);
+      if (this.count === this.capacity) this.resize(Math.ceil(this.capacity * 1.25) + 16); // small steps keep memory near 1.25x raw
       row = this.count++;
-      this.rowOf.set(r.id, row);
+      this.rowById.set(r.id, row);
       this.ids[row] = r.id;
     }
     this.hashes[row] = r.hash;
@@ -125,7 +143,7 @@ export class VectorTable {
 
   /** Removes a row by moving the last row into its place. Returns whether it existed. */
   delete(id: string): boolean {
-    const row = this.rowOf.get(id);
+    const row = this.rowById.get(id);
     if (row === undefined) return false;
     const last = this.count - 1;
     if (row !== last) {
@@ -138,11 +156,11 @@ export class VectorTable {
       v.types[row] = v.types[last];
       this.ids[row] = this.ids[last];
       this.hashes[row] = this.hashes[last];
-      this.rowOf.set(this.ids[row], row);
+      this.rowById.set(this.ids[row], row);
     }
     this.ids.length = last;
     this.hashes.length = last;
-    this.rowOf.delete(id);
+    this.rowById.delete(id);
     this.count = last;
     return true;
   }
@@ -201,6 +219,12 @@ export class VectorTable {
     return [...exact.values()].sort((x, y) => y.hybrid - x.hybrid || x.row - y.row).slice(0, k);
   }
 
+  /** Exact scores of the given rows, best first: for searches whose filter only SQL can evaluate. */
+  scoreRows(query: Float32Array, rows: number[], filter: Pick<ScanFilter, 'alpha' | 'beta'>): ScoredRow[] {
+    this.writeQuery(query);
+    return rows.map((row) => this.rescore(row, filter)).sort((x, y) => y.hybrid - x.hybrid || x.row - y.row);
+  }
+
   /** Exact float32 score of one row (for the certified re-score and for callers checking rows). */
   rescore(row: number, filter: Pick<ScanFilter, 'alpha' | 'beta'>): ScoredRow {
     const L = this.layout;
@@ -247,7 +271,7 @@ export class VectorTable {
 
   static restore(dimensions: number, c: ReturnType<VectorTable['columns']>): VectorTable {
     const n = c.ids.length;
-    const table = new VectorTable(dimensions, Math.max(16, n + Math.ceil(n / 8)));
+    const table = new VectorTable(dimensions, n + 1024);
     const v = table.view();
     v.rewards.set(c.rewards);
     v.types.set(c.types);
@@ -257,7 +281,7 @@ export class VectorTable {
     v.errors.set(c.errors);
     table.ids = c.ids.slice();
     table.hashes = c.hashes.slice();
-    c.ids.forEach((id, row) => table.rowOf.set(id, row));
+    c.ids.forEach((id, row) => table.rowById.set(id, row));
     table.count = n;
     return table;
   }

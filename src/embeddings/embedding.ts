@@ -1,0 +1,26 @@
+import { BaseEmbedding } from '@llamaindex/core/embeddings';
+
+/**
+ * An embedding provider. It is a LlamaIndex `BaseEmbedding`, so LlamaIndex code can use it, and it
+ * adds the fast path Exemplar uses itself: `embed(texts)` returns L2-normalised float32 vectors.
+ */
+export abstract class ExemplarEmbedding extends BaseEmbedding {
+  /** Stable id of the model and its settings, e.g. "hashing-384" or "openai:text-embedding-3-small@1536".
+   * Stored with every index and cache entry: vectors from different ids are never mixed. */
+  abstract readonly modelId: string;
+  abstract readonly dimensions: number;
+  /** Whether vectors are worth caching in PostgreSQL (false when computing is cheaper than a lookup). */
+  abstract readonly cacheable: boolean;
+
+  /** Embeds many texts; each result has `dimensions` entries and unit length. */
+  abstract embed(texts: string[]): Promise<Float32Array[]>;
+
+  constructor() {
+    super();
+    this.getTextEmbeddings = async (texts: string[]) => (await this.embed(texts)).map((v) => Array.from(v));
+  }
+
+  async getTextEmbedding(text: string): Promise<number[]> {
+    return Array.from((await this.embed([text]))[0]);
+  }
+}

@@ -1,0 +1,367 @@
+import path from 'node:path';
+import type { AgentService } from '../agents/agents.ts';
+import type { Database } from '../db/database.ts';
+import { CachedEmbedder } from '../embeddings/cache.ts';
+import { createEmbedding, type EmbeddingConfig } from '../embeddings/providers.ts';
+import { FileVectorStore } from '../vectors/file-store.ts';
+import { VectorTable, type RowType } from '../vectors/vector-table.ts';
+
+/** Rows read and embedded per step of a rebuild or catch-up. */
+const BATCH = 2000;
+/** Save a changed index to disk at most this often while changes keep coming. */
+const SAVE_EVERY_MS = 30_000;
+
+interface LoadedIndex {
+  agentId: string;
+  /** The provider's modelId; never mixed. */
+  model: string;
+  table: VectorTable;
+  dirty: boolean;
+  savedAt: number;
+  syncedAt: Date;
+  /** Highest outbox id applied, recorded in the manifest. */
+  watermark: number;
+}
+
+export interface SyncResult {
+  agentId: string;
+  agentName: string;
+  model: string;
+  rebuilt: boolean;
+  /** Examples embedded and written into the index. */
+  upserted: number;
+  removed: number;
+  count: number;
+  ms: number;
+}
+
+export interface IndexStatus {
+  agentId: string;
+  agentName: string;
+  model: string;
+  /** Examples in the index, or null when it is not built yet. */
+  count: number | null;
+  examples: number;
+  /** Changes waiting in the outbox, and the age of the oldest in seconds. */
+  lagChanges: number;
+  lagSeconds: number;
+  lastSync: string | null;
+}
+
+interface ExampleRow {
+  id: string;
+  prompt: string;
+  reward: number;
+  type: RowType;
+  hash: string;
+}
+
+/**
+ * Keeps one in-memory VectorTable per agent in step with PostgreSQL.
+ *
+ * The database is the source of truth and `index_outbox` is the change feed. Loading an index
+ * reads the saved file, then reconciles it with the table (so a stale or half-synced file always
+ * converges); catching up applies outbox changes in memory and then deletes them. Files are saved
+ * atomically now and then, and on `sync` and shutdown.
+ */
+export class IndexService {
+  readonly store: FileVectorStore;
+  private readonly loaded = new Map<string, LoadedIndex>();
+  private readonly embedders = new Map<string, CachedEmbedder>();
+  /** One operation at a time per agent. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly agents: AgentService,
+    private readonly embeddingConfig: EmbeddingConfig,
+    dataDir: string,
+  ) {
+    this.store = new FileVectorStore(path.join(dataDir, 'index'));
+  }
+
+  /** The embedder an agent's model spec names, with the PostgreSQL cache in front. */
+  embedder(spec: string): CachedEmbedder {
+    let e = this.embedders.get(spec);
+    if (!e) {
+      e = new CachedEmbedder(createEmbedding(spec, this.embeddingConfig), this.db);
+      this.embedders.set(spec, e);
+    }
+    return e;
+  }
+
+  /** Cache hits and misses over all providers, for metrics. */
+  cacheStats(): { hits: number; misses: number } {
+    let hits = 0;
+    let misses = 0;
+    for (const e of this.embedders.values()) {
+      hits += e.hits;
+      misses += e.misses;
+    }
+    return { hits, misses };
+  }
+
+  /**
+   * The seed's sync_training_data_to_vector_store: brings an agent's index up to date and saves it.
+   * `forceRebuild` builds a fresh index from the table and swaps it in.
+   */
+  async sync(agentRef: string, opts: { forceRebuild?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<SyncResult> {
+    const agent = await this.agents.resolve(agentRef);
+    return this.exclusive(agent.id, async () => {
+      const t0 = performance.now();
+      let rebuilt = false;
+      let upserted = 0;
+      let removed = 0;
+      let index = this.loaded.get(agent.id);
+      const model = this.embedder(agent.embeddingModel).provider.modelId;
+      if (opts.forceRebuild || !index || index.model !== model) {
+        const fresh = opts.forceRebuild ? undefined : this.loadFromDisk(agent.id, model);
+        if (fresh) {
+          index = fresh;
+          ({ upserted, removed } = await this.reconcile(index, agent.embeddingModel, opts.onProgress));
+        } else {
+          index = await this.rebuild(agent.id, agent.embeddingModel, opts.onProgress);
+          upserted = index.table.size;
+          rebuilt = true;
+        }
+        this.loaded.set(agent.id, index);
+      }
+      const caught = await this.drain(index, agent.embeddingModel);
+      upserted += caught.upserted;
+      removed += caught.removed;
+      this.save(index);
+      return {
+        agentId: agent.id,
+        agentName: agent.name,
+        model,
+        rebuilt,
+        upserted,
+        removed,
+        count: index.table.size,
+        ms: Math.round(performance.now() - t0),
+      };
+    });
+  }
+
+  /** The agent's index, loaded (and reconciled) or built on first use. */
+  async table(agentId: string): Promise<{ table: VectorTable; embedder: CachedEmbedder }> {
+    const agent = await this.agents.resolve(agentId);
+    const embedder = this.embedder(agent.embeddingModel);
+    const current = this.loaded.get(agentId);
+    if (current && current.model === embedder.provider.modelId) return { table: current.table, embedder };
+    await this.exclusive(agentId, async () => {
+      const again = this.loaded.get(agentId);
+      if (again && again.model === embedder.provider.modelId) return;
+      const index = this.loadFromDisk(agentId, embedder.provider.modelId);
+      if (index) {
+        await this.reconcile(index, agent.embeddingModel);
+        this.loaded.set(agentId, index);
+      } else {
+        const built = await this.rebuild(agentId, agent.embeddingModel);
+        this.save(built);
+        this.loaded.set(agentId, built);
+      }
+    });
+    return { table: this.loaded.get(agentId)!.table, embedder };
+  }
+
+  /**
+   * Applies every pending outbox change of the given agents (all agents with changes when
+   * omitted). An index not loaded yet is loaded first, so the outbox never piles up.
+   */
+  async catchUp(agentIds?: string[]): Promise<number> {
+    const ids =
+      agentIds ??
+      (await this.db.query<{ agentId: string }>('SELECT DISTINCT agent_id AS "agentId" FROM index_outbox')).rows.map((r) => r.agentId);
+    let applied = 0;
+    for (const agentId of ids) {
+      const exists = (await this.db.query('SELECT 1 FROM agents WHERE id = $1', [agentId])).rows.length > 0;
+      if (!exists) {
+        await this.exclusive(agentId, () => this.forget(agentId));
+        continue;
+      }
+      // Loads (and reconciles) the index, or rebuilds it when the agent's model changed.
+      await this.table(agentId);
+      await this.exclusive(agentId, async () => {
+        const index = this.loaded.get(agentId);
+        const agent = await this.agents.resolve(agentId).catch(() => undefined);
+        if (!index || !agent) return;
+        const r = await this.drain(index, agent.embeddingModel);
+        applied += r.upserted + r.removed;
+        if (index.dirty && Date.now() - index.savedAt > SAVE_EVERY_MS) this.save(index);
+      });
+    }
+    return applied;
+  }
+
+  /** Saves every changed index (on shutdown). */
+  async saveAll(): Promise<void> {
+    for (const index of this.loaded.values()) await this.exclusive(index.agentId, async () => this.save(index));
+  }
+
+  async status(): Promise<IndexStatus[]> {
+    const { rows } = await this.db.query<{ agentId: string; agentName: string; spec: string; examples: number; lagChanges: number; lagSeconds: number | null }>(
+      `SELECT a.id AS "agentId", a.name AS "agentName", a.embedding_model AS spec,
+              (SELECT count(*)::int FROM training_examples e WHERE e.agent_id = a.id) AS examples,
+              coalesce(o.n, 0)::int AS "lagChanges",
+              extract(epoch FROM now() - o.oldest)::float8 AS "lagSeconds"
+         FROM agents a
+         LEFT JOIN (SELECT agent_id, count(*) AS n, min(queued_at) AS oldest FROM index_outbox GROUP BY agent_id) o ON o.agent_id = a.id
+        ORDER BY a.name`,
+    );
+    return rows.map((r) => {
+      const live = this.loaded.get(r.agentId);
+      const manifest = live ? undefined : this.store.readManifest(r.agentId);
+      return {
+        agentId: r.agentId,
+        agentName: r.agentName,
+        model: live?.model ?? manifest?.model ?? this.embedder(r.spec).provider.modelId,
+        count: live?.table.size ?? manifest?.count ?? null,
+        examples: r.examples,
+        lagChanges: r.lagChanges,
+        lagSeconds: Math.max(0, Math.round((r.lagSeconds ?? 0) * 1000) / 1000),
+        lastSync: live ? live.syncedAt.toISOString() : (manifest?.savedAt ?? null),
+      };
+    });
+  }
+
+  private loadFromDisk(agentId: string, model: string): LoadedIndex | undefined {
+    let saved;
+    try {
+      saved = this.store.load(agentId);
+    } catch {
+      return undefined; // corrupt: rebuild from the database
+    }
+    if (!saved || saved.manifest.model !== model) return undefined;
+    const savedAt = Date.parse(saved.manifest.savedAt);
+    return { agentId, model, table: saved.table, dirty: false, savedAt, syncedAt: new Date(savedAt), watermark: saved.manifest.watermark };
+  }
+
+  /** Builds an agent's index from its rows. Changes made meanwhile stay in the outbox for catch-up. */
+  private async rebuild(agentId: string, spec: string, onProgress?: (done: number, total: number) => void): Promise<LoadedIndex> {
+    const embedder = this.embedder(spec);
+    // Take the outbox entries first: every change they record is visible to the reads below.
+    const { rows: feed } = await this.db.query<{ id: number }>('SELECT id FROM index_outbox WHERE agent_id = $1', [agentId]);
+    const { rows: countRows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM training_examples WHERE agent_id = $1', [agentId]);
+    const total = countRows[0].n;
+    const table = new VectorTable(embedder.provider.dimensions, total + 1024);
+    let last = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const { rows } = await this.db.query<ExampleRow>(
+        `${SELECT_ROWS} WHERE agent_id = $1 AND id > $2 ORDER BY id LIMIT ${BATCH}`,
+        [agentId, last],
+      );
+      if (rows.length === 0) break;
+      await this.upsertRows(table, rows, embedder);
+      last = rows[rows.length - 1].id;
+      onProgress?.(table.size, total);
+    }
+    await this.deleteOutbox(feed.map((r) => r.id));
+    const watermark = Math.max(0, ...feed.map((r) => r.id));
+    return { agentId, model: embedder.provider.modelId, table, dirty: true, savedAt: 0, syncedAt: new Date(), watermark };
+  }
+
+  /** Makes a loaded index match the table: adds, re-embeds, updates and removes what differs. */
+  private async reconcile(index: LoadedIndex, spec: string, onProgress?: (done: number, total: number) => void): Promise<{ upserted: number; removed: number }> {
+    const { rows: feed } = await this.db.query<{ id: number }>('SELECT id FROM index_outbox WHERE agent_id = $1', [index.agentId]);
+    const { rows } = await this.db.query<{ id: string; reward: number; type: RowType; hash: string }>(
+      `SELECT id::text, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash
+         FROM training_examples WHERE agent_id = $1`,
+      [index.agentId],
+    );
+    const seen = new Set<string>();
+    const stale: string[] = [];
+    let upserted = 0;
+    for (const r of rows) {
+      seen.add(r.id);
+      if (index.table.hashOf(r.id) !== r.hash) {
+        stale.push(r.id);
+      } else {
+        const row = index.table.rowOf(r.id)!;
+        if (index.table.reward(row) !== Math.fround(r.reward) || index.table.type(row) !== r.type) {
+          index.table.setScore(r.id, r.reward, r.type);
+          upserted++;
+        }
+      }
+    }
+    let removed = 0;
+    for (const id of index.table.idList()) if (!seen.has(id)) removed += Number(index.table.delete(id));
+    for (let i = 0; i < stale.length; i += BATCH) {
+      const { rows: full } = await this.db.query<ExampleRow>(`${SELECT_ROWS} WHERE id = ANY($1::uuid[])`, [stale.slice(i, i + BATCH)]);
+      await this.upsertRows(index.table, full, this.embedder(spec));
+      upserted += full.length;
+      onProgress?.(Math.min(i + BATCH, stale.length), stale.length);
+    }
+    await this.deleteOutbox(feed.map((r) => r.id));
+    index.watermark = Math.max(index.watermark, ...feed.map((r) => r.id));
+    if (upserted + removed > 0) index.dirty = true;
+    index.syncedAt = new Date();
+    return { upserted, removed };
+  }
+
+  /** Applies the agent's pending outbox changes in memory, then deletes them. */
+  private async drain(index: LoadedIndex, spec: string): Promise<{ upserted: number; removed: number }> {
+    let upserted = 0;
+    let removed = 0;
+    for (;;) {
+      const { rows: feed } = await this.db.query<{ id: number; exampleId: string }>(
+        `SELECT id, example_id AS "exampleId" FROM index_outbox WHERE agent_id = $1 ORDER BY id LIMIT ${BATCH}`,
+        [index.agentId],
+      );
+      if (feed.length === 0) break;
+      const ids = [...new Set(feed.map((f) => f.exampleId))];
+      // The current row decides, not the change record: replaying a change is harmless.
+      const { rows } = await this.db.query<ExampleRow>(`${SELECT_ROWS} WHERE id = ANY($1::uuid[]) AND agent_id = $2`, [ids, index.agentId]);
+      const present = new Set(rows.map((r) => r.id));
+      for (const id of ids) if (!present.has(id)) removed += Number(index.table.delete(id));
+      const changed = rows.filter((r) => index.table.hashOf(r.id) !== r.hash);
+      for (const r of rows) if (index.table.hashOf(r.id) === r.hash) index.table.setScore(r.id, r.reward, r.type);
+      await this.upsertRows(index.table, changed, this.embedder(spec));
+      upserted += rows.length;
+      await this.deleteOutbox(feed.map((f) => f.id));
+      index.watermark = Math.max(index.watermark, feed[feed.length - 1].id);
+      index.dirty = true;
+      index.syncedAt = new Date();
+    }
+    return { upserted, removed };
+  }
+
+  private async upsertRows(table: VectorTable, rows: ExampleRow[], embedder: CachedEmbedder): Promise<void> {
+    if (rows.length === 0) return;
+    // The prompt is what a query is compared with: "find examples asked like this".
+    const vectors = await embedder.embed(rows.map((r) => r.prompt));
+    rows.forEach((r, i) => table.upsert({ id: r.id, vector: vectors[i], reward: r.reward, type: r.type, hash: r.hash }));
+  }
+
+  private async deleteOutbox(ids: number[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 10_000) {
+      await this.db.query('DELETE FROM index_outbox WHERE id = ANY($1::bigint[])', [ids.slice(i, i + 10_000)]);
+    }
+  }
+
+  private save(index: LoadedIndex): void {
+    if (!index.dirty) return;
+    this.store.save(index.agentId, index.table, { model: index.model, watermark: index.watermark });
+    index.dirty = false;
+    index.savedAt = Date.now();
+  }
+
+  /** The agent is gone: drop its index and its pending changes. */
+  private async forget(agentId: string): Promise<void> {
+    this.loaded.delete(agentId);
+    this.store.remove(agentId);
+    await this.db.query('DELETE FROM index_outbox WHERE agent_id = $1', [agentId]);
+  }
+
+  private exclusive<T>(agentId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(agentId) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    this.locks.set(agentId, next);
+    void next.finally(() => {
+      if (this.locks.get(agentId) === next) this.locks.delete(agentId);
+    }).catch(() => {});
+    return next;
+  }
+}
+
+const SELECT_ROWS = `SELECT id::text, prompt, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash FROM training_examples`;

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { exampleType } from '../examples/example.ts';
+import { retrieveInput } from '../retrieval/retrieval.ts';
+import { defineOperation } from './operation.ts';
+
+const retrievedExample = z.object({
+  id: z.string(),
+  input: z.string(),
+  output: z.string(),
+  score: z.number().describe('reward_score'),
+  similarity: z.number().describe('cosine similarity of query and prompt, -1..1'),
+  hybridScore: z.number().describe('α·(1+similarity)/2 + β·score'),
+  rank: z.number().int(),
+  exampleType,
+  metadata: z.record(z.string(), z.unknown()),
+});
+
+export const searchExamples = defineOperation({
+  name: 'search_examples',
+  title: 'Search examples (hybrid)',
+  description:
+    "Finds an agent's best examples for a query: exact filters first (reward >= minScore, type, and any others), then " +
+    'a rank by hybrid = α·(1+cosine)/2 + β·reward (cosine is mapped to 0..1 to share the reward scale; α and β default ' +
+    "to the agent's weights, 0.6 and 0.4). Every result shows its similarity, reward and hybrid score. Use diversity " +
+    '(MMR) or dedupeThreshold to avoid near-identical results. Use this to pick few-shot examples for a task.',
+  input: retrieveInput.omit({ agentId: true }).extend({ agent: z.string().min(1).describe('Agent name or id') }),
+  output: z.object({
+    results: z.array(retrievedExample),
+    similarityWeight: z.number(),
+    scoreWeight: z.number(),
+    model: z.string().describe('Embedding model of the index'),
+  }),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'search',
+    args: ['query'],
+    flags: { exampleType: 'type', similarityWeight: 'alpha', scoreWeight: 'beta' },
+    columns: ['rank', 'hybridScore', 'similarity', 'score', 'exampleType', 'input'],
+    examples: [
+      'exemplar search --agent demo-coding-assistant "read a csv file in python" --min-score 0.8 --top-k 10 --type positive',
+      'exemplar search --agent demo-coding-assistant "docker build is slow" --alpha 0.9 --beta 0.1 --diversity 0.3',
+    ],
+  },
+  run: async ({ agent, ...rest }, { app }) => app.hybridRetrieveBestExamples({ agentId: agent, ...rest }),
+});
+
+const syncResult = z.object({
+  agentId: z.string(),
+  agentName: z.string(),
+  model: z.string(),
+  rebuilt: z.boolean(),
+  upserted: z.number().int(),
+  removed: z.number().int(),
+  count: z.number().int(),
+  ms: z.number(),
+});
+
+export const syncIndex = defineOperation({
+  name: 'sync_index',
+  title: 'Sync the vector index',
+  description:
+    "Brings an agent's vector index (or every agent's) up to date with the database and saves it. Normally not needed: " +
+    'a background worker applies every change within about a second. forceRebuild re-embeds everything into a fresh index.',
+  input: z.object({
+    agent: z.string().min(1).optional().describe('Agent name or id; all agents when omitted'),
+    forceRebuild: z.boolean().default(false).describe('Build a fresh index from the database and swap it in'),
+  }),
+  output: z.object({ agents: z.array(syncResult) }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'sync',
+    columns: ['agentName', 'model', 'rebuilt', 'upserted', 'removed', 'count', 'ms'],
+    examples: ['exemplar sync', 'exemplar sync --agent demo-coding-assistant --force-rebuild', 'exemplar sync --watch'],
+  },
+  run: async ({ agent, forceRebuild }, { app, progress }) => {
+    const refs = agent ? [agent] : (await app.agents.list()).map((a) => a.id);
+    const agents = [];
+    for (const ref of refs) agents.push(await app.index.sync(ref, { forceRebuild, onProgress: progress }));
+    return { agents };
+  },
+});
+
+export const indexStatus = defineOperation({
+  name: 'index_status',
+  title: 'Index status',
+  description:
+    "Shows each agent's vector index: examples indexed versus stored, the sync lag (changes waiting and the age of the oldest), the embedding model and the last sync.",
+  input: z.object({}),
+  output: z.object({
+    items: z.array(
+      z.object({
+        agentId: z.string(),
+        agentName: z.string(),
+        model: z.string(),
+        count: z.number().int().nullable(),
+        examples: z.number().int(),
+        lagChanges: z.number().int(),
+        lagSeconds: z.number(),
+        lastSync: z.string().nullable(),
+      }),
+    ),
+  }),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: { command: 'index status', columns: ['agentName', 'model', 'count', 'examples', 'lagChanges', 'lagSeconds', 'lastSync'] },
+  run: async (_input, { app }) => ({ items: await app.index.status() }),
+});

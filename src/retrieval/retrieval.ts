@@ -1,0 +1,248 @@
+import { z } from 'zod';
+import type { AgentService } from '../agents/agents.ts';
+import type { Database } from '../db/database.ts';
+import { exampleType } from '../examples/example.ts';
+import type { IndexService } from '../indexing/index-service.ts';
+import { isoTime, parseInput } from '../validation.ts';
+import { hybridScore, type RowType, type ScoredRow } from '../vectors/vector-table.ts';
+
+const weight = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+
+export const retrieveInput = z.object({
+  agentId: z.string().min(1).describe('Agent name or id'),
+  query: z.string().min(1, 'must not be empty').describe('What to find examples for, e.g. the task at hand'),
+  minScore: z.number().min(0).max(1).default(0).describe('Lowest reward_score to consider'),
+  topK: z.number().int().min(1).max(200).default(5).describe('How many examples to return'),
+  exampleType: exampleType.optional().describe('Only positive or only negative examples'),
+  similarityWeight: weight.optional().describe("α, weight of similarity (default: the agent's)"),
+  scoreWeight: weight.optional().describe("β, weight of reward (default: the agent's)"),
+  diversity: z.number().min(0).max(1).default(0).describe('MMR diversity: 0 ranks by hybrid score only, 1 favours variety most'),
+  dedupeThreshold: z.number().min(0).max(1).optional().describe('Drop results whose similarity to a better result is at least this (e.g. 0.95)'),
+  maxScore: z.number().min(0).max(1).optional().describe('Highest reward_score to consider'),
+  contains: z.string().min(1).optional().describe('Only examples whose prompt or completion contains this text'),
+  createdAfter: isoTime.optional().describe('Only examples created at or after this time'),
+  createdBefore: isoTime.optional().describe('Only examples created before this time'),
+});
+export type RetrieveOptions = z.input<typeof retrieveInput>;
+
+/** One retrieved example, with every part of its score, so people can see why it ranked there. */
+export interface RetrievedExample {
+  id: string;
+  /** The example's prompt. */
+  input: string;
+  /** The example's completion. */
+  output: string;
+  /** reward_score, 0..1. */
+  score: number;
+  /** Cosine similarity of the query and the example's prompt, -1..1. */
+  similarity: number;
+  /** α · (1 + similarity) / 2 + β · score (β · (1 − score) when ranking the most instructive negatives). */
+  hybridScore: number;
+  /** 1-based. */
+  rank: number;
+  exampleType: RowType;
+  metadata: Record<string, unknown>;
+}
+
+export interface RetrieveResult {
+  results: RetrievedExample[];
+  similarityWeight: number;
+  scoreWeight: number;
+  model: string;
+}
+
+/** A row proposed by the index, with what the index knew when it proposed it. */
+interface Proposal extends ScoredRow {
+  /** Content hash prefix of the indexed vector, to tell a stale one. */
+  indexedHash: string | undefined;
+  /** A copy of the vector, when diversity or dedupe need it. */
+  vector?: Float32Array;
+}
+
+interface Candidate extends Proposal {
+  prompt: string;
+  completion: string;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * The seed's hybrid_retrieve_best_examples. Exact SQL filters, exact cosine similarity, then the
+ * hybrid rank. The in-memory index proposes candidates; PostgreSQL has the last word on every one
+ * of them, so an example deleted or changed out of the filter is never returned, even while sync
+ * is behind.
+ */
+export class RetrievalService {
+  constructor(
+    private readonly db: Database,
+    private readonly agents: AgentService,
+    private readonly index: IndexService,
+    /** Orchestrator-wide weights; a call's own weights win, then these, then the agent's. */
+    private readonly defaults: () => { similarityWeight?: number; scoreWeight?: number } = () => ({}),
+  ) {}
+
+  async hybridRetrieveBestExamples(options: RetrieveOptions, ranking: { preferLowReward?: boolean } = {}): Promise<RetrieveResult> {
+    const o = parseInput(retrieveInput, options);
+    const agent = await this.agents.resolve(o.agentId);
+    const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
+    const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
+    const { table, embedder } = await this.index.table(agent.id);
+    const [query] = await embedder.embed([o.query]);
+    // Ranking the most instructive negatives: low reward is better, so score with −β and add β back.
+    const b = ranking.preferLowReward ? -beta : beta;
+    const shift = ranking.preferLowReward ? beta : 0;
+    const filter = { minReward: o.minScore, types: o.exampleType ? [o.exampleType] : undefined, alpha, beta: b };
+    const needsPool = o.diversity > 0 || o.dedupeThreshold !== undefined;
+    const pool = needsPool ? Math.max(o.topK * 5, 50) : o.topK;
+    const sqlOnly = o.maxScore !== undefined || o.contains || o.createdAfter || o.createdBefore;
+
+    // Snapshot what the index says now: sync may change the table while we wait on the database.
+    const propose = (rows: ScoredRow[]): Proposal[] =>
+      rows.map((r) => ({ ...r, indexedHash: table.hashOf(r.id), vector: needsPool ? table.vector(r.row) : undefined }));
+    const embed = (texts: string[]) => embedder.embed(texts);
+    let candidates: Candidate[] = [];
+    if (sqlOnly) {
+      // Filters the index cannot see: let SQL pick the rows, then score exactly those.
+      const ids = await this.filteredIds(agent.id, o);
+      const rows = ids.map((id) => table.rowOf(id)).filter((r): r is number => r !== undefined);
+      candidates = await this.verify(agent.id, o, propose(table.scoreRows(query, rows, filter).slice(0, pool * 2)), query, embed, filter);
+    } else {
+      for (let want = pool; ; want *= 2) {
+        const proposed = propose(table.search(query, want, filter));
+        candidates = await this.verify(agent.id, o, proposed, query, embed, filter);
+        if (candidates.length >= pool || proposed.length < want) break;
+      }
+    }
+    candidates.sort((x, y) => y.hybrid - x.hybrid || x.row - y.row);
+    let chosen = candidates;
+    if (o.dedupeThreshold !== undefined) chosen = dropNearDuplicates(chosen, o.dedupeThreshold);
+    chosen = o.diversity > 0 ? mmr(chosen, o.topK, 1 - o.diversity) : chosen.slice(0, o.topK);
+    return {
+      results: chosen.map((c, i) => ({
+        id: c.id,
+        input: c.prompt,
+        output: c.completion,
+        score: c.reward,
+        similarity: round(c.similarity),
+        hybridScore: round(c.hybrid + shift),
+        rank: i + 1,
+        exampleType: c.type,
+        metadata: c.metadata,
+      })),
+      similarityWeight: alpha,
+      scoreWeight: beta,
+      model: embedder.provider.modelId,
+    };
+  }
+
+  /**
+   * The seed's Strategy 3: a balanced mix. The best positive examples by hybrid score, and the
+   * most instructive negative ones: similar to the query and clearly bad (low reward ranks first).
+   */
+  async retrieveBalanced(
+    options: Omit<RetrieveOptions, 'exampleType'> & { positiveRatio?: number },
+  ): Promise<{ positive: RetrievedExample[]; negative: RetrievedExample[]; similarityWeight: number; scoreWeight: number; model: string }> {
+    const topK = options.topK ?? 6;
+    const nPositive = Math.max(1, Math.round(topK * (options.positiveRatio ?? 0.5)));
+    const { positiveRatio: _, ...rest } = options;
+    const pos = await this.hybridRetrieveBestExamples({ ...rest, topK: nPositive, exampleType: 'positive' });
+    const neg =
+      topK - nPositive > 0
+        ? await this.hybridRetrieveBestExamples({ ...rest, minScore: 0, topK: topK - nPositive, exampleType: 'negative' }, { preferLowReward: true })
+        : { results: [] };
+    return { positive: pos.results, negative: neg.results, similarityWeight: pos.similarityWeight, scoreWeight: pos.scoreWeight, model: pos.model };
+  }
+
+  /** Re-reads the candidates from PostgreSQL with the filters applied; corrects stale entries. */
+  private async verify(
+    agentId: string,
+    o: z.output<typeof retrieveInput>,
+    proposed: Proposal[],
+    query: Float32Array,
+    embed: (texts: string[]) => Promise<Float32Array[]>,
+    filter: { alpha: number; beta: number },
+  ): Promise<Candidate[]> {
+    if (proposed.length === 0) return [];
+    const { rows } = await this.db.query<{ id: string; prompt: string; completion: string; reward: number; type: RowType; hash: string; metadata: Record<string, unknown> }>(
+      `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash, metadata
+         FROM training_examples
+        WHERE id = ANY($1::uuid[]) AND agent_id = $2 AND reward_score >= $3 AND ($4::text IS NULL OR example_type = $4)`,
+      [proposed.map((p) => p.id), agentId, o.minScore, o.exampleType ?? null],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const out: Candidate[] = [];
+    const staleRows: { c: Candidate; prompt: string }[] = [];
+    for (const p of proposed) {
+      const r = byId.get(p.id);
+      if (!r) continue; // deleted, or changed out of the filter since the index saw it
+      const c: Candidate = { ...p, reward: r.reward, type: r.type, prompt: r.prompt, completion: r.completion, metadata: r.metadata };
+      if (r.hash !== p.indexedHash) staleRows.push({ c, prompt: r.prompt });
+      c.hybrid = hybridScore(c.similarity, c.reward, filter.alpha, filter.beta);
+      out.push(c);
+    }
+    if (staleRows.length > 0) {
+      // The prompt changed since it was indexed: score it with a fresh embedding.
+      const vectors = await embed(staleRows.map((s) => s.prompt));
+      staleRows.forEach(({ c }, i) => {
+        c.similarity = dot(vectors[i], query);
+        if (c.vector) c.vector = vectors[i];
+        c.hybrid = hybridScore(c.similarity, c.reward, filter.alpha, filter.beta);
+      });
+    }
+    return out;
+  }
+
+  private async filteredIds(agentId: string, o: z.output<typeof retrieveInput>): Promise<string[]> {
+    const params: unknown[] = [agentId, o.minScore];
+    const where = ['agent_id = $1', 'reward_score >= $2'];
+    const add = (sql: (n: string) => string, v: unknown) => {
+      params.push(v);
+      where.push(sql(`$${params.length}`));
+    };
+    if (o.exampleType) add((n) => `example_type = ${n}`, o.exampleType);
+    if (o.maxScore !== undefined) add((n) => `reward_score <= ${n}`, o.maxScore);
+    if (o.contains) add((n) => `(prompt ILIKE ${n} OR completion ILIKE ${n})`, `%${o.contains.replace(/[\\%_]/g, '\\$&')}%`);
+    if (o.createdAfter) add((n) => `created_at >= ${n}`, o.createdAfter);
+    if (o.createdBefore) add((n) => `created_at < ${n}`, o.createdBefore);
+    const { rows } = await this.db.query<{ id: string }>(`SELECT id::text FROM training_examples WHERE ${where.join(' AND ')}`, params);
+    return rows.map((r) => r.id);
+  }
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+/** Greedy: keep a result unless it is at least `threshold` similar to a better one already kept. */
+function dropNearDuplicates(ranked: Candidate[], threshold: number): Candidate[] {
+  const kept: Candidate[] = [];
+  for (const c of ranked) {
+    if (kept.every((k) => dot(k.vector!, c.vector!) < threshold)) kept.push(c);
+  }
+  return kept;
+}
+
+/** Maximal marginal relevance: λ · hybrid − (1 − λ) · (highest similarity to an already chosen result). */
+function mmr(ranked: Candidate[], k: number, lambda: number): Candidate[] {
+  const chosen: Candidate[] = [];
+  const left = [...ranked];
+  while (chosen.length < k && left.length > 0) {
+    let best = 0;
+    let bestScore = -Infinity;
+    left.forEach((c, i) => {
+      const redundancy = chosen.length === 0 ? 0 : Math.max(...chosen.map((s) => dot(s.vector!, c.vector!)));
+      const score = lambda * c.hybrid - (1 - lambda) * redundancy;
+      if (score > bestScore) {
+        bestScore = score;
+        best = i;
+      }
+    });
+    chosen.push(left.splice(best, 1)[0]);
+  }
+  return chosen;
+}
