@@ -209,7 +209,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
 
 /** 429 (rate limit), 408 (timeout), 409 (lock), 5xx, and connection failures or timeouts. */
 function isRetryable(err: unknown): boolean {
-  if (err instanceof OpenAI.APIConnectionError) return !(err instanceof OpenAI.APIUserAbortError);
+  if (err instanceof OpenAI.APIConnectionError) return true; // includes APIConnectionTimeoutError
   if (!(err instanceof OpenAI.APIError) || err.status === undefined) return false;
   return err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
 }

@@ -201,20 +201,21 @@ export class VectorTable {
 
     // First pass: the best few rows by the approximate score, re-scored exactly.
     const exact = new Map<number, ScoredRow>();
-    for (const row of topRows(approx, n, Math.min(passed, k * 4 + 16))) exact.set(row, this.rescore(row, filter));
+    const best = new TopScores(k);
+    const add = (row: number) => {
+      const scored = this.rescore(row, filter);
+      exact.set(row, scored);
+      best.push(scored.hybrid);
+    };
+    for (const row of topRows(approx, n, Math.min(passed, k * 4 + 16))) add(row);
     // Certify: any row whose approximate score plus its error bound reaches the k-th exact score
     // could belong to the top k, so it is re-scored exactly too.
     const halfAlpha = filter.alpha / 2;
-    const kth = () => kthBest(exact, k);
-    let threshold = kth();
     for (let row = 0; row < n; row++) {
       const a = approx[row];
       if (a === -Infinity || exact.has(row)) continue;
       const bound = halfAlpha * (v.errors[row] + (1 + v.errors[row]) * queryError) + 1e-5;
-      if (a + bound >= threshold) {
-        exact.set(row, this.rescore(row, filter));
-        threshold = kth();
-      }
+      if (a + bound >= best.kth()) add(row);
     }
     return [...exact.values()].sort((x, y) => y.hybrid - x.hybrid || x.row - y.row).slice(0, k);
   }
@@ -431,8 +432,38 @@ function topRows(scores: Float32Array, n: number, m: number): number[] {
   return heap;
 }
 
-function kthBest(rows: Map<number, ScoredRow>, k: number): number {
-  if (rows.size < k) return -Infinity;
-  const scores = [...rows.values()].map((r) => r.hybrid).sort((a, b) => b - a);
-  return scores[k - 1];
+/** The k largest scores seen so far (a min-heap); `kth()` is the k-th largest, or -inf. */
+class TopScores {
+  private readonly heap: number[] = [];
+  constructor(private readonly k: number) {}
+
+  kth(): number {
+    return this.heap.length < this.k ? -Infinity : this.heap[0];
+  }
+
+  push(score: number): void {
+    const h = this.heap;
+    if (h.length < this.k) {
+      h.push(score);
+      for (let i = h.length - 1; i > 0; ) {
+        const p = (i - 1) >> 1;
+        if (h[p] <= h[i]) break;
+        [h[p], h[i]] = [h[i], h[p]];
+        i = p;
+      }
+      return;
+    }
+    if (score <= h[0]) return;
+    h[0] = score;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let s = i;
+      if (l < h.length && h[l] < h[s]) s = l;
+      if (r < h.length && h[r] < h[s]) s = r;
+      if (s === i) return;
+      [h[s], h[i]] = [h[i], h[s]];
+      i = s;
+    }
+  }
 }

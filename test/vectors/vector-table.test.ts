@@ -84,6 +84,25 @@ describe('VectorTable', () => {
     }
   });
 
+  it('stays exact when thousands of rows tie within the int8 error (the certified re-score)', () => {
+    const rand = rng(99);
+    const dim = 384;
+    const center = unit(rand, dim);
+    const table = new VectorTable(dim);
+    const rows: Row[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const r: Row = { id: `t${i}`, vector: unit(rand, dim, center, 0.002), reward: 0.5, type: 'positive', hash: '' };
+      rows.push(r);
+      table.upsert(r);
+    }
+    for (let trial = 0; trial < 10; trial++) {
+      const q = unit(rand, dim, center, 0.002);
+      const got = table.search(q, 3, { minReward: 0, alpha: 1, beta: 0 });
+      const want = oracle(rows, q, 3, 0, ['positive'], 1, 0);
+      expect(got.map((g) => g.id)).toEqual(want.map((w) => w.id));
+    }
+  });
+
   it('survives growth, keeps ids findable, and restores from its columns', () => {
     const rand = rng(7);
     const table = new VectorTable(8, 16);
