@@ -66,6 +66,7 @@ export function addOperationCommand(program: Command, op: Operation): void {
   }
   if (cli.outputFile) command.option('-o, --out <file>', 'write the result to this file instead of stdout');
   if (cli.confirm) command.option('-y, --yes', 'do not ask for confirmation');
+  if (cli.watch) command.option('--watch', cli.watch.description);
   if (cli.examples?.length) command.addHelpText('after', `\nExamples:\n${cli.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
 
   command.action(async (...params: unknown[]) => {
@@ -73,7 +74,8 @@ export function addOperationCommand(program: Command, op: Operation): void {
     const opts = cmd.opts();
     const global = cmd.optsWithGlobals() as GlobalOptions;
     try {
-      await runOperation(op, commandInput(params, opts), global, { out: opts.out as string | undefined, yes: Boolean(opts.yes), flagOf });
+      if (opts.watch && cli.watch) await runWatch(cli.watch, global);
+      else await runOperation(op, commandInput(params, opts), global, { out: opts.out as string | undefined, yes: Boolean(opts.yes), flagOf });
     } catch (err) {
       reportError(err, global, flagOf);
     }
@@ -131,6 +133,22 @@ async function runOperation(
     reportError(err, global, extra.flagOf);
   } finally {
     await app?.close();
+  }
+}
+
+/** Runs a --watch mode until Ctrl-C or SIGTERM, then lets it finish its work and close cleanly. */
+async function runWatch(watch: NonNullable<Operation['cli']>['watch'] & object, global: GlobalOptions): Promise<void> {
+  const app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await watch.run({ app, actor: `cli:${os.userInfo().username}` }, stop.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await app.close();
   }
 }
 

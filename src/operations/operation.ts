@@ -29,6 +29,8 @@ export interface CliAdapter<O> {
   summary?: (output: O) => string;
   /** Example invocations, shown in --help. */
   examples?: string[];
+  /** A long-running mode behind --watch (CLI only), e.g. the sync worker. Runs until `signal` aborts. */
+  watch?: { description: string; run(ctx: OperationContext, signal: AbortSignal): Promise<void> };
 }
 
 /**

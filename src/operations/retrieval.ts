@@ -71,6 +71,16 @@ export const syncIndex = defineOperation({
     command: 'sync',
     columns: ['agentName', 'model', 'rebuilt', 'upserted', 'removed', 'count', 'ms'],
     examples: ['exemplar sync', 'exemplar sync --agent demo-coding-assistant --force-rebuild', 'exemplar sync --watch'],
+    watch: {
+      description: 'keep running: apply every change to the indexes within about a second, until Ctrl-C',
+      run: async ({ app }, signal) => {
+        const worker = await app.startSyncWorker();
+        process.stderr.write('Syncing indexes as examples change (Ctrl-C to stop)...\n');
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        process.stderr.write('Stopping: finishing the current batch and saving the indexes...\n');
+        await worker.stop();
+      },
+    },
   },
   run: async ({ agent, forceRebuild }, { app, progress }) => {
     const refs = agent ? [agent] : (await app.agents.list()).map((a) => a.id);
