@@ -1,5 +1,8 @@
 // `npm run bench`: prints every figure the issues ask for. Not a test; numbers vary by machine.
 import { benchImport } from './import.ts';
+import { benchRetrieval } from './retrieval.ts';
 
 console.log(`# Exemplar benchmarks (${new Date().toISOString()}, node ${process.version})`);
-await benchImport();
+const only = process.argv[2];
+if (!only || only === 'import') await benchImport();
+if (!only || only === 'retrieval') await benchRetrieval();

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { EmbeddingProviderError, ValidationError } from '../errors.ts';
 import { ExemplarEmbedding } from './embedding.ts';
@@ -162,8 +163,8 @@ async function importTransformers(): Promise<TransformersModule> {
     return (await import(specifier)) as TransformersModule;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    const notInstalled =
-      (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && message.includes(TRANSFORMERS_PACKAGE);
+    // Loaders word a missing package differently (Node, Vite); resolving it again tells for sure.
+    const notInstalled = !resolvable(TRANSFORMERS_PACKAGE);
     throw new EmbeddingProviderError(
       notInstalled
         ? `The "transformers:" embedding provider needs the optional package ${TRANSFORMERS_PACKAGE}, which is not installed. ` +
@@ -171,6 +172,15 @@ async function importTransformers(): Promise<TransformersModule> {
         : `The optional package ${TRANSFORMERS_PACKAGE} is installed but could not be loaded: ${message}`,
       { provider: 'transformers', package: TRANSFORMERS_PACKAGE },
     );
+  }
+}
+
+function resolvable(pkg: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,169 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import type { Exemplar } from '../src/exemplar.ts';
+import { importExamples } from '../src/import-export/import-export.ts';
+import { fmt, openBenchApp, percentile, syntheticJsonl } from './support.ts';
+
+const QUERIES = ['How do I retry on failure in python?', 'sort by two keys in sql', 'rebase onto main in git', 'find a memory leak in rust',
+  'parse a date in typescript', 'stream a large result in go', 'mock a network call in testing', 'read a file line by line in bash'];
+const STANDARD = { minScore: 0.5, topK: 10, exampleType: 'positive' as const };
+
+async function timeQueries(n: number, run: (q: string) => Promise<unknown>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const q = `${QUERIES[i % QUERIES.length]} ${i}`;
+    const t = performance.now();
+    await run(q);
+    times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** Issue 3's figures. Every baseline runs in this process, on the same data, so the ratios hold. */
+export async function benchRetrieval(): Promise<void> {
+  console.log('\n## Hybrid retrieval (384 dims, hashing embedder, min_score 0.5, type positive, top 10)');
+  const rows: string[] = [];
+  for (const n of [10_000, 100_000]) {
+    const { app, close } = await openBenchApp('pglite');
+    try {
+      await app.agents.create({ name: 'bench' }, 'bench');
+      await importExamples(app.examples, 'bench', syntheticJsonl(n), 'bench', { format: 'jsonl' }, app.config.maxTextBytes);
+      const t0 = performance.now();
+      await app.syncTrainingDataToVectorStore('bench', { forceRebuild: true });
+      const rebuildSecs = (performance.now() - t0) / 1000;
+      const search = (q: string) => app.hybridRetrieveBestExamples({ agentId: 'bench', query: q, ...STANDARD });
+      await timeQueries(20, search); // warm up
+      const ours = await timeQueries(300, search);
+      const { table, embedder } = await app.index.table((await app.agents.get('bench')).id);
+      const scanOnly = await timeQueries(300, async (q) => {
+        const [v] = await embedder.embed([q]);
+        table.search(v, 10, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: 0.4 });
+      });
+      const pgv = await pgvectorBaseline(app, table, embedder.embed.bind(embedder));
+      const simple = await simpleVectorStoreBaseline(table, embedder.embed.bind(embedder), embedder.provider);
+      const p50 = percentile(ours, 50);
+      rows.push(`| ${fmt(n, 0)} | ${fmt(p50, 2)} ms | ${fmt(percentile(ours, 99), 2)} ms | ${fmt(percentile(scanOnly, 50), 2)} ms | ` +
+        `${fmt(pgv, 1)} ms (${fmt(pgv / p50)}x) | ${simple === undefined ? 'n/a' : `${fmt(simple, 1)} ms (${fmt(simple / p50)}x)`} | ${fmt(n / rebuildSecs, 0)}/s |`);
+      if (n === 100_000) {
+        await coldLoadAndMemory(app);
+        await insertToSearchable(app);
+      }
+    } finally {
+      await close();
+    }
+  }
+  console.log('| examples | hybrid p50 (goal <= 5 ms at 100k) | hybrid p99 | index scan alone p50 | pgvector exact SQL in PGlite p50 (goal >= 5x) | LlamaIndex SimpleVectorStore p50 (goal >= 20x) | full rebuild (goal >= 10k/s) |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}
+
+/** The same query as exact SQL over a pgvector column, in the same PGlite. */
+async function pgvectorBaseline(app: Exemplar, table: Awaited<ReturnType<Exemplar['index']['table']>>['table'], embed: (t: string[]) => Promise<Float32Array[]>): Promise<number> {
+  await app.db.exec(`CREATE EXTENSION IF NOT EXISTS vector; DROP TABLE IF EXISTS bench_vectors;
+    CREATE TABLE bench_vectors (id uuid PRIMARY KEY, embedding vector(${table.dimensions}))`);
+  const ids = table.idList();
+  for (let i = 0; i < ids.length; i += 2000) {
+    const chunk = ids.slice(i, i + 2000);
+    await app.db.query(`INSERT INTO bench_vectors SELECT id, v::vector FROM unnest($1::uuid[], $2::text[]) AS u(id, v)`, [
+      chunk,
+      chunk.map((id) => `[${Array.from(table.vector(table.rowOf(id)!)).join(',')}]`),
+    ]);
+  }
+  await app.db.query('ANALYZE bench_vectors');
+  const agentId = (await app.agents.get('bench')).id;
+  const times = await timeQueries(30, async (q) => {
+    const [v] = await embed([q]);
+    await app.db.query(
+      `SELECT e.id, e.prompt, e.completion, e.reward_score,
+              0.6 * (1 + (1 - (b.embedding <=> $2::vector))) / 2 + 0.4 * e.reward_score AS hybrid
+         FROM training_examples e JOIN bench_vectors b ON b.id = e.id
+        WHERE e.agent_id = $1 AND e.reward_score >= 0.5 AND e.example_type = 'positive'
+        ORDER BY hybrid DESC LIMIT 10`,
+      [agentId, `[${Array.from(v).join(',')}]`],
+    );
+  });
+  await app.db.exec('DROP TABLE bench_vectors');
+  return percentile(times, 50);
+}
+
+/** LlamaIndex.TS's SimpleVectorStore: a filtered query, then the hybrid re-rank in JS. */
+async function simpleVectorStoreBaseline(table: Awaited<ReturnType<Exemplar['index']['table']>>['table'], embed: (t: string[]) => Promise<Float32Array[]>, embedModel: unknown): Promise<number | undefined> {
+  let mod: typeof import('llamaindex');
+  try {
+    mod = await import('llamaindex');
+  } catch {
+    return undefined;
+  }
+  const { SimpleVectorStore, TextNode, FilterOperator } = mod as unknown as Record<string, any>;
+  const store = new SimpleVectorStore({ embedModel });
+  const nodes = table.idList().map((id) => {
+    const row = table.rowOf(id)!;
+    return new TextNode({ id_: id, text: id, embedding: Array.from(table.vector(row)), metadata: { reward_score: table.reward(row), example_type: table.type(row) } });
+  });
+  await store.add(nodes);
+  const times = await timeQueries(20, async (q) => {
+    const [v] = await embed([q]);
+    const r = await store.query({
+      queryEmbedding: Array.from(v),
+      similarityTopK: 100,
+      mode: 'default',
+      filters: { filters: [{ key: 'reward_score', value: 0.5, operator: FilterOperator?.GTE ?? '>=' }, { key: 'example_type', value: 'positive', operator: FilterOperator?.EQ ?? '==' }] },
+    });
+    r.ids
+      .map((id: string, i: number) => ({ id, h: 0.6 * (1 + r.similarities[i]) / 2 + 0.4 * table.reward(table.rowOf(id)!) }))
+      .sort((a: { h: number }, b: { h: number }) => b.h - a.h)
+      .slice(0, 10);
+  });
+  return percentile(times, 50);
+}
+
+async function coldLoadAndMemory(app: Exemplar): Promise<void> {
+  const agentId = (await app.agents.get('bench')).id;
+  await app.index.saveAll();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    app.index.store.load(agentId);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  // Resident memory, in a fresh process: RSS after loading minus RSS before.
+  const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.resolve('bench/memory-probe.ts'), app.index.store.root, agentId], { encoding: 'utf8' });
+  const m = JSON.parse(probe.stdout.trim().split('\n').pop() ?? '{}') as { rssBytes?: number; rawBytes?: number };
+  console.log('\n## Index load and memory (100k x 384)');
+  console.log('| figure | value | goal |');
+  console.log('|---|---|---|');
+  console.log(`| cold load of the 100k index (median of 5) | ${fmt(percentile(times, 50), 0)} ms | <= 300 ms |`);
+  if (m.rssBytes && m.rawBytes) {
+    console.log(`| resident memory of the loaded index | ${fmt(m.rssBytes / 1e6)} MB = ${fmt(m.rssBytes / m.rawBytes, 2)}x the raw float32 bytes (${fmt(m.rawBytes / 1e6)} MB) | <= 1.5x |`);
+  } else {
+    console.log(`| resident memory | probe failed: ${probe.stderr.slice(0, 200)} | <= 1.5x |`);
+  }
+}
+
+async function insertToSearchable(app: Exemplar): Promise<void> {
+  const agentId = (await app.agents.get('bench')).id;
+  const worker = await app.startSyncWorker();
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 40; i++) {
+      const prompt = `fresh insert ${i} quasar nebula ${Math.random()}`;
+      const t0 = performance.now();
+      await app.db.query(
+        `INSERT INTO training_examples (agent_id, prompt, completion, reward_score, example_type) VALUES ($1, $2, 'c', 0.9, 'positive')`,
+        [agentId, prompt],
+      );
+      for (;;) {
+        const r = await app.hybridRetrieveBestExamples({ agentId, query: prompt, ...STANDARD, topK: 1 });
+        if (r.results[0]?.input === prompt) break;
+        if (performance.now() - t0 > 5000) throw new Error('not searchable after 5 s');
+        await new Promise((res) => setTimeout(res, 2));
+      }
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    await worker.stop();
+  }
+  times.sort((a, b) => a - b);
+  console.log(`| insert (plain SQL) to searchable, p50 / p95 over 40 inserts, worker running | ${fmt(percentile(times, 50), 0)} ms / ${fmt(percentile(times, 95), 0)} ms | p95 <= 1 s |`);
+}
