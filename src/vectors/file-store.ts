@@ -72,10 +72,12 @@ export class FileVectorStore {
   load(agentId: string): { table: VectorTable; manifest: IndexManifest } | undefined {
     const manifest = this.readManifest(agentId);
     if (!manifest) return undefined;
-    const data = fs.readFileSync(path.join(this.folder(agentId), manifest.dataFile));
-    const sum = crc32(data).toString(16).padStart(8, '0');
-    if (sum !== manifest.checksum) throw new Error(`index of agent ${agentId} is corrupt (checksum ${sum}, manifest says ${manifest.checksum})`);
-    return { table: decode(data, manifest.dimensions), manifest };
+    const fd = fs.openSync(path.join(this.folder(agentId), manifest.dataFile), 'r');
+    try {
+      return { table: readTable(fd, manifest), manifest };
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   remove(agentId: string): void {
@@ -117,29 +119,46 @@ function encode(table: VectorTable): Buffer {
   return Buffer.concat([head, text, pad, bytes(c.rewards), bytes(c.types), typesPad, bytes(c.scales), bytes(c.errors), bytes(c.f32), bytes(c.i8)]);
 }
 
-function decode(data: Buffer, dimensions: number): VectorTable {
-  if (!data.subarray(0, 8).equals(MAGIC)) throw new Error('not an Exemplar index file');
-  const n = data.readUInt32LE(8);
-  const stride = data.readUInt32LE(12);
-  let off = 16;
-  const ids = new Array<string>(n);
-  for (let i = 0; i < n; i++, off += ID_BYTES) ids[i] = data.toString('latin1', off, off + ID_BYTES);
-  const hashes = new Array<string>(n);
-  for (let i = 0; i < n; i++, off += HASH_BYTES) hashes[i] = data.toString('latin1', off, off + HASH_BYTES);
-  off += (4 - (off % 4)) % 4;
-  // Sections are 4-byte aligned in the file; view them in place when the Buffer is aligned too.
-  const f32 = (count: number) => {
-    const at = data.byteOffset + off;
-    const a = at % 4 === 0 ? new Float32Array(data.buffer, at, count) : new Float32Array(new Uint8Array(data.subarray(off, off + count * 4)).buffer);
-    off += count * 4;
-    return a;
+/**
+ * Reads a data file straight into a new table's WASM memory (no intermediate copy of the vectors),
+ * checking the CRC as it goes. Throws when the file is torn or does not match its manifest.
+ */
+function readTable(fd: number, manifest: IndexManifest): VectorTable {
+  let position = 0;
+  let crc = 0;
+  const read = <T extends Uint8Array>(target: T): T => {
+    let off = 0;
+    while (off < target.length) {
+      const got = fs.readSync(fd, target, off, target.length - off, position);
+      if (got === 0) throw new Error(`index of agent ${manifest.agentId} is truncated`);
+      off += got;
+      position += got;
+    }
+    crc = crc32(target, crc);
+    return target;
   };
-  const rewards = f32(n);
-  const types = new Uint8Array(data.subarray(off, off + n));
-  off += n + ((4 - (n % 4)) % 4);
-  const scales = f32(n);
-  const errors = f32(n);
-  const vectors = f32(n * stride);
-  const i8 = new Int8Array(data.buffer, data.byteOffset + off, n * stride);
-  return VectorTable.restore(dimensions, { ids, hashes, rewards, types, f32: vectors, i8, scales, errors });
+  const head = read(Buffer.alloc(16));
+  if (!head.subarray(0, 8).equals(MAGIC)) throw new Error(`index of agent ${manifest.agentId} is not an Exemplar index file`);
+  const n = head.readUInt32LE(8);
+  const text = read(Buffer.alloc(n * (ID_BYTES + HASH_BYTES)));
+  read(Buffer.alloc((4 - ((16 + text.length) % 4)) % 4));
+  const { table, columns, commit } = VectorTable.forLoad(manifest.dimensions, n);
+  if (table.stride !== head.readUInt32LE(12) || n !== manifest.count) throw new Error(`index of agent ${manifest.agentId} does not match its manifest`);
+  read(columns.rewards);
+  read(columns.types);
+  read(Buffer.alloc((4 - (n % 4)) % 4));
+  read(columns.scales);
+  read(columns.errors);
+  read(columns.f32);
+  read(columns.i8);
+  const sum = crc.toString(16).padStart(8, '0');
+  if (sum !== manifest.checksum) throw new Error(`index of agent ${manifest.agentId} is corrupt (checksum ${sum}, manifest says ${manifest.checksum})`);
+  // One decode, then substrings: far cheaper than a decode per id.
+  const all = text.toString('latin1');
+  const ids = new Array<string>(n);
+  const hashes = new Array<string>(n);
+  for (let i = 0, off = 0; i < n; i++, off += ID_BYTES) ids[i] = all.slice(off, off + ID_BYTES);
+  for (let i = 0, off = n * ID_BYTES; i < n; i++, off += HASH_BYTES) hashes[i] = all.slice(off, off + HASH_BYTES);
+  commit(ids, hashes);
+  return table;
 }

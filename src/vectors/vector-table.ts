@@ -211,11 +211,14 @@ export class VectorTable {
     // Certify: any row whose approximate score plus its error bound reaches the k-th exact score
     // could belong to the top k, so it is re-scored exactly too.
     const halfAlpha = filter.alpha / 2;
+    const errors = v.errors;
+    let kth = best.kth();
     for (let row = 0; row < n; row++) {
-      const a = approx[row];
-      if (a === -Infinity || exact.has(row)) continue;
-      const bound = halfAlpha * (v.errors[row] + (1 + v.errors[row]) * queryError) + 1e-5;
-      if (a + bound >= best.kth()) add(row);
+      const a = approx[row]; // -inf for rows outside the filter
+      const e = errors[row];
+      if (a + halfAlpha * (e + (1 + e) * queryError) + 1e-5 < kth || exact.has(row)) continue;
+      add(row);
+      kth = best.kth();
     }
     return [...exact.values()].sort((x, y) => y.hybrid - x.hybrid || x.row - y.row).slice(0, k);
   }
@@ -270,21 +273,35 @@ export class VectorTable {
     };
   }
 
-  static restore(dimensions: number, c: ReturnType<VectorTable['columns']>): VectorTable {
-    const n = c.ids.length;
+  /**
+   * For loading from disk without a second copy: an empty table with room for `n` rows whose
+   * columns are byte views of its WASM memory, to be filled in place, then `commit`ted with the ids.
+   */
+  static forLoad(dimensions: number, n: number): {
+    table: VectorTable;
+    columns: Record<'rewards' | 'types' | 'scales' | 'errors' | 'f32' | 'i8', Uint8Array>;
+    commit(ids: string[], hashes: string[]): void;
+  } {
     const table = new VectorTable(dimensions, n + 1024);
     const v = table.view();
-    v.rewards.set(c.rewards);
-    v.types.set(c.types);
-    v.f32.set(c.f32);
-    v.i8.set(c.i8);
-    v.scales.set(c.scales);
-    v.errors.set(c.errors);
-    table.ids = c.ids.slice();
-    table.hashes = c.hashes.slice();
-    c.ids.forEach((id, row) => table.rowById.set(id, row));
-    table.count = n;
-    return table;
+    const bytes = (a: Float32Array | Int8Array | Uint8Array, count: number) => new Uint8Array(a.buffer, a.byteOffset, count * a.BYTES_PER_ELEMENT);
+    return {
+      table,
+      columns: {
+        rewards: bytes(v.rewards, n),
+        types: bytes(v.types, n),
+        scales: bytes(v.scales, n),
+        errors: bytes(v.errors, n),
+        f32: bytes(v.f32, n * table.stride),
+        i8: bytes(v.i8, n * table.stride),
+      },
+      commit(ids: string[], hashes: string[]) {
+        table.ids = ids;
+        table.hashes = hashes;
+        ids.forEach((id, row) => table.rowById.set(id, row));
+        table.count = n;
+      },
+    };
   }
 
   private queryScale = 0;

@@ -1,4 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FileVectorStore } from '../../src/vectors/file-store.ts';
 import { hybridScore, VectorTable, type RowType } from '../../src/vectors/vector-table.ts';
 
 function rng(seed: number) {
@@ -103,13 +107,22 @@ describe('VectorTable', () => {
     }
   });
 
-  it('survives growth, keeps ids findable, and restores from its columns', () => {
+  it('survives growth, keeps ids findable, and saves and loads unchanged', () => {
     const rand = rng(7);
     const table = new VectorTable(8, 16);
-    for (let i = 0; i < 100; i++) table.upsert({ id: `r${i}`, vector: unit(rand, 8), reward: i / 100, type: 'positive', hash: `${i}` });
-    expect(table.size).toBe(100);
-    expect(table.hashOf('r42')).toBe('42');
-    const copy = VectorTable.restore(8, table.columns());
+    const id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+    for (let i = 0; i < 100; i++) table.upsert({ id: id(i), vector: unit(rand, 8), reward: i / 100, type: i % 2 ? 'positive' : 'negative', hash: `${i}`.padStart(16, '0') });
+    table.delete(id(3));
+    expect(table.size).toBe(99);
+    expect(table.hashOf(id(42))).toBe('0000000000000042');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-table-'));
+    const store = new FileVectorStore(root);
+    store.save('a', table, { model: 'm', watermark: 7 });
+    const { table: copy, manifest } = store.load('a')!;
+    fs.rmSync(root, { recursive: true, force: true });
+    expect(manifest).toMatchObject({ model: 'm', watermark: 7, count: 99, dimensions: 8 });
+    expect(copy.idList()).toEqual(table.idList());
+    expect(copy.hashOf(id(42))).toBe('0000000000000042');
     const q = unit(rand, 8);
     expect(copy.search(q, 5, { minReward: 0, alpha: 0.6, beta: 0.4 })).toEqual(table.search(q, 5, { minReward: 0, alpha: 0.6, beta: 0.4 }));
     expect(table.search(q, 5, { minReward: 2, alpha: 0.6, beta: 0.4 })).toEqual([]);
