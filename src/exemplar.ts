@@ -2,6 +2,7 @@ import { AgentService } from './agents/agents.ts';
 import { loadConfig, type Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
+import { createEmbedding } from './embeddings/providers.ts';
 import { ExampleService } from './examples/examples.ts';
 import { IndexService, type SyncResult } from './indexing/index-service.ts';
 import { SyncWorker } from './indexing/sync-worker.ts';
@@ -25,7 +26,7 @@ export class Exemplar {
     readonly config: Config,
     readonly db: Database,
   ) {
-    this.agents = new AgentService(db);
+    this.agents = new AgentService(db, (spec) => void createEmbedding(spec, config.embedding));
     this.examples = new ExampleService(db, this.agents, config.maxTextBytes);
     this.index = new IndexService(db, this.agents, config.embedding, config.dataDir);
     this.retrieval = new RetrievalService(db, this.agents, this.index, () => ({

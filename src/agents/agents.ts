@@ -19,6 +19,11 @@ export const createAgentInput = z.object({
   description: z.string().max(10_000).default('').describe('What the agent does; used as part of the optimization query'),
   similarityWeight: weight.default(DEFAULT_SIMILARITY_WEIGHT).describe('α: weight of query similarity in the hybrid rank'),
   scoreWeight: weight.default(DEFAULT_SCORE_WEIGHT).describe('β: weight of the reward score in the hybrid rank'),
+  embeddingModel: z
+    .string()
+    .min(1)
+    .default('hashing')
+    .describe('Embedding model of its index: "hashing" (offline, lexical), "openai:<model>" or "transformers:<model>"'),
 });
 export type CreateAgentInput = z.input<typeof createAgentInput>;
 
@@ -26,6 +31,7 @@ export const updateAgentInput = z.object({
   description: z.string().max(10_000).optional().describe('New description'),
   similarityWeight: weight.optional().describe('New α (similarity weight)'),
   scoreWeight: weight.optional().describe('New β (reward weight)'),
+  embeddingModel: z.string().min(1).optional().describe('New embedding model; the index is rebuilt with it'),
 });
 export type UpdateAgentInput = z.input<typeof updateAgentInput>;
 
@@ -69,15 +75,20 @@ const AGENT_COLUMNS = `a.id, a.name, a.description, a.similarity_weight AS "simi
   a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
 
 export class AgentService {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Throws a ValidationError when an embedding model spec is unusable. */
+    private readonly checkEmbeddingModel: (spec: string) => void = () => {},
+  ) {}
 
   async create(input: CreateAgentInput, actor: Actor): Promise<Agent> {
     const a = parseInput(createAgentInput, input);
+    this.checkEmbeddingModel(a.embeddingModel);
     try {
       return await this.db.transaction(async (tx) => {
         const { rows } = await tx.query<{ id: string }>(
-          `INSERT INTO agents (name, description, similarity_weight, score_weight) VALUES ($1, $2, $3, $4) RETURNING id`,
-          [a.name, a.description, a.similarityWeight, a.scoreWeight],
+          `INSERT INTO agents (name, description, similarity_weight, score_weight, embedding_model) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+          [a.name, a.description, a.similarityWeight, a.scoreWeight, a.embeddingModel],
         );
         const agent = await this.byId(tx, rows[0].id);
         await recordAudit(tx, { actor, action: 'agent.create', entityType: 'agent', entityId: agent.id, agentId: agent.id, details: a });
@@ -125,13 +136,15 @@ export class AgentService {
 
   async update(ref: string, input: UpdateAgentInput, actor: Actor): Promise<Agent> {
     const changes = parseInput(updateAgentInput, input);
+    if (changes.embeddingModel !== undefined) this.checkEmbeddingModel(changes.embeddingModel);
     return this.db.transaction(async (tx) => {
       const before = await this.get(ref, tx);
       await tx.query(
         `UPDATE agents SET description = coalesce($2, description),
-                similarity_weight = coalesce($3, similarity_weight), score_weight = coalesce($4, score_weight)
+                similarity_weight = coalesce($3, similarity_weight), score_weight = coalesce($4, score_weight),
+                embedding_model = coalesce($5, embedding_model)
           WHERE id = $1`,
-        [before.id, changes.description ?? null, changes.similarityWeight ?? null, changes.scoreWeight ?? null],
+        [before.id, changes.description ?? null, changes.similarityWeight ?? null, changes.scoreWeight ?? null, changes.embeddingModel ?? null],
       );
       const after = await this.byId(tx, before.id);
       await recordAudit(tx, { actor, action: 'agent.update', entityType: 'agent', entityId: before.id, agentId: before.id, details: changes });

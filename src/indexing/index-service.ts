@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { AgentService } from '../agents/agents.ts';
+import type { AgentRef, AgentService } from '../agents/agents.ts';
 import type { Database } from '../db/database.ts';
 import { CachedEmbedder } from '../embeddings/cache.ts';
 import { createEmbedding, type EmbeddingConfig } from '../embeddings/providers.ts';
@@ -144,8 +144,9 @@ export class IndexService {
   }
 
   /** The agent's index, loaded (and reconciled) or built on first use. */
-  async table(agentId: string): Promise<{ table: VectorTable; embedder: CachedEmbedder }> {
-    const agent = await this.agents.resolve(agentId);
+  async table(agentRef: string | AgentRef): Promise<{ table: VectorTable; embedder: CachedEmbedder }> {
+    const agent = typeof agentRef === 'string' ? await this.agents.resolve(agentRef) : agentRef;
+    const agentId = agent.id;
     const embedder = this.embedder(agent.embeddingModel);
     const current = this.loaded.get(agentId);
     if (current && current.model === embedder.provider.modelId) return { table: current.table, embedder };

@@ -38,7 +38,7 @@ export const createAgent = defineOperation({
   cli: {
     command: 'agents create',
     args: ['name'],
-    flags: { similarityWeight: 'alpha', scoreWeight: 'beta' },
+    flags: { similarityWeight: 'alpha', scoreWeight: 'beta', embeddingModel: 'model' },
     summary: (a) => `Created agent "${a.name}" (${a.id}).`,
     examples: ['exemplar agents create code-helper --description "Answers coding questions" --alpha 0.7 --beta 0.3'],
   },
@@ -48,14 +48,16 @@ export const createAgent = defineOperation({
 export const updateAgent = defineOperation({
   name: 'update_agent',
   title: 'Update an agent',
-  description: "Changes an agent's description or hybrid weights. Fields left out stay as they are.",
+  description:
+    "Changes an agent's description, hybrid weights or embedding model. Fields left out stay as they are. A new embedding " +
+    'model makes the index rebuild with it; vectors of two models are never mixed.',
   input: updateAgentInput.extend({ agent: agentRef }),
   output: agentJson,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'agents update',
     args: ['agent'],
-    flags: { similarityWeight: 'alpha', scoreWeight: 'beta' },
+    flags: { similarityWeight: 'alpha', scoreWeight: 'beta', embeddingModel: 'model' },
     summary: (a) => `Updated agent "${a.name}".`,
   },
   run: async ({ agent, ...changes }, { app, actor }) => toJson(await app.agents.update(agent, changes, actor)),

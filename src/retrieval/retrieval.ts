@@ -85,7 +85,7 @@ export class RetrievalService {
     const agent = await this.agents.resolve(o.agentId);
     const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
     const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
-    const { table, embedder } = await this.index.table(agent.id);
+    const { table, embedder } = await this.index.table(agent);
     const [query] = await embedder.embed([o.query]);
     // Ranking the most instructive negatives: low reward is better, so score with −β and add β back.
     const b = ranking.preferLowReward ? -beta : beta;
