@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { Exemplar } from '../src/exemplar.ts';
+import type { VectorTable } from '../src/vectors/vector-table.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
 import { fmt, openBenchApp, percentile, syntheticJsonl } from './support.ts';
 
@@ -34,7 +35,7 @@ export async function benchRetrieval(): Promise<void> {
       const search = (q: string) => app.hybridRetrieveBestExamples({ agentId: 'bench', query: q, ...STANDARD });
       await timeQueries(20, search); // warm up
       const ours = await timeQueries(300, search);
-      const { table, embedder } = await app.index.table((await app.agents.get('bench')).id);
+      const { table, embedder } = await app.memoryIndex.table((await app.agents.get('bench')).id);
       const scanOnly = await timeQueries(300, async (q) => {
         const [v] = await embedder.embed([q]);
         table.search(v, 10, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: 0.4 });
@@ -58,7 +59,7 @@ export async function benchRetrieval(): Promise<void> {
 }
 
 /** The same query as exact SQL over a pgvector column, in the same PGlite. */
-async function pgvectorBaseline(app: Exemplar, table: Awaited<ReturnType<Exemplar['index']['table']>>['table'], embed: (t: string[]) => Promise<Float32Array[]>): Promise<number> {
+async function pgvectorBaseline(app: Exemplar, table: VectorTable, embed: (t: string[]) => Promise<Float32Array[]>): Promise<number> {
   await app.db.exec(`CREATE EXTENSION IF NOT EXISTS vector; DROP TABLE IF EXISTS bench_vectors;
     CREATE TABLE bench_vectors (id uuid PRIMARY KEY, embedding vector(${table.dimensions}))`);
   const ids = table.idList();
@@ -87,7 +88,7 @@ async function pgvectorBaseline(app: Exemplar, table: Awaited<ReturnType<Exempla
 }
 
 /** LlamaIndex.TS's SimpleVectorStore: a filtered query, then the hybrid re-rank in JS. */
-async function simpleVectorStoreBaseline(table: Awaited<ReturnType<Exemplar['index']['table']>>['table'], embed: (t: string[]) => Promise<Float32Array[]>, embedModel: unknown): Promise<number | undefined> {
+async function simpleVectorStoreBaseline(table: VectorTable, embed: (t: string[]) => Promise<Float32Array[]>, embedModel: unknown): Promise<number | undefined> {
   let mod: typeof import('llamaindex');
   try {
     mod = await import('llamaindex');
@@ -123,12 +124,12 @@ async function coldLoadAndMemory(app: Exemplar): Promise<void> {
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
-    app.index.store.load(agentId);
+    app.memoryIndex.store.load(agentId);
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
   // Resident memory, in a fresh process: RSS after loading minus RSS before.
-  const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.resolve('bench/memory-probe.ts'), app.index.store.root, agentId], { encoding: 'utf8' });
+  const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.resolve('bench/memory-probe.ts'), app.memoryIndex.store.root, agentId], { encoding: 'utf8' });
   const m = JSON.parse(probe.stdout.trim().split('\n').pop() ?? '{}') as { rssBytes?: number; rawBytes?: number };
   console.log('\n## Index load and memory (100k x 384)');
   console.log('| figure | value | goal |');

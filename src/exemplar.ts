@@ -4,7 +4,9 @@ import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { createEmbedding } from './embeddings/providers.ts';
 import { ExampleService } from './examples/examples.ts';
-import { IndexService, type SyncResult } from './indexing/index-service.ts';
+import { IndexService } from './indexing/index-service.ts';
+import { PgvectorIndex } from './indexing/pgvector-index.ts';
+import type { SyncResult, VectorIndex } from './indexing/vector-index.ts';
 import { SyncWorker } from './indexing/sync-worker.ts';
 import { RetrievalService, type RetrieveOptions, type RetrieveResult } from './retrieval/retrieval.ts';
 
@@ -15,7 +17,10 @@ import { RetrievalService, type RetrieveOptions, type RetrieveResult } from './r
 export class Exemplar {
   readonly agents: AgentService;
   readonly examples: ExampleService;
-  readonly index: IndexService;
+  /** Where vectors live and how they are searched (see VectorIndex). */
+  readonly index: VectorIndex;
+  /** The in-memory backend; it also owns the embedders and their cache statistics. */
+  readonly memoryIndex: IndexService;
   readonly retrieval: RetrievalService;
   /** Orchestrator-wide α and β. When set, they replace each agent's own weights (a call's weights still win). */
   similarityWeight?: number;
@@ -25,10 +30,15 @@ export class Exemplar {
   private constructor(
     readonly config: Config,
     readonly db: Database,
+    backend: 'memory' | 'pgvector',
   ) {
     this.agents = new AgentService(db, (spec) => void createEmbedding(spec, config.embedding));
     this.examples = new ExampleService(db, this.agents, config.maxTextBytes);
-    this.index = new IndexService(db, this.agents, config.embedding, config.dataDir);
+    this.memoryIndex = new IndexService(db, this.agents, config.embedding, config.dataDir);
+    this.index =
+      backend === 'pgvector'
+        ? new PgvectorIndex(db, this.agents, (spec) => this.memoryIndex.embedder(spec), () => this.memoryIndex.cacheStats())
+        : this.memoryIndex;
     this.retrieval = new RetrievalService(db, this.agents, this.index, () => ({
       similarityWeight: this.similarityWeight,
       scoreWeight: this.scoreWeight,
@@ -37,7 +47,13 @@ export class Exemplar {
 
   /** Opens the configured database (embedded PGlite unless DATABASE_URL is set) and migrates it. */
   static async open(config: Config = loadConfig()): Promise<Exemplar> {
-    return new Exemplar(config, await openDatabase(config));
+    const db = await openDatabase(config);
+    const app = new Exemplar(config, db, await chooseBackend(config, db));
+    if (app.index instanceof PgvectorIndex) await app.index.check().catch(async (err) => {
+      await db.close();
+      throw err;
+    });
+    return app;
   }
 
   /** The seed's hybrid_retrieve_best_examples: exact filters, then α · similarity + β · reward. */
@@ -62,4 +78,16 @@ export class Exemplar {
     await this.index.saveAll().catch(() => {});
     await this.db.close();
   }
+}
+
+/**
+ * `auto` picks pgvector on a PostgreSQL server that has it (replicas share one database, so they
+ * share its vectors), and the in-memory index otherwise. Embedded PGlite has pgvector too, but one
+ * process owns it, and the in-memory scan is many times faster there (see the benchmark).
+ */
+async function chooseBackend(config: Config, db: Database): Promise<'memory' | 'pgvector'> {
+  if (config.vectorBackend !== 'auto') return config.vectorBackend;
+  if (db.kind !== 'postgres') return 'memory';
+  const { rows } = await db.query<{ t: string | null }>(`SELECT to_regclass('example_vectors')::text AS t`);
+  return rows[0].t ? 'pgvector' : 'memory';
 }

@@ -21,6 +21,8 @@ export interface Config {
   maxTextBytes: number;
   /** Embedding providers' settings (API keys, base URLs, model folders). */
   embedding: EmbeddingConfig;
+  /** Where vectors live: `memory` (in-memory index saved to files), `pgvector`, or `auto`. */
+  vectorBackend: 'auto' | 'memory' | 'pgvector';
 }
 
 export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
@@ -35,12 +37,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
     maxTextBytes: positiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES', DEFAULT_MAX_TEXT_BYTES),
     embedding: loadEmbeddingConfig({ ...env, EXEMPLAR_DATA_DIR: dataDir }),
+    vectorBackend: oneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
     ...dropUndefined(overrides),
   };
   if (!/^[a-z_][a-z0-9_]*$/.test(config.dbSchema)) {
     throw new ValidationError('EXEMPLAR_DB_SCHEMA', `"${config.dbSchema}" is not a plain lower-case schema name`);
   }
   return config;
+}
+
+function oneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ValidationError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 function emptyToUndefined(value: string | undefined): string | undefined {

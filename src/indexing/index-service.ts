@@ -4,7 +4,8 @@ import type { Database } from '../db/database.ts';
 import { CachedEmbedder } from '../embeddings/cache.ts';
 import { createEmbedding, type EmbeddingConfig } from '../embeddings/providers.ts';
 import { FileVectorStore } from '../vectors/file-store.ts';
-import { VectorTable, type RowType } from '../vectors/vector-table.ts';
+import { VectorTable, type RowType, type ScanFilter } from '../vectors/vector-table.ts';
+import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
 
 /** Rows read and embedded per step of a rebuild or catch-up. */
 const BATCH = 2000;
@@ -23,31 +24,6 @@ interface LoadedIndex {
   watermark: number;
 }
 
-export interface SyncResult {
-  agentId: string;
-  agentName: string;
-  model: string;
-  rebuilt: boolean;
-  /** Examples embedded and written into the index. */
-  upserted: number;
-  removed: number;
-  count: number;
-  ms: number;
-}
-
-export interface IndexStatus {
-  agentId: string;
-  agentName: string;
-  model: string;
-  /** Examples in the index, or null when it is not built yet. */
-  count: number | null;
-  examples: number;
-  /** Changes waiting in the outbox, and the age of the oldest in seconds. */
-  lagChanges: number;
-  lagSeconds: number;
-  lastSync: string | null;
-}
-
 interface ExampleRow {
   id: string;
   prompt: string;
@@ -64,7 +40,8 @@ interface ExampleRow {
  * converges); catching up applies outbox changes in memory and then deletes them. Files are saved
  * atomically now and then, and on `sync` and shutdown.
  */
-export class IndexService {
+export class IndexService implements VectorIndex {
+  readonly backend = 'memory' as const;
   readonly store: FileVectorStore;
   private readonly loaded = new Map<string, LoadedIndex>();
   private readonly embedders = new Map<string, CachedEmbedder>();
@@ -164,6 +141,15 @@ export class IndexService {
       }
     });
     return { table: this.loaded.get(agentId)!.table, embedder };
+  }
+
+  async propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean } = {}): Promise<Proposal[]> {
+    const { table } = await this.table(agent);
+    const scored = opts.onlyIds
+      ? table.scoreRows(query, opts.onlyIds.map((id) => table.rowOf(id)).filter((r): r is number => r !== undefined), filter).slice(0, k)
+      : table.search(query, k, filter);
+    // Snapshot what the index says now: sync may change the table while the caller awaits the database.
+    return scored.map((r) => ({ ...r, indexedHash: table.hashOf(r.id), vector: opts.withVectors ? table.vector(r.row) : undefined }));
   }
 
   /**
@@ -366,3 +352,5 @@ export class IndexService {
 }
 
 const SELECT_ROWS = `SELECT id::text, prompt, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash FROM training_examples`;
+
+export type { IndexStatus, SyncResult };

@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import type { IndexService } from './index-service.ts';
+import type { VectorIndex } from './vector-index.ts';
 
 /**
  * Keeps loaded indexes fresh: wakes on NOTIFY from the outbox trigger, and polls as a fallback
@@ -17,7 +17,7 @@ export class SyncWorker {
 
   constructor(
     private readonly db: Database,
-    private readonly index: IndexService,
+    private readonly index: VectorIndex,
     private readonly opts: { pollMs?: number; onError?: (err: Error) => void } = {},
   ) {}
 

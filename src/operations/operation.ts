@@ -47,6 +47,8 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
   /** The JSON shape of the result. */
   output: O;
   annotations: { readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean };
+  /** Doors that may offer it (all when omitted). Operations that touch the server's files are CLI-only. */
+  doors?: ('cli' | 'mcp' | 'http')[];
   cli?: CliAdapter<z.output<O>>;
   run(input: z.output<I>, ctx: OperationContext): Promise<z.output<O>>;
 }

@@ -10,6 +10,7 @@ import {
   listExamples,
   updateExample,
 } from './examples.ts';
+import { exportLlamaIndexOp } from './llamaindex.ts';
 import type { Operation } from './operation.ts';
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
 
@@ -31,6 +32,7 @@ export const operations: Operation[] = [
   searchExamples,
   syncIndex,
   indexStatus,
+  exportLlamaIndexOp,
   loadDemoOp,
 ] as unknown as Operation[];
 

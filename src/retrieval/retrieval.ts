@@ -2,9 +2,9 @@ import { z } from 'zod';
 import type { AgentService } from '../agents/agents.ts';
 import type { Database } from '../db/database.ts';
 import { exampleType } from '../examples/example.ts';
-import type { IndexService } from '../indexing/index-service.ts';
+import type { Proposal, VectorIndex } from '../indexing/vector-index.ts';
 import { isoTime, parseInput } from '../validation.ts';
-import { hybridScore, type RowType, type ScoredRow } from '../vectors/vector-table.ts';
+import { hybridScore, type RowType } from '../vectors/vector-table.ts';
 
 const weight = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
 
@@ -51,14 +51,6 @@ export interface RetrieveResult {
   model: string;
 }
 
-/** A row proposed by the index, with what the index knew when it proposed it. */
-interface Proposal extends ScoredRow {
-  /** Content hash prefix of the indexed vector, to tell a stale one. */
-  indexedHash: string | undefined;
-  /** A copy of the vector, when diversity or dedupe need it. */
-  vector?: Float32Array;
-}
-
 interface Candidate extends Proposal {
   prompt: string;
   completion: string;
@@ -75,7 +67,7 @@ export class RetrievalService {
   constructor(
     private readonly db: Database,
     private readonly agents: AgentService,
-    private readonly index: IndexService,
+    private readonly index: VectorIndex,
     /** Orchestrator-wide weights; a call's own weights win, then these, then the agent's. */
     private readonly defaults: () => { similarityWeight?: number; scoreWeight?: number } = () => ({}),
   ) {}
@@ -85,7 +77,7 @@ export class RetrievalService {
     const agent = await this.agents.resolve(o.agentId);
     const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
     const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
-    const { table, embedder } = await this.index.table(agent);
+    const embedder = this.index.embedder(agent.embeddingModel);
     const [query] = await embedder.embed([o.query]);
     // Ranking the most instructive negatives: low reward is better, so score with −β and add β back.
     const b = ranking.preferLowReward ? -beta : beta;
@@ -95,19 +87,17 @@ export class RetrievalService {
     const pool = needsPool ? Math.max(o.topK * 5, 50) : o.topK;
     const sqlOnly = o.maxScore !== undefined || o.contains || o.createdAfter || o.createdBefore;
 
-    // Snapshot what the index says now: sync may change the table while we wait on the database.
-    const propose = (rows: ScoredRow[]): Proposal[] =>
-      rows.map((r) => ({ ...r, indexedHash: table.hashOf(r.id), vector: needsPool ? table.vector(r.row) : undefined }));
     const embed = (texts: string[]) => embedder.embed(texts);
+    const withVectors = needsPool;
     let candidates: Candidate[] = [];
     if (sqlOnly) {
       // Filters the index cannot see: let SQL pick the rows, then score exactly those.
-      const ids = await this.filteredIds(agent.id, o);
-      const rows = ids.map((id) => table.rowOf(id)).filter((r): r is number => r !== undefined);
-      candidates = await this.verify(agent.id, o, propose(table.scoreRows(query, rows, filter).slice(0, pool * 2)), query, embed, filter);
+      const onlyIds = await this.filteredIds(agent.id, o);
+      const proposed = await this.index.propose(agent, query, pool * 2, filter, { onlyIds, withVectors });
+      candidates = await this.verify(agent.id, o, proposed, query, embed, filter);
     } else {
       for (let want = pool; ; want *= 2) {
-        const proposed = propose(table.search(query, want, filter));
+        const proposed = await this.index.propose(agent, query, want, filter, { withVectors });
         candidates = await this.verify(agent.id, o, proposed, query, embed, filter);
         if (candidates.length >= pool || proposed.length < want) break;
       }

@@ -21,7 +21,7 @@ describe('sync', () => {
     await t.app.examples.addMany('persist', [ex('alpha one'), ex('beta two'), ex('gamma three')], ACTOR);
     const first = await t.app.syncTrainingDataToVectorStore('persist');
     expect(first).toMatchObject({ rebuilt: true, count: 3, model: 'hashing-384' });
-    const manifest = t.app.index.store.readManifest(agent.id)!;
+    const manifest = t.app.memoryIndex.store.readManifest(agent.id)!;
     expect(manifest).toMatchObject({ format: 1, model: 'hashing-384', dimensions: 384, count: 3 });
     expect(manifest.checksum).toMatch(/^[0-9a-f]{8}$/);
 
@@ -43,8 +43,8 @@ describe('sync', () => {
     await t.app.examples.addMany('corrupt', [ex('one'), ex('two')], ACTOR);
     await t.app.syncTrainingDataToVectorStore('corrupt');
     expect(await t.app.syncTrainingDataToVectorStore('corrupt', { forceRebuild: true })).toMatchObject({ rebuilt: true, count: 2 });
-    const m = t.app.index.store.readManifest(agent.id)!;
-    fs.writeFileSync(path.join(t.app.index.store.folder(agent.id), m.dataFile), 'garbage');
+    const m = t.app.memoryIndex.store.readManifest(agent.id)!;
+    fs.writeFileSync(path.join(t.app.memoryIndex.store.folder(agent.id), m.dataFile), 'garbage');
     const { IndexService } = await import('../../src/indexing/index-service.ts');
     const other = new IndexService(t.app.db, t.app.agents, t.app.config.embedding, t.app.config.dataDir);
     expect(await other.sync('corrupt')).toMatchObject({ rebuilt: true, count: 2 });
@@ -65,10 +65,10 @@ describe('sync', () => {
     const agent = await t.app.agents.create({ name: 'doomed' }, ACTOR);
     await t.app.examples.add('doomed', ex('bye'), ACTOR);
     await t.app.syncTrainingDataToVectorStore('doomed');
-    expect(fs.existsSync(t.app.index.store.folder(agent.id))).toBe(true);
+    expect(fs.existsSync(t.app.memoryIndex.store.folder(agent.id))).toBe(true);
     await t.app.agents.delete('doomed', ACTOR);
     await t.app.index.catchUp();
-    expect(fs.existsSync(t.app.index.store.folder(agent.id))).toBe(false);
+    expect(fs.existsSync(t.app.memoryIndex.store.folder(agent.id))).toBe(false);
   });
 });
 

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashingEmbedding } from '../../src/embeddings/hashing.ts';
 import { hybridScore } from '../../src/vectors/vector-table.ts';
-import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
+import { ACTOR, openTestApp, TEST_DB, type TestEnv } from '../support/app.ts';
 
+// Every test runs on each vector backend the database offers (local PostgreSQL has no pgvector).
+const BACKENDS = TEST_DB === 'pglite' ? (['memory', 'pgvector'] as const) : (['memory'] as const);
 let t: TestEnv;
-beforeAll(async () => {
-  t = await openTestApp();
-});
-afterAll(() => t.close());
 
 function rng(seed: number) {
   let x = seed >>> 0 || 1;
@@ -36,7 +34,13 @@ async function oracle(agentId: string, query: string, o: { minScore: number; top
     .slice(0, o.topK);
 }
 
-describe('hybridRetrieveBestExamples', () => {
+describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend) => {
+  beforeAll(async () => {
+    t = await openTestApp({ vectorBackend: backend });
+    expect(t.app.index.backend).toBe(backend);
+  });
+  afterAll(() => t.close());
+
   it('equals the exact oracle at every quiescent point, over random data, filters and changes', async () => {
     const rand = rng(42);
     const agent = await t.app.agents.create({ name: 'prop' }, ACTOR);

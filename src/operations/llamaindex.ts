@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { exportLlamaIndex } from '../vectors/llamaindex-export.ts';
+import { defineOperation } from './operation.ts';
+
+export const exportLlamaIndexOp = defineOperation({
+  name: 'export_llamaindex',
+  title: 'Export an index for LlamaIndex',
+  description:
+    "Writes an agent's examples and their vectors as a LlamaIndex.TS persisted index (doc_store.json, index_store.json, " +
+    'vector_store.json) in persistDir, replacing those files there. Load it with storageContextFromDefaults({ persistDir }) ' +
+    "and VectorStoreIndex.init({ storageContext }), with Settings.embedModel set to the same embedding model (returned as " +
+    'model). Each example is one node: its id is the example id, its text the prompt, a blank line and the completion, and ' +
+    'its metadata holds prompt, completion, reward_score and example_type. Does not change Exemplar data.',
+  input: z.object({
+    agent: z.string().min(1).describe('Agent name or id'),
+    persistDir: z.string().min(1).describe('Folder to write the index files to (created if missing)'),
+  }),
+  output: z.object({
+    persistDir: z.string().describe('Absolute path of the folder written'),
+    count: z.number().int().describe('Examples exported'),
+    model: z.string().describe('Embedding model of the vectors; query with the same model'),
+    files: z.array(z.string()).describe('Absolute paths of the files written'),
+  }),
+  // It writes files at a path of the caller's choosing: fine in a shell, not for a remote client.
+  doors: ['cli'],
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'index export-llamaindex',
+    flags: { persistDir: 'dir' },
+    summary: (r) => `Exported ${r.count} examples (${r.model}) to ${r.persistDir}.`,
+    examples: ['exemplar index export-llamaindex --agent demo-coding-assistant --dir ./storage'],
+  },
+  run: async ({ agent, persistDir }, { app, progress }) => exportLlamaIndex(app, agent, persistDir, { onProgress: progress }),
+});
