@@ -79,4 +79,47 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (local.get $passed))
+;; Counts the finite scores out[0..n) into nb buckets spanning [lo, hi); counts are int32 at
+  ;; buckets (zeroed here). Used to find, without sorting, a score above which about m rows lie.
+  (func (export "histogram") (param $out i32) (param $n i32) (param $lo f32) (param $hi f32) (param $buckets i32) (param $nb i32)
+    (local $i i32) (local $v f32) (local $b i32) (local $scale f32) (local $at i32)
+    (memory.fill (local.get $buckets) (i32.const 0) (i32.shl (local.get $nb) (i32.const 2)))
+    (local.set $scale (f32.div (f32.convert_i32_s (local.get $nb)) (f32.sub (local.get $hi) (local.get $lo))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $v (f32.load (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (f32.gt (local.get $v) (f32.const -inf))
+          (then
+            (local.set $b (i32.trunc_sat_f32_s (f32.mul (f32.sub (local.get $v) (local.get $lo)) (local.get $scale))))
+            (if (i32.lt_s (local.get $b) (i32.const 0)) (then (local.set $b (i32.const 0))))
+            (if (i32.ge_s (local.get $b) (local.get $nb)) (then (local.set $b (i32.sub (local.get $nb) (i32.const 1)))))
+            (local.set $at (i32.add (local.get $buckets) (i32.shl (local.get $b) (i32.const 2))))
+            (i32.store (local.get $at) (i32.add (i32.load (local.get $at)) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next))))
+
+  ;; Writes to rowsOut the index of every row whose score plus its error bound reaches threshold:
+  ;; out[i] + halfAlpha * (errors[i] + (1 + errors[i]) * queryError) + 1e-5 >= threshold.
+  ;; (halfAlpha = 0 collects plain out[i] >= threshold.) Returns how many were written.
+  (func (export "collect") (param $out i32) (param $errors i32) (param $n i32) (param $threshold f32)
+    (param $halfAlpha f32) (param $queryError f32) (param $rowsOut i32) (result i32)
+    (local $i i32) (local $e f32) (local $count i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $e (f32.load (i32.add (local.get $errors) (i32.shl (local.get $i) (i32.const 2)))))
+        (if (f32.ge
+              (f32.add
+                (f32.add (f32.load (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))))
+                  (f32.mul (local.get $halfAlpha)
+                    (f32.add (local.get $e) (f32.mul (f32.add (f32.const 1) (local.get $e)) (local.get $queryError)))))
+                (f32.const 1e-5))
+              (local.get $threshold))
+          (then
+            (i32.store (i32.add (local.get $rowsOut) (i32.shl (local.get $count) (i32.const 2))) (local.get $i))
+            (local.set $count (i32.add (local.get $count) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $count))
 )

@@ -14,6 +14,8 @@ const KERNEL = new WebAssembly.Module(fs.readFileSync(new URL('./kernel.wasm', i
 
 interface Kernel {
   dot_f32(a: number, b: number, dim: number): number;
+  histogram(out: number, n: number, lo: number, hi: number, buckets: number, nb: number): void;
+  collect(out: number, errors: number, n: number, threshold: number, halfAlpha: number, queryError: number, rowsOut: number): number;
   approx_hybrid(
     rows: number, scales: number, rewards: number, types: number, n: number, dim: number,
     query: number, queryScale: number, out: number, minReward: number, typeMask: number, alpha: number, beta: number,
@@ -55,6 +57,8 @@ export interface RowData {
 }
 
 const PAGE = 65536;
+/** Histogram buckets for picking the first candidates without sorting every score. */
+const BUCKETS = 2048;
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
 
 /** The hybrid score. Cosine is mapped from [-1, 1] to [0, 1] so it shares reward's scale. */
@@ -197,28 +201,35 @@ export class VectorTable {
     );
     if (passed === 0) return [];
     const v = this.view();
-    const approx = v.out;
 
-    // First pass: the best few rows by the approximate score, re-scored exactly.
+    // First pass: about m rows with the best approximate scores (found with a histogram, not a
+    // sort), re-scored exactly. Scores range over [min(0, β), α + max(0, β)], give or take the error.
+    const m = Math.min(passed, k * 4 + 16);
+    const lo = Math.min(0, filter.beta) - 0.05;
+    const hi = filter.alpha + Math.max(0, filter.beta) + 0.05;
+    this.kernel.histogram(L.out, n, lo, hi, L.buckets, BUCKETS);
+    let above = 0;
+    let b = BUCKETS - 1;
+    for (; b > 0; b--) if ((above += v.buckets[b]) >= m) break;
+    // Just under bucket b's lower edge (f32 rounding), or below every score when b is 0.
+    const start = b === 0 ? lo - 1 : lo + ((b - 0.01) / BUCKETS) * (hi - lo);
     const exact = new Map<number, ScoredRow>();
     const best = new TopScores(k);
     const add = (row: number) => {
+      if (exact.has(row)) return;
       const scored = this.rescore(row, filter);
       exact.set(row, scored);
       best.push(scored.hybrid);
     };
-    for (const row of topRows(approx, n, Math.min(passed, k * 4 + 16))) add(row);
+    const first = this.kernel.collect(L.out, L.errors, n, start, 0, 0, L.rowsOut);
+    for (let i = 0; i < first; i++) add(v.rowsOut[i]);
     // Certify: any row whose approximate score plus its error bound reaches the k-th exact score
-    // could belong to the top k, so it is re-scored exactly too.
-    const halfAlpha = filter.alpha / 2;
-    const errors = v.errors;
-    let kth = best.kth();
-    for (let row = 0; row < n; row++) {
-      const a = approx[row]; // -inf for rows outside the filter
-      const e = errors[row];
-      if (a + halfAlpha * (e + (1 + e) * queryError) + 1e-5 < kth || exact.has(row)) continue;
-      add(row);
-      kth = best.kth();
+    // could belong to the top k, so it is re-scored exactly too. (Below k rows, all passing rows
+    // were collected above already.)
+    const kth = best.kth();
+    if (kth > -Infinity) {
+      const more = this.kernel.collect(L.out, L.errors, n, kth, filter.alpha / 2, queryError, L.rowsOut);
+      for (let i = 0; i < more; i++) add(v.rowsOut[i]);
     }
     return [...exact.values()].sort((x, y) => y.hybrid - x.hybrid || x.row - y.row).slice(0, k);
   }
@@ -343,6 +354,8 @@ export class VectorTable {
       rewards: take(capacity * 4),
       types: take(capacity),
       out: take(capacity * 4),
+      rowsOut: take(capacity * 4),
+      buckets: take(BUCKETS * 4),
       query32: take(this.stride * 4),
       query16: take(this.stride * 2),
       bytes: 0,
@@ -365,6 +378,8 @@ export class VectorTable {
       rewards: new Float32Array(b, L.rewards, c),
       types: new Uint8Array(b, L.types, c),
       out: new Float32Array(b, L.out, c),
+      rowsOut: new Int32Array(b, L.rowsOut, c),
+      buckets: new Int32Array(b, L.buckets, BUCKETS),
       query32: new Float32Array(b, L.query32, this.stride),
       query16: new Int16Array(b, L.query16, this.stride),
     };
@@ -412,41 +427,6 @@ function quantise(v: Float32Array, out: Int8Array | Int16Array): { scale: number
     err += d * d;
   }
   return { scale, error: Math.sqrt(err) };
-}
-
-/** Indices of the `m` largest finite scores (unordered). A bounded min-heap: O(n log m). */
-function topRows(scores: Float32Array, n: number, m: number): number[] {
-  const heap: number[] = [];
-  const less = (a: number, b: number) => scores[a] < scores[b];
-  const down = (i: number) => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let s = i;
-      if (l < heap.length && less(heap[l], heap[s])) s = l;
-      if (r < heap.length && less(heap[r], heap[s])) s = r;
-      if (s === i) return;
-      [heap[i], heap[s]] = [heap[s], heap[i]];
-      i = s;
-    }
-  };
-  for (let row = 0; row < n; row++) {
-    const s = scores[row];
-    if (s === -Infinity) continue;
-    if (heap.length < m) {
-      heap.push(row);
-      for (let i = heap.length - 1; i > 0; ) {
-        const p = (i - 1) >> 1;
-        if (!less(heap[i], heap[p])) break;
-        [heap[i], heap[p]] = [heap[p], heap[i]];
-        i = p;
-      }
-    } else if (s > scores[heap[0]]) {
-      heap[0] = row;
-      down(0);
-    }
-  }
-  return heap;
 }
 
 /** The k largest scores seen so far (a min-heap); `kth()` is the k-th largest, or -inf. */

@@ -133,3 +133,11 @@ describe('VectorTable', () => {
     expect(() => table.upsert({ id: 'x', vector: new Float32Array(3), reward: 1, type: 'positive', hash: '' })).toThrow(/3 dimensions/);
   });
 });
+
+describe('the WASM kernel', () => {
+  it('is the committed build of kernel.wat', async () => {
+    const { assembleKernel } = await import('../../scripts/build-wasm.ts');
+    const built = Buffer.from(await assembleKernel());
+    expect(built.equals(fs.readFileSync('src/vectors/kernel.wasm'))).toBe(true);
+  });
+});
