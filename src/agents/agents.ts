@@ -12,6 +12,9 @@ export const agentName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, dots, dashes or underscores, starting with a letter or digit')
   .describe('Unique agent name, e.g. "code-helper"');
+/** How callers name an agent: its name or its id. */
+export const agentRefInput = z.string().min(1, 'give an agent name or id').describe('Agent name or id');
+
 const weight = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
 
 export const createAgentInput = z.object({

@@ -1,4 +1,5 @@
 import { BaseEmbedding } from '@llamaindex/core/embeddings';
+import { ValidationError } from '../errors.ts';
 
 /**
  * An embedding provider. It is a LlamaIndex `BaseEmbedding`, so LlamaIndex code can use it, and it
@@ -23,4 +24,22 @@ export abstract class ExemplarEmbedding extends BaseEmbedding {
   async getTextEmbedding(text: string): Promise<number[]> {
     return Array.from((await this.embed([text]))[0]);
   }
+}
+
+/**
+ * A model's vector size: the one given, else the one known for the model. A provider cannot work
+ * without it (the index is laid out by it), so an unknown size is an error that says how to set it.
+ */
+export function modelDimensions(kind: string, model: string, given: number | undefined, known: Record<string, number>): number {
+  const dimensions = given ?? known[model];
+  if (dimensions === undefined) {
+    throw new ValidationError(
+      'EXEMPLAR_EMBEDDING_DIMENSIONS',
+      `the size of "${model}"'s vectors is not known; set EXEMPLAR_EMBEDDING_DIMENSIONS or use "${kind}:${model}@<dimensions>"`,
+    );
+  }
+  if (!Number.isInteger(dimensions) || dimensions <= 0) {
+    throw new ValidationError('EXEMPLAR_EMBEDDING_DIMENSIONS', `must be a positive integer, got ${dimensions}`);
+  }
+  return dimensions;
 }

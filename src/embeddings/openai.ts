@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { redactUrl } from '../config/config.ts';
 import { EmbeddingProviderError, ValidationError } from '../errors.ts';
-import { ExemplarEmbedding } from './embedding.ts';
+import { ExemplarEmbedding, modelDimensions } from './embedding.ts';
 import { l2normalize } from './normalize.ts';
 
 export const OPENAI_DEFAULT_MODEL = 'text-embedding-3-small';
@@ -74,16 +74,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
     this.apiKey = options.apiKey || undefined;
     this.baseURL = options.baseURL || undefined;
     this.requestDimensions = options.dimensions;
-    const dimensions = options.dimensions ?? OPENAI_KNOWN_DIMENSIONS[this.model];
-    if (dimensions === undefined) {
-      throw new ValidationError(
-        'EXEMPLAR_EMBEDDING_DIMENSIONS',
-        `the size of "${this.model}"'s vectors is not known; set EXEMPLAR_EMBEDDING_DIMENSIONS or use "openai:${this.model}@<dimensions>"`,
-      );
-    }
-    if (!Number.isInteger(dimensions) || dimensions <= 0) {
-      throw new ValidationError('EXEMPLAR_EMBEDDING_DIMENSIONS', `must be a positive integer, got ${dimensions}`);
-    }
+    const dimensions = modelDimensions('openai', this.model, options.dimensions, OPENAI_KNOWN_DIMENSIONS);
     this.dimensions = dimensions;
     this.modelId = `openai:${this.model}@${dimensions}`;
     this.batchSize = options.batchSize ?? 256;

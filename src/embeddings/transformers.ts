@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { EmbeddingProviderError, ValidationError } from '../errors.ts';
-import { ExemplarEmbedding } from './embedding.ts';
+import { ExemplarEmbedding, modelDimensions } from './embedding.ts';
 import { l2normalize } from './normalize.ts';
 
 export const TRANSFORMERS_PACKAGE = '@huggingface/transformers';
@@ -67,16 +67,7 @@ export class TransformersEmbedding extends ExemplarEmbedding {
     this.modelDir = options.modelDir ? path.resolve(options.modelDir) : undefined;
     this.allowRemoteModels = options.allowRemoteModels ?? true;
     this.batchSize = options.batchSize ?? 32;
-    const dimensions = options.dimensions ?? TRANSFORMERS_KNOWN_DIMENSIONS[this.model];
-    if (dimensions === undefined) {
-      throw new ValidationError(
-        'EXEMPLAR_EMBEDDING_DIMENSIONS',
-        `the size of "${this.model}"'s vectors is not known; set EXEMPLAR_EMBEDDING_DIMENSIONS or use "transformers:${this.model}@<dimensions>"`,
-      );
-    }
-    if (!Number.isInteger(dimensions) || dimensions <= 0) {
-      throw new ValidationError('EXEMPLAR_EMBEDDING_DIMENSIONS', `must be a positive integer, got ${dimensions}`);
-    }
+    const dimensions = modelDimensions('transformers', this.model, options.dimensions, TRANSFORMERS_KNOWN_DIMENSIONS);
     this.dimensions = dimensions;
     this.modelId = `transformers:${this.model}@${dimensions}`;
     this.embedBatchSize = this.batchSize;

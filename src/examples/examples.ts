@@ -234,7 +234,8 @@ async function insertBatch(tx: Queryable, agentId: string, batch: NewExample[]):
   return rows.map((r) => r.id);
 }
 
-function filterSql(f: z.output<typeof listExamplesFilter>, params: unknown[]): { clauses: string[]; params: unknown[] } {
+/** The WHERE clauses of an example filter; `params[0]` must be the agent id. Shared with retrieval. */
+export function filterSql(f: z.output<typeof listExamplesFilter>, params: unknown[]): { clauses: string[]; params: unknown[] } {
   const clauses = ['agent_id = $1'];
   const add = (sql: (n: string) => string, value: unknown) => {
     params.push(value);

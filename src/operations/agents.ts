@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { agentJson, createAgentInput, updateAgentInput } from '../agents/agents.ts';
+import { agentJson, agentRefInput, createAgentInput, updateAgentInput } from '../agents/agents.ts';
 import { defineOperation, toJson } from './operation.ts';
 
-const agentRef = z.string().min(1).describe('Agent name or id');
+const agentRef = agentRefInput;
 
 export const listAgents = defineOperation({
   name: 'list_agents',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { agentRefInput } from '../agents/agents.ts';
 import { exampleJson, exampleType, examplePatch, newExample, rewardScore } from '../examples/example.ts';
 import { listExamplesFilter, listExamplesPage } from '../examples/examples.ts';
 import { detectFormat } from '../import-export/formats.ts';
@@ -6,7 +7,7 @@ import { exportExamples, importExamples } from '../import-export/import-export.t
 import { uuid } from '../validation.ts';
 import { defineOperation, toJson } from './operation.ts';
 
-const agentRef = z.string().min(1).describe('Agent name or id');
+const agentRef = agentRefInput;
 
 export const addExample = defineOperation({
   name: 'add_example',

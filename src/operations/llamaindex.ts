@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { agentRefInput } from '../agents/agents.ts';
 import { exportLlamaIndex } from '../vectors/llamaindex-export.ts';
 import { defineOperation } from './operation.ts';
 
@@ -12,7 +13,7 @@ export const exportLlamaIndexOp = defineOperation({
     'model). Each example is one node: its id is the example id, its text the prompt, a blank line and the completion, and ' +
     'its metadata holds prompt, completion, reward_score and example_type. Does not change Exemplar data.',
   input: z.object({
-    agent: z.string().min(1).describe('Agent name or id'),
+    agent: agentRefInput,
     persistDir: z.string().min(1).describe('Folder to write the index files to (created if missing)'),
   }),
   output: z.object({

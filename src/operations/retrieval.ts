@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { agentRefInput } from '../agents/agents.ts';
 import { exampleType } from '../examples/example.ts';
 import { retrieveInput } from '../retrieval/retrieval.ts';
 import { defineOperation } from './operation.ts';
@@ -23,7 +24,7 @@ export const searchExamples = defineOperation({
     'a rank by hybrid = α·(1+cosine)/2 + β·reward (cosine is mapped to 0..1 to share the reward scale; α and β default ' +
     "to the agent's weights, 0.6 and 0.4). Every result shows its similarity, reward and hybrid score. Use diversity " +
     '(MMR) or dedupeThreshold to avoid near-identical results. Use this to pick few-shot examples for a task.',
-  input: retrieveInput.omit({ agentId: true }).extend({ agent: z.string().min(1).describe('Agent name or id') }),
+  input: retrieveInput.omit({ agentId: true }).extend({ agent: agentRefInput }),
   output: z.object({
     results: z.array(retrievedExample),
     similarityWeight: z.number(),

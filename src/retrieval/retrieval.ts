@@ -3,7 +3,8 @@ import type { AgentService } from '../agents/agents.ts';
 import type { Database } from '../db/database.ts';
 import { exampleType } from '../examples/example.ts';
 import type { Proposal, VectorIndex } from '../indexing/vector-index.ts';
-import { isoTime, parseInput } from '../validation.ts';
+import { filterSql, listExamplesFilter } from '../examples/examples.ts';
+import { parseInput } from '../validation.ts';
 import { hybridScore, type RowType } from '../vectors/vector-table.ts';
 
 const weight = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
@@ -18,10 +19,11 @@ export const retrieveInput = z.object({
   scoreWeight: weight.optional().describe("β, weight of reward (default: the agent's)"),
   diversity: z.number().min(0).max(1).default(0).describe('MMR diversity: 0 ranks by hybrid score only, 1 favours variety most'),
   dedupeThreshold: z.number().min(0).max(1).optional().describe('Drop results whose similarity to a better result is at least this (e.g. 0.95)'),
-  maxScore: z.number().min(0).max(1).optional().describe('Highest reward_score to consider'),
-  contains: z.string().min(1).optional().describe('Only examples whose prompt or completion contains this text'),
-  createdAfter: isoTime.optional().describe('Only examples created at or after this time'),
-  createdBefore: isoTime.optional().describe('Only examples created before this time'),
+  // The list filters, applied exactly in SQL.
+  maxScore: listExamplesFilter.shape.maxScore,
+  contains: listExamplesFilter.shape.contains,
+  createdAfter: listExamplesFilter.shape.createdAfter,
+  createdBefore: listExamplesFilter.shape.createdBefore,
 });
 export type RetrieveOptions = z.input<typeof retrieveInput>;
 
@@ -182,18 +184,8 @@ export class RetrievalService {
   }
 
   private async filteredIds(agentId: string, o: z.output<typeof retrieveInput>): Promise<string[]> {
-    const params: unknown[] = [agentId, o.minScore];
-    const where = ['agent_id = $1', 'reward_score >= $2'];
-    const add = (sql: (n: string) => string, v: unknown) => {
-      params.push(v);
-      where.push(sql(`$${params.length}`));
-    };
-    if (o.exampleType) add((n) => `example_type = ${n}`, o.exampleType);
-    if (o.maxScore !== undefined) add((n) => `reward_score <= ${n}`, o.maxScore);
-    if (o.contains) add((n) => `(prompt ILIKE ${n} OR completion ILIKE ${n})`, `%${o.contains.replace(/[\\%_]/g, '\\$&')}%`);
-    if (o.createdAfter) add((n) => `created_at >= ${n}`, o.createdAfter);
-    if (o.createdBefore) add((n) => `created_at < ${n}`, o.createdBefore);
-    const { rows } = await this.db.query<{ id: string }>(`SELECT id::text FROM training_examples WHERE ${where.join(' AND ')}`, params);
+    const { clauses, params } = filterSql(o, [agentId]);
+    const { rows } = await this.db.query<{ id: string }>(`SELECT id::text FROM training_examples WHERE ${clauses.join(' AND ')}`, params);
     return rows.map((r) => r.id);
   }
 }
