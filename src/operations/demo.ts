@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { DEMO_AGENT, loadDemo } from '../demo/demo.ts';
-import { defineOperation, toJson } from './operation.ts';
+import { defineOperation } from './operation.ts';
+
+const DEMO_QUERY = 'git: undo my last commit';
 
 export const loadDemoOp = defineOperation({
   name: 'load_demo',
   title: 'Load the demo agent',
-  description: `Creates the "${DEMO_AGENT}" agent with 300+ example coding-assistant answers, good and bad, so there is real data to explore. Safe to run again.`,
+  description: `Creates the "${DEMO_AGENT}" agent with 300+ example coding-assistant answers, good and bad, so there is real data to explore, and runs one hybrid search over it. Safe to run again.`,
   input: z.object({}),
   output: z.object({
     agent: z.string(),
@@ -15,23 +17,28 @@ export const loadDemoOp = defineOperation({
     examples: z.number().int(),
     positive: z.number().int(),
     negative: z.number().int(),
-    top: z.array(z.object({ rewardScore: z.number(), exampleType: z.string(), prompt: z.string() })),
+    query: z.string(),
+    results: z.array(z.object({ rank: z.number().int(), hybridScore: z.number(), similarity: z.number(), score: z.number(), input: z.string() })),
   }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'demo',
-    columns: ['rewardScore', 'exampleType', 'prompt'],
+    columns: ['rank', 'hybridScore', 'similarity', 'score', 'input'],
     summary: (r) =>
       `${r.created ? 'Created' : 'Found'} agent "${r.agent}": ${r.examples} examples (${r.positive} positive, ${r.negative} negative), ` +
-      `${r.added} added now.\nIts best examples:`,
-    examples: ['exemplar demo', 'exemplar examples list --agent demo-coding-assistant --type negative'],
+      `${r.added} added now.\n\nIts best positive examples for "${r.query}"\n(hybrid = 0.6 · (1 + similarity) / 2 + 0.4 · reward score):\n`,
+    examples: [
+      'exemplar demo',
+      `exemplar search --agent ${DEMO_AGENT} "fix a borrow checker error" --type positive`,
+      `exemplar examples list --agent ${DEMO_AGENT} --type negative`,
+    ],
   },
   run: async (_input, { app, actor, progress }) => {
     const { agent, created, import: result } = await loadDemo(app, actor, progress);
-    const [positive, negative, top] = await Promise.all([
+    const [positive, negative, search] = await Promise.all([
       app.examples.count(agent, { exampleType: 'positive' }),
       app.examples.count(agent, { exampleType: 'negative' }),
-      app.examples.list(agent, { minScore: 0.95, limit: 5 }),
+      app.hybridRetrieveBestExamples({ agentId: agent, query: DEMO_QUERY, minScore: 0.7, topK: 5, exampleType: 'positive' }),
     ]);
     return {
       agent,
@@ -41,7 +48,8 @@ export const loadDemoOp = defineOperation({
       examples: positive + negative,
       positive,
       negative,
-      top: toJson(top.items).map((e) => ({ rewardScore: e.rewardScore, exampleType: e.exampleType, prompt: e.prompt })),
+      query: DEMO_QUERY,
+      results: search.results.map(({ rank, hybridScore, similarity, score, input }) => ({ rank, hybridScore, similarity, score, input })),
     };
   },
 });
