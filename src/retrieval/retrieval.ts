@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import type { AgentService } from '../agents/agents.ts';
+import type { AgentRef, AgentService } from '../agents/agents.ts';
+import { NotFoundError } from '../errors.ts';
 import type { Database } from '../db/database.ts';
 import { exampleType } from '../examples/example.ts';
 import type { Proposal, VectorIndex } from '../indexing/vector-index.ts';
 import { filterSql, listExamplesFilter } from '../examples/examples.ts';
-import { parseInput } from '../validation.ts';
+import { isUuid, parseInput } from '../validation.ts';
 import { hybridScore, type RowType } from '../vectors/vector-table.ts';
 
 const weight = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
@@ -74,9 +75,34 @@ export class RetrievalService {
     private readonly defaults: () => { similarityWeight?: number; scoreWeight?: number } = () => ({}),
   ) {}
 
+  /**
+   * Agents seen recently, by the name or id they were asked for. Saves a round trip per search;
+   * every search's final read re-checks the agent, and a search that used a stale entry is redone.
+   */
+  private readonly agentCache = new Map<string, AgentRef>();
+
   async hybridRetrieveBestExamples(options: RetrieveOptions, ranking: { preferLowReward?: boolean } = {}): Promise<RetrieveResult> {
     const o = parseInput(retrieveInput, options);
-    const agent = await this.agents.resolve(o.agentId);
+    let agent = this.agentCache.get(o.agentId);
+    for (let attempt = 0; ; attempt++) {
+      agent ??= await this.agents.resolve(o.agentId);
+      this.agentCache.set(o.agentId, agent);
+      const found = await this.search(agent, o, ranking);
+      const current = found.agent === undefined && found.candidates.length === 0 ? await this.agents.resolve(o.agentId).catch(() => undefined) : found.agent;
+      const asked = isUuid(o.agentId) ? current?.id === o.agentId : current?.name === o.agentId;
+      if (current && asked && sameAgent(current, agent)) return found.result;
+      // The cached agent was stale (changed, renamed or deleted): forget it and search again.
+      this.agentCache.delete(o.agentId);
+      agent = undefined;
+      if (attempt > 0) throw new NotFoundError('agent', o.agentId);
+    }
+  }
+
+  private async search(
+    agent: AgentRef,
+    o: z.output<typeof retrieveInput>,
+    ranking: { preferLowReward?: boolean },
+  ): Promise<{ result: RetrieveResult; candidates: Candidate[]; agent: AgentRef | undefined }> {
     const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
     const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
     const embedder = this.index.embedder(agent.embeddingModel);
@@ -91,24 +117,25 @@ export class RetrievalService {
 
     const embed = (texts: string[]) => embedder.embed(texts);
     const withVectors = needsPool;
-    let candidates: Candidate[] = [];
+    let verified: { candidates: Candidate[]; agent: AgentRef | undefined } = { candidates: [], agent: undefined };
     if (sqlOnly) {
       // Filters the index cannot see: let SQL pick the rows, then score exactly those.
       const onlyIds = await this.filteredIds(agent.id, o);
       const proposed = await this.index.propose(agent, query, pool * 2, filter, { onlyIds, withVectors });
-      candidates = await this.verify(agent.id, o, proposed, query, embed, filter);
+      verified = await this.verify(agent.id, o, proposed, query, embed, filter);
     } else {
       for (let want = pool; ; want *= 2) {
         const proposed = await this.index.propose(agent, query, want, filter, { withVectors });
-        candidates = await this.verify(agent.id, o, proposed, query, embed, filter);
-        if (candidates.length >= pool || proposed.length < want) break;
+        verified = await this.verify(agent.id, o, proposed, query, embed, filter);
+        if (verified.candidates.length >= pool || proposed.length < want) break;
       }
     }
+    const candidates = verified.candidates;
     candidates.sort((x, y) => y.hybrid - x.hybrid || x.row - y.row);
     let chosen = candidates;
     if (o.dedupeThreshold !== undefined) chosen = dropNearDuplicates(chosen, o.dedupeThreshold);
     chosen = o.diversity > 0 ? mmr(chosen, o.topK, 1 - o.diversity) : chosen.slice(0, o.topK);
-    return {
+    const result: RetrieveResult = {
       results: chosen.map((c, i) => ({
         id: c.id,
         input: c.prompt,
@@ -124,6 +151,7 @@ export class RetrievalService {
       scoreWeight: beta,
       model: embedder.provider.modelId,
     };
+    return { result, candidates, agent: verified.agent };
   }
 
   /**
@@ -152,14 +180,31 @@ export class RetrievalService {
     query: Float32Array,
     embed: (texts: string[]) => Promise<Float32Array[]>,
     filter: { alpha: number; beta: number },
-  ): Promise<Candidate[]> {
-    if (proposed.length === 0) return [];
-    const { rows } = await this.db.query<{ id: string; prompt: string; completion: string; reward: number; type: RowType; hash: string; metadata: Record<string, unknown> }>(
-      `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash, metadata
-         FROM training_examples
-        WHERE id = ANY($1::uuid[]) AND agent_id = $2 AND reward_score >= $3 AND ($4::text IS NULL OR example_type = $4)`,
+  ): Promise<{ candidates: Candidate[]; agent: AgentRef | undefined }> {
+    if (proposed.length === 0) return { candidates: [], agent: undefined };
+    // One round trip reads the candidates and the agent as it is now (to catch a stale cache entry).
+    const { rows: all } = await this.db.query<{
+      agentName: string; similarityWeight: number; scoreWeight: number; embeddingModel: string;
+      id: string | null; prompt: string; completion: string; reward: number; type: RowType; hash: string; metadata: Record<string, unknown>;
+    }>(
+      `SELECT a.name AS "agentName", a.similarity_weight AS "similarityWeight", a.score_weight AS "scoreWeight",
+              a.embedding_model AS "embeddingModel", e.*
+         FROM agents a LEFT JOIN LATERAL (
+           SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash, metadata
+             FROM training_examples
+            WHERE id = ANY($1::uuid[]) AND agent_id = a.id AND reward_score >= $3 AND ($4::text IS NULL OR example_type = $4)
+         ) e ON true
+        WHERE a.id = $2`,
       [proposed.map((p) => p.id), agentId, o.minScore, o.exampleType ?? null],
     );
+    const agent: AgentRef | undefined = all[0] && {
+      id: agentId,
+      name: all[0].agentName,
+      similarityWeight: all[0].similarityWeight,
+      scoreWeight: all[0].scoreWeight,
+      embeddingModel: all[0].embeddingModel,
+    };
+    const rows = all.filter((r): r is typeof r & { id: string } => r.id !== null);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const out: Candidate[] = [];
     const staleRows: { c: Candidate; prompt: string }[] = [];
@@ -180,7 +225,7 @@ export class RetrievalService {
         c.hybrid = hybridScore(c.similarity, c.reward, filter.alpha, filter.beta);
       });
     }
-    return out;
+    return { candidates: out, agent };
   }
 
   private async filteredIds(agentId: string, o: z.output<typeof retrieveInput>): Promise<string[]> {
@@ -227,4 +272,9 @@ function mmr(ranked: Candidate[], k: number, lambda: number): Candidate[] {
     chosen.push(left.splice(best, 1)[0]);
   }
   return chosen;
+}
+
+function sameAgent(a: AgentRef, b: AgentRef): boolean {
+  return a.id === b.id && a.name === b.name && a.similarityWeight === b.similarityWeight &&
+    a.scoreWeight === b.scoreWeight && a.embeddingModel === b.embeddingModel;
 }

@@ -194,6 +194,20 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
     expect(mix.negative[0].hybridScore).toBeCloseTo(0.6 * (1 + mix.negative[0].similarity) / 2 + 0.4 * (1 - 0.05), 5);
   });
 
+  it('sees changes to the agent made since its last search: weights, name, deletion', async () => {
+    await t.app.agents.create({ name: 'cached' }, ACTOR);
+    await t.app.examples.add('cached', { prompt: 'p', completion: 'c', rewardScore: 0.5, exampleType: 'positive' }, ACTOR);
+    expect(await t.app.hybridRetrieveBestExamples({ agentId: 'cached', query: 'p' })).toMatchObject({ similarityWeight: 0.6 });
+    // Another client changes the agent behind this process's back.
+    await t.app.db.query(`UPDATE agents SET similarity_weight = 0.1 WHERE name = 'cached'`);
+    expect(await t.app.hybridRetrieveBestExamples({ agentId: 'cached', query: 'p' })).toMatchObject({ similarityWeight: 0.1 });
+    await t.app.db.query(`UPDATE agents SET name = 'renamed' WHERE name = 'cached'`);
+    await expect(t.app.hybridRetrieveBestExamples({ agentId: 'cached', query: 'p' })).rejects.toThrow(/agent not found: cached/);
+    expect((await t.app.hybridRetrieveBestExamples({ agentId: 'renamed', query: 'p' })).results).toHaveLength(1);
+    await t.app.db.query(`DELETE FROM agents WHERE name = 'renamed'`);
+    await expect(t.app.hybridRetrieveBestExamples({ agentId: 'renamed', query: 'p' })).rejects.toThrow(/agent not found: renamed/);
+  });
+
   it('rejects bad queries with the field named', async () => {
     await expect(t.app.hybridRetrieveBestExamples({ agentId: 'prop', query: '' })).rejects.toMatchObject({ field: 'query' });
     await expect(t.app.hybridRetrieveBestExamples({ agentId: 'prop', query: 'x', topK: 0 })).rejects.toMatchObject({ field: 'topK' });
