@@ -1,3 +1,4 @@
+import { ApiKeyService } from './access/api-keys.ts';
 import { AgentService } from './agents/agents.ts';
 import { loadConfig, type Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
@@ -16,6 +17,7 @@ import { RetrievalService, type RetrieveOptions, type RetrieveResult } from './r
  */
 export class Exemplar {
   readonly agents: AgentService;
+  readonly apiKeys: ApiKeyService;
   readonly examples: ExampleService;
   /** Where vectors live and how they are searched (see VectorIndex). */
   readonly index: VectorIndex;
@@ -34,6 +36,7 @@ export class Exemplar {
   ) {
     this.agents = new AgentService(db, (spec) => void createEmbedding(spec, config.embedding));
     this.examples = new ExampleService(db, this.agents, config.maxTextBytes);
+    this.apiKeys = new ApiKeyService(db, this.agents);
     this.memoryIndex = new IndexService(db, this.agents, config.embedding, config.dataDir);
     this.index =
       backend === 'pgvector'

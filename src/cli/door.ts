@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { loadConfig } from '../config/config.ts';
 import { ExemplarError, ImportError, ValidationError, errorBody, EncodingError, TextTooLargeError } from '../errors.ts';
 import { Exemplar } from '../exemplar.ts';
+import { FULL_ACCESS } from '../access/access.ts';
+import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
 import { parseInput } from '../validation.ts';
 import { renderRecord, renderTable } from './table.ts';
@@ -114,9 +116,10 @@ async function runOperation(
     const input = parseInput(op.input, rawInput);
     if (cli.confirm && !extra.yes) await confirm(`${op.title}: ${describeTarget(input)}. This cannot be undone.`);
     app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
-    const output = await op.run(input, {
+    const output = await invoke(op, input, {
       app,
       actor: `cli:${os.userInfo().username}`,
+      access: FULL_ACCESS, // the shell already owns the database
       progress: (done, total) => {
         if (!process.stderr.isTTY || total < 1000) return;
         if (!bar) {
@@ -144,7 +147,7 @@ async function runWatch(watch: NonNullable<Operation['cli']>['watch'] & object, 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await watch.run({ app, actor: `cli:${os.userInfo().username}` }, stop.signal);
+    await watch.run({ app, actor: `cli:${os.userInfo().username}`, access: FULL_ACCESS }, stop.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -261,6 +264,7 @@ function commandAt(program: Command, path: string[]): Command {
 
 const GROUPS: Record<string, string> = {
   index: "Inspect the agents' vector indexes",
+  keys: 'Create, list and revoke API keys for the HTTP and MCP doors',
   agents: 'Create, list, show, update and delete agents',
   examples: "Add, list, import, export and delete an agent's training examples",
 };

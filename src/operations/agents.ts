@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canRead } from '../access/access.ts';
 import { agentJson, agentRefInput, createAgentInput, updateAgentInput } from '../agents/agents.ts';
 import { defineOperation, toJson } from './operation.ts';
 
@@ -10,9 +11,10 @@ export const listAgents = defineOperation({
   description: 'Lists every agent with its description, hybrid weights and example count. Start here to learn which agents exist.',
   input: z.object({}),
   output: z.object({ items: z.array(agentJson) }),
+  access: 'filtered',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'agents list', columns: ['name', 'exampleCount', 'similarityWeight', 'scoreWeight', 'description'] },
-  run: async (_input, { app }) => ({ items: toJson(await app.agents.list()) }),
+  run: async (_input, { app, access }) => ({ items: toJson((await app.agents.list()).filter((a) => canRead(access, a.id))) }),
 });
 
 export const getAgent = defineOperation({
@@ -21,6 +23,7 @@ export const getAgent = defineOperation({
   description: 'Shows one agent, found by name or id: description, hybrid weights (similarity α, reward β), embedding model and example count.',
   input: z.object({ agent: agentRef }),
   output: agentJson,
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'agents show', args: ['agent'] },
   run: async ({ agent }, { app }) => toJson(await app.agents.get(agent)),
@@ -34,6 +37,7 @@ export const createAgent = defineOperation({
     'Names are unique. The weights set how search ranks examples: hybrid = similarityWeight * similarity + scoreWeight * reward.',
   input: createAgentInput,
   output: agentJson,
+  access: 'admin',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
     command: 'agents create',
@@ -53,6 +57,7 @@ export const updateAgent = defineOperation({
     'model makes the index rebuild with it; vectors of two models are never mixed.',
   input: updateAgentInput.extend({ agent: agentRef }),
   output: agentJson,
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'agents update',
@@ -69,6 +74,7 @@ export const deleteAgent = defineOperation({
   description: 'Deletes an agent together with all of its examples, prompt versions and fine-tuning runs. This cannot be undone.',
   input: z.object({ agent: agentRef }),
   output: z.object({ id: z.string(), name: z.string(), deletedExamples: z.number().int() }),
+  access: 'admin',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
   cli: {
     command: 'agents delete',

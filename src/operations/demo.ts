@@ -20,6 +20,7 @@ export const loadDemoOp = defineOperation({
     query: z.string(),
     results: z.array(z.object({ rank: z.number().int(), hybridScore: z.number(), similarity: z.number(), score: z.number(), input: z.string() })),
   }),
+  access: 'admin',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'demo',

@@ -16,6 +16,7 @@ export const addExample = defineOperation({
     "Adds one training example to an agent: the prompt it got, the completion it gave, a reward score in [0, 1] and whether it is positive (to imitate) or negative (to avoid). Fails if the agent already has the same prompt and completion.",
   input: newExample.extend({ agent: agentRef }),
   output: exampleJson,
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
     command: 'examples add',
@@ -34,6 +35,7 @@ export const addExamples = defineOperation({
     'Examples whose prompt and completion the agent already has are skipped and counted as duplicates.',
   input: z.object({ agent: agentRef, examples: z.array(newExample).min(1).max(1000).describe('The examples to add') }),
   output: z.object({ added: z.number().int(), duplicates: z.number().int(), ids: z.array(z.string()) }),
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   run: async ({ agent, examples }, { app, actor, progress }) =>
     app.examples.addMany(agent, examples, actor, { onProgress: progress }),
@@ -45,6 +47,7 @@ export const getExample = defineOperation({
   description: 'Shows one training example by id, with its reward, type, metadata and content hash.',
   input: z.object({ id: uuid.describe('Example id') }),
   output: exampleJson,
+  access: { examples: (i) => [i.id] },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'examples show', args: ['id'] },
   run: async ({ id }, { app }) => toJson(await app.examples.get(id)),
@@ -58,6 +61,7 @@ export const listExamples = defineOperation({
     'Pass nextCursor back as cursor for the next page. For the examples most relevant to a query, use search instead.',
   input: listExamplesPage.extend({ agent: agentRef }),
   output: z.object({ items: z.array(exampleJson), nextCursor: z.string().nullable() }),
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'examples list',
@@ -74,6 +78,7 @@ export const updateExample = defineOperation({
   description: "Changes an example's prompt, completion, reward score, type or metadata. Fields left out stay as they are.",
   input: examplePatch.extend({ id: uuid.describe('Example id') }),
   output: exampleJson,
+  access: { examples: (i) => [i.id] },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: { command: 'examples update', args: ['id'], flags: { rewardScore: 'reward', exampleType: 'type' } },
   run: async ({ id, ...patch }, { app, actor }) => toJson(await app.examples.update(id, patch, actor)),
@@ -85,6 +90,7 @@ export const deleteExamples = defineOperation({
   description: 'Deletes examples by id, all or none: if any id is unknown, nothing is deleted.',
   input: z.object({ ids: z.array(uuid).min(1).describe('Example ids') }),
   output: z.object({ deleted: z.number().int() }),
+  access: { examples: (i) => i.ids },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
   cli: { command: 'examples delete', args: ['ids'], confirm: true, summary: (r) => `Deleted ${r.deleted} examples.` },
   run: async ({ ids }, { app, actor }) => app.examples.delete(ids, actor),
@@ -113,6 +119,7 @@ export const importExamplesOp = defineOperation({
     invalid: z.number().int(),
     problems: z.array(z.object({ line: z.number().int(), field: z.string(), message: z.string() })),
   }),
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'examples import',
@@ -144,6 +151,7 @@ export const exportExamplesOp = defineOperation({
   description: "Exports an agent's examples (optionally filtered) as JSONL, one example per line, in the format import reads.",
   input: listExamplesFilter.extend({ agent: agentRef }),
   output: z.object({ count: z.number().int(), jsonl: z.string() }),
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'examples export',

@@ -24,6 +24,7 @@ export const exportLlamaIndexOp = defineOperation({
   }),
   // It writes files at a path of the caller's choosing: fine in a shell, not for a remote client.
   doors: ['cli'],
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'index export-llamaindex',

@@ -1,10 +1,13 @@
 import type { z } from 'zod';
+import type { Access } from '../access/access.ts';
 import type { Actor } from '../audit/audit.ts';
 import type { Exemplar } from '../exemplar.ts';
 
 export interface OperationContext {
   app: Exemplar;
   actor: Actor;
+  /** What the caller may touch; checked before `run` (see AccessRule), and used by self-filtering operations. */
+  access: Access;
   /** Long operations report progress here; each door shows it its own way. */
   progress?: (done: number, total: number, message?: string) => void;
 }
@@ -34,6 +37,20 @@ export interface CliAdapter<O> {
 }
 
 /**
+ * Who may run an operation, checked by every door before `run`:
+ * - `{ agent }`: the agent it touches (by name or id); read or write access to it, by default write
+ *   unless the operation is read-only. Undefined means "no agent named": `run` filters by access.
+ * - `{ examples }`: the examples it touches, by id; access to each one's agent.
+ * - `'admin'`: admin keys only (the default: safe when an operation forgets to say).
+ * - `'filtered'`: anyone; `run` itself shows only what `ctx.access` allows.
+ */
+export type AccessRule<I> =
+  | { agent: (input: I) => string | undefined; level?: 'read' | 'write' }
+  | { examples: (input: I) => string[]; level?: 'read' | 'write' }
+  | 'admin'
+  | 'filtered';
+
+/**
  * One capability of Exemplar, written once. The MCP, HTTP and CLI doors each turn it into a tool,
  * a route and a command.
  */
@@ -49,6 +66,7 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
   annotations: { readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean };
   /** Doors that may offer it (all when omitted). Operations that touch the server's files are CLI-only. */
   doors?: ('cli' | 'mcp' | 'http')[];
+  access?: AccessRule<z.output<I>>;
   cli?: CliAdapter<z.output<O>>;
   run(input: z.output<I>, ctx: OperationContext): Promise<z.output<O>>;
 }

@@ -11,6 +11,7 @@ import {
   updateExample,
 } from './examples.ts';
 import { exportLlamaIndexOp } from './llamaindex.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from './keys.ts';
 import type { Operation } from './operation.ts';
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
 
@@ -34,6 +35,9 @@ export const operations: Operation[] = [
   indexStatus,
   exportLlamaIndexOp,
   loadDemoOp,
+  createApiKey,
+  listApiKeys,
+  revokeApiKey,
 ] as unknown as Operation[];
 
 export function findOperation(name: string): Operation | undefined {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canRead } from '../access/access.ts';
 import { agentRefInput } from '../agents/agents.ts';
 import { exampleType } from '../examples/example.ts';
 import { retrieveInput } from '../retrieval/retrieval.ts';
@@ -31,6 +32,7 @@ export const searchExamples = defineOperation({
     scoreWeight: z.number(),
     model: z.string().describe('Embedding model of the index'),
   }),
+  access: { agent: (i) => i.agent },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'search',
@@ -67,6 +69,7 @@ export const syncIndex = defineOperation({
     forceRebuild: z.boolean().default(false).describe('Build a fresh index from the database and swap it in'),
   }),
   output: z.object({ agents: z.array(syncResult) }),
+  access: { agent: (i) => i.agent, level: 'read' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'sync',
@@ -83,8 +86,8 @@ export const syncIndex = defineOperation({
       },
     },
   },
-  run: async ({ agent, forceRebuild }, { app, progress }) => {
-    const refs = agent ? [agent] : (await app.agents.list()).map((a) => a.id);
+  run: async ({ agent, forceRebuild }, { app, progress, access }) => {
+    const refs = agent ? [agent] : (await app.agents.list()).filter((a) => canRead(access, a.id)).map((a) => a.id);
     const agents = [];
     for (const ref of refs) agents.push(await app.index.sync(ref, { forceRebuild, onProgress: progress }));
     return { agents };
@@ -111,7 +114,8 @@ export const indexStatus = defineOperation({
       }),
     ),
   }),
+  access: 'filtered',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'index status', columns: ['agentName', 'model', 'count', 'examples', 'lagChanges', 'lagSeconds', 'lastSync'] },
-  run: async (_input, { app }) => ({ items: await app.index.status() }),
+  run: async (_input, { app, access }) => ({ items: (await app.index.status()).filter((s) => canRead(access, s.agentId)) }),
 });

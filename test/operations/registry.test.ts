@@ -3,13 +3,14 @@ import { z } from 'zod';
 import { findOperation, operations } from '../../src/operations/registry.ts';
 import type { OperationContext } from '../../src/operations/operation.ts';
 import { parseInput } from '../../src/validation.ts';
+import { FULL_ACCESS } from '../../src/access/access.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
 
 let t: TestEnv;
 let ctx: OperationContext;
 beforeAll(async () => {
   t = await openTestApp();
-  ctx = { app: t.app, actor: ACTOR };
+  ctx = { app: t.app, actor: ACTOR, access: FULL_ACCESS };
 });
 afterAll(() => t.close());
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findOperation } from '../../src/operations/registry.ts';
 import { parseInput } from '../../src/validation.ts';
 import { ExemplarVectorStore } from '../../src/vectors/llamaindex-store.ts';
+import { FULL_ACCESS } from '../../src/access/access.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
 
 let t: TestEnv;
@@ -127,7 +128,7 @@ describe('exportLlamaIndex', () => {
     const persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-llamaindex-'));
     dirs.push(persistDir);
     const op = findOperation('export_llamaindex')!;
-    const out = (await op.run(parseInput(op.input, { agent: 'llama', persistDir }), { app: t.app, actor: ACTOR })) as {
+    const out = (await op.run(parseInput(op.input, { agent: 'llama', persistDir }), { app: t.app, actor: ACTOR, access: FULL_ACCESS })) as {
       persistDir: string; count: number; model: string; files: string[];
     };
     expect(op.output.safeParse(out).success).toBe(true);
