@@ -18,7 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const call = (access: Access, name: string, input: Record<string, unknown>) =>
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const call = (access: Access, name: string, input: Record<string, unknown>): Promise<any> =>
   invoke(findOperation(name)!, input, { app: t.app, actor: `key:${access.keyId}`, access });
 
 describe('API keys', () => {
