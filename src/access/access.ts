@@ -15,6 +15,8 @@ export interface Access {
 }
 
 export const FULL_ACCESS: Access = { keyId: null, admin: true, read: new Set(), write: new Set() };
+/** What a request carries before it is authenticated: nothing. */
+export const NO_ACCESS: Access = { keyId: null, admin: false, read: new Set(), write: new Set() };
 
 export function canRead(access: Access, agentId: string): boolean {
   return access.admin || access.read.has(agentId) || access.write.has(agentId);

@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { z } from 'zod';
 import { loadConfig } from '../config/config.ts';
+import { decodeUtf8 } from '../import-export/formats.ts';
 import { ExemplarError, ImportError, ValidationError, errorBody, EncodingError, TextTooLargeError } from '../errors.ts';
 import { Exemplar } from '../exemplar.ts';
 import { FULL_ACCESS } from '../access/access.ts';
@@ -220,12 +221,15 @@ function describeTarget(input: Record<string, unknown>): string {
     .join(', ');
 }
 
-function readInputFile(file: string): Uint8Array {
+/** Reads a file (or stdin for "-") as text; a file that is not UTF-8 fails with the line of the first bad byte. */
+function readInputFile(file: string): string {
+  let bytes: Uint8Array;
   try {
-    return fs.readFileSync(file === '-' ? 0 : file);
+    bytes = fs.readFileSync(file === '-' ? 0 : file);
   } catch (err) {
     throw new ValidationError('file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  return decodeUtf8(bytes);
 }
 
 /** Converts a command-line string to the type the operation's schema expects; zod checks the rest. */

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { operations } from '../operations/registry.ts';
 import { addOperationCommand, cliExitCode } from './door.ts';
+import { addServerCommands } from './serve.ts';
 
 const program = new Command('exemplar')
   .description(
@@ -24,7 +25,8 @@ Quick start:
 Every command takes --help. Exit codes: 0 ok, 1 error, 2 invalid input.`,
   );
 
-for (const op of operations) addOperationCommand(program, op);
+for (const op of operations) if (!op.doors || op.doors.includes('cli')) addOperationCommand(program, op);
+addServerCommands(program);
 
 await program.parseAsync(process.argv);
 process.exit(cliExitCode());

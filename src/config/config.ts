@@ -23,6 +23,11 @@ export interface Config {
   embedding: EmbeddingConfig;
   /** Where vectors live: `memory` (in-memory index saved to files), `pgvector`, or `auto`. */
   vectorBackend: 'auto' | 'memory' | 'pgvector';
+  /** `exemplar serve` binds here; 127.0.0.1 unless you mean to expose it. */
+  host: string;
+  port: number;
+  /** Browser origins allowed to call the HTTP doors, besides localhost. */
+  allowedOrigins: string[];
 }
 
 export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
@@ -37,6 +42,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
     maxTextBytes: positiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES', DEFAULT_MAX_TEXT_BYTES),
     embedding: loadEmbeddingConfig({ ...env, EXEMPLAR_DATA_DIR: dataDir }),
+    host: env.EXEMPLAR_HOST || '127.0.0.1',
+    port: positiveInt(env.EXEMPLAR_PORT, 'EXEMPLAR_PORT', 8787),
+    allowedOrigins: (env.EXEMPLAR_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     vectorBackend: oneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
     ...dropUndefined(overrides),
   };

@@ -105,7 +105,7 @@ export const importExamplesOp = defineOperation({
     'the whole import unless skipInvalid is set. Lines the agent already has are skipped, so importing twice adds nothing.',
   input: z.object({
     agent: agentRef,
-    data: z.union([z.string(), z.instanceof(Uint8Array)]).describe('The file contents'),
+    data: z.string().describe('The file contents (the CLI reads the file and checks it is UTF-8)'),
     format: z.enum(['jsonl', 'csv']).optional().describe('File format; guessed from fileName (.csv is CSV, anything else JSONL)'),
     skipInvalid: z.boolean().default(false).describe('Import the valid lines and report the invalid ones'),
     defaultRewardScore: rewardScore.optional().describe('reward_score for lines without one (e.g. OpenAI chat lines)'),
