@@ -7,6 +7,7 @@ import { createEmbedding } from './embeddings/providers.ts';
 import { ExampleService } from './examples/examples.ts';
 import { IndexService } from './indexing/index-service.ts';
 import { PgvectorIndex } from './indexing/pgvector-index.ts';
+import { PromptService } from './prompts/prompts.ts';
 import type { SyncResult, VectorIndex } from './indexing/vector-index.ts';
 import { SyncWorker } from './indexing/sync-worker.ts';
 import { RetrievalService, type RetrieveOptions, type RetrieveResult } from './retrieval/retrieval.ts';
@@ -18,6 +19,7 @@ import { RetrievalService, type RetrieveOptions, type RetrieveResult } from './r
 export class Exemplar {
   readonly agents: AgentService;
   readonly apiKeys: ApiKeyService;
+  readonly prompts: PromptService;
   readonly examples: ExampleService;
   /** Where vectors live and how they are searched (see VectorIndex). */
   readonly index: VectorIndex;
@@ -37,6 +39,7 @@ export class Exemplar {
     this.agents = new AgentService(db, (spec) => void createEmbedding(spec, config.embedding));
     this.examples = new ExampleService(db, this.agents, config.maxTextBytes);
     this.apiKeys = new ApiKeyService(db, this.agents);
+    this.prompts = new PromptService(db, this.agents);
     this.memoryIndex = new IndexService(db, this.agents, config.embedding, config.dataDir);
     this.index =
       backend === 'pgvector'

@@ -22,14 +22,10 @@ function escapeClosingTag(text: string): string {
 export async function productionPrompt(app: Exemplar, access: Access, agentRef: string): Promise<{ text: string; version: number | null }> {
   const agent = await app.agents.resolve(agentRef);
   if (!canRead(access, agent.id)) throw new NotFoundError('agent', agentRef);
-  const { rows } = await app.db.query<{ content: string; version: number }>(
-    `SELECT v.content, v.version FROM prompt_labels l
-       JOIN prompt_versions v ON v.agent_id = l.agent_id AND v.version = l.version
-      WHERE l.agent_id = $1 AND l.label = 'production'`,
-    [agent.id],
-  );
-  if (rows.length === 0) return { text: `Agent "${agent.name}" has no production prompt yet.`, version: null };
-  return { text: rows[0].content, version: rows[0].version };
+  const history = await app.prompts.history(agent.id);
+  const production = history.find((v) => v.labels.includes('production'));
+  if (!production) return { text: `Agent "${agent.name}" has no production prompt yet.`, version: null };
+  return { text: production.content, version: production.version };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
 import { exportLlamaIndexOp } from './llamaindex.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './keys.ts';
 import type { Operation } from './operation.ts';
+import { getPrompt, listPromptVersions } from './prompts.ts';
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
 
 /** Every operation Exemplar has. Each door builds itself from this list. */
@@ -31,6 +32,8 @@ export const operations: Operation[] = [
   importExamplesOp,
   exportExamplesOp,
   searchExamples,
+  getPrompt,
+  listPromptVersions,
   syncIndex,
   indexStatus,
   exportLlamaIndexOp,

@@ -125,6 +125,60 @@ describe.each(VERSIONS)('MCP over Streamable HTTP, protocol %s', (version) => {
   });
 });
 
+/** One valid call per MCP tool: every tool must have one here, so a new tool gets tested over MCP. */
+const SAMPLE_CALLS: Record<string, Record<string, unknown>> = {
+  list_agents: {},
+  get_agent: { agent: 'mcp-agent' },
+  create_agent: { name: 'made-over-mcp' },
+  update_agent: { agent: 'made-over-mcp', description: 'changed' },
+  add_example: { agent: 'made-over-mcp', prompt: 'p1', completion: 'c', rewardScore: 0.5, exampleType: 'positive' },
+  add_examples: { agent: 'made-over-mcp', examples: [{ prompt: 'p2', completion: 'c', rewardScore: 0.7, exampleType: 'negative' }] },
+  list_examples: { agent: 'made-over-mcp' },
+  import_examples: { agent: 'made-over-mcp', data: '{"prompt":"p3","completion":"c","reward_score":1,"example_type":"positive"}\n' },
+  export_examples: { agent: 'made-over-mcp' },
+  search_examples: { agent: 'made-over-mcp', query: 'p' },
+  get_prompt: { agent: 'mcp-agent' },
+  list_prompt_versions: { agent: 'mcp-agent' },
+  sync_index: { agent: 'made-over-mcp', forceRebuild: true },
+  index_status: {},
+  run_sql: { sql: 'SELECT count(*) AS n FROM training_examples' },
+  describe_schema: {},
+  load_demo: {},
+  delete_agent: { agent: 'made-over-mcp' },
+};
+
+describe('every MCP tool', () => {
+  it('answers a valid call with structured content that matches its output schema', async () => {
+    const c = await connect('2025-11-25');
+    try {
+      await t.app.db.query(`INSERT INTO prompt_versions (agent_id, version, content, source) SELECT id, 1, 'Be brief.', 'manual' FROM agents WHERE name = 'mcp-agent'`);
+      await t.app.db.query(`INSERT INTO prompt_labels (agent_id, label, version) SELECT id, 'production', 1 FROM agents WHERE name = 'mcp-agent'`);
+      const { tools } = await c.listTools();
+      const names = tools.map((x) => x.name);
+      const needIds = ['get_example', 'update_example', 'delete_examples'];
+      expect(names.filter((n) => !(n in SAMPLE_CALLS) && !needIds.includes(n))).toEqual([]);
+      // Ids only known at run time.
+      const listed = await c.callTool({ name: 'list_examples', arguments: { agent: 'mcp-agent' } });
+      const exampleId = (listed.structuredContent as { items: { id: string }[] }).items[0].id;
+      const calls: [string, Record<string, unknown>][] = [
+        ...Object.entries(SAMPLE_CALLS).filter(([n]) => names.includes(n) && n !== 'delete_agent'),
+        ['get_example', { id: exampleId }],
+        ['update_example', { id: exampleId, metadata: { touched: true } }],
+        ['delete_examples', { ids: [exampleId] }],
+        ['delete_agent', SAMPLE_CALLS.delete_agent],
+      ];
+      for (const [name, args] of calls) {
+        const r = await c.callTool({ name, arguments: args });
+        expect(r.isError, `${name}: ${JSON.stringify(r.content)}`).toBeFalsy();
+        expect(r.structuredContent, name).toBeTruthy();
+      }
+      expect(new Set(calls.map(([n]) => n))).toEqual(new Set(names));
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe('MCP HTTP security', () => {
   it('refuses requests without a valid key (401) and from a foreign Origin (403)', async () => {
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
