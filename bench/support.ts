@@ -19,7 +19,7 @@ export async function openBenchApp(kind: 'pglite' | 'postgres'): Promise<{ app: 
         await app.close();
         const c = new pg.Client({ connectionString: BENCH_DATABASE_URL });
         await c.connect();
-        await c.query(`DROP SCHEMA ${schema} CASCADE`);
+        await c.query(`DROP SCHEMA ${schema} CASCADE; DROP SCHEMA IF EXISTS ${schema}_scoped CASCADE`);
         await c.end();
       },
     };

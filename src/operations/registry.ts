@@ -15,6 +15,7 @@ import { createApiKey, listApiKeys, revokeApiKey } from './keys.ts';
 import type { Operation } from './operation.ts';
 import { getPrompt, listPromptVersions } from './prompts.ts';
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
+import { describeSchemaOp, runSql } from './sql.ts';
 
 /** Every operation Exemplar has. Each door builds itself from this list. */
 export const operations: Operation[] = [
@@ -36,6 +37,8 @@ export const operations: Operation[] = [
   listPromptVersions,
   syncIndex,
   indexStatus,
+  runSql,
+  describeSchemaOp,
   exportLlamaIndexOp,
   loadDemoOp,
   createApiKey,

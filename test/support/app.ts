@@ -32,7 +32,7 @@ export async function openTestApp(overrides: Partial<Config> = {}): Promise<Test
         await app.close();
         const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
         await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP SCHEMA IF EXISTS ${schema}_scoped CASCADE`);
         await client.end();
       },
     };
@@ -88,7 +88,7 @@ export async function cliEnv(): Promise<{ env: Record<string, string>; close(): 
       close: async () => {
         const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
         await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP SCHEMA IF EXISTS ${schema}_scoped CASCADE`);
         await client.end();
       },
     };

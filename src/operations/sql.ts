@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { readableAgents } from '../access/access.ts';
+import { renderTable } from '../cli/table.ts';
+import { READABLE_TABLES } from '../sql/check.ts';
+import { DEFAULT_ROW_LIMIT, describeSchema, MAX_ROW_LIMIT, runReadOnlySql } from '../sql/gateway.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { ExemplarError } from '../errors.ts';
+import { SqlRejectedError } from '../sql/errors.ts';
+import { defineOperation } from './operation.ts';
+
+export const runSql = defineOperation({
+  name: 'run_sql',
+  title: 'Run a read-only SQL query',
+  description:
+    `Runs one read-only PostgreSQL query over Exemplar's data and returns the rows as JSON. Tables: ${READABLE_TABLES.join(', ')} ` +
+    '(call describe_schema for their columns). Use it for questions the other tools do not answer: counts, averages, ' +
+    'reward distributions, joins of examples with runs or prompt versions. Exactly one statement: SELECT, WITH ... SELECT, ' +
+    'VALUES, or EXPLAIN without ANALYZE. Writes, SET, transaction control, schema-qualified names, other tables and VOLATILE ' +
+    'functions (random(), nextval(), pg_sleep(), ...) are refused with the reason. It runs read-only, is rolled back, stops ' +
+    `after 5 seconds and returns at most rowLimit rows (default ${DEFAULT_ROW_LIMIT}); truncated is true when there were more, ` +
+    'so aggregate in SQL instead of fetching everything. Repeated column names get a suffix (id, id_2). ' +
+    "With an agent-scoped key, every table shows only that key's agents.",
+  input: z.object({
+    sql: z.string().min(1).describe('One SELECT, e.g. SELECT example_type, count(*), avg(reward_score) FROM training_examples GROUP BY 1'),
+    rowLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_ROW_LIMIT)
+      .optional()
+      .describe(`Most rows to return (default ${DEFAULT_ROW_LIMIT}, at most ${MAX_ROW_LIMIT})`),
+  }),
+  output: z.object({
+    columns: z.array(z.string()).describe('Column names in order; empty when no row came back'),
+    rows: z.array(z.record(z.string(), z.unknown())).describe('One object per row, values as JSON'),
+    rowCount: z.number().int().describe('Rows returned'),
+    truncated: z.boolean().describe('More rows existed than rowLimit'),
+    ms: z.number().describe('Time the query took, in milliseconds'),
+  }),
+  access: 'filtered',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'sql',
+    args: ['sql'],
+    summary: (o) =>
+      `${o.rows.length > 0 ? `${renderTable(o.rows, o.columns)}\n` : ''}` +
+      `${o.rowCount} row${o.rowCount === 1 ? '' : 's'}${o.truncated ? ' (truncated: raise --row-limit or aggregate)' : ''} in ${o.ms} ms`,
+    examples: [
+      `exemplar sql "SELECT a.name, count(*), round(avg(t.reward_score)::numeric, 2) FROM agents a JOIN training_examples t ON t.agent_id = a.id GROUP BY 1"`,
+      `exemplar --json sql "SELECT prompt, reward_score FROM training_examples ORDER BY reward_score DESC" --row-limit 20`,
+    ],
+  },
+  run: async ({ sql, rowLimit }, { app, access, actor }) => {
+    // Every statement that reaches the database through the gateway is in audit_log (refused ones never do).
+    const audit = (details: Record<string, unknown>) =>
+      recordAudit(app.db, { actor, action: 'sql.query', entityType: 'sql', details: { sql: sql.slice(0, 10_000), ...details } });
+    try {
+      const result = await runReadOnlySql(app.db, sql, { agentIds: readableAgents(access), rowLimit });
+      await audit({ ok: true, rowCount: result.rowCount, truncated: result.truncated, ms: result.ms });
+      return result;
+    } catch (err) {
+      if (!(err instanceof SqlRejectedError)) await audit({ ok: false, error: err instanceof ExemplarError ? err.code : 'internal' });
+      throw err;
+    }
+  },
+});
+
+const column = z.object({
+  name: z.string(),
+  type: z.string().describe('PostgreSQL type, e.g. uuid, text, double precision, jsonb, timestamp with time zone'),
+  nullable: z.boolean(),
+  comment: z.string().nullable(),
+});
+
+export const describeSchemaOp = defineOperation({
+  name: 'describe_schema',
+  title: 'Describe the SQL schema',
+  description:
+    `Lists the tables run_sql can read (${READABLE_TABLES.join(', ')}) with every column's name, PostgreSQL type, ` +
+    'nullability and meaning. Call it before writing a run_sql query. training_examples holds each agent\'s prompt, ' +
+    'completion, reward_score (0..1) and example_type (positive or negative); agent_id columns point at agents.id. ' +
+    'Everything is read-only.',
+  input: z.object({}),
+  output: z.object({
+    tables: z.array(z.object({ name: z.string(), comment: z.string().nullable(), columns: z.array(column) })),
+  }),
+  access: 'filtered',
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'schema',
+    summary: (o) =>
+      o.tables
+        .map((t) => `${t.name}${t.comment ? `: ${t.comment}` : ''}\n${renderTable(t.columns, ['name', 'type', 'nullable', 'comment'])}`)
+        .join('\n\n'),
+  },
+  run: async (_input, { app, access }) => describeSchema(app.db, readableAgents(access)),
+});
