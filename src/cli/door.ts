@@ -269,7 +269,7 @@ function commandAt(program: Command, path: string[]): Command {
 const GROUPS: Record<string, string> = {
   index: "Inspect the agents' vector indexes",
   keys: 'Create, list and revoke API keys for the HTTP and MCP doors',
-  prompt: "Show an agent's system prompt versions",
+  prompt: "An agent's system prompt versions: show, history, diff, set, promote, rollback",
   agents: 'Create, list, show, update and delete agents',
   examples: "Add, list, import, export and delete an agent's training examples",
 };

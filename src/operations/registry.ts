@@ -13,7 +13,7 @@ import {
 import { exportLlamaIndexOp } from './llamaindex.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './keys.ts';
 import type { Operation } from './operation.ts';
-import { getPrompt, listPromptVersions } from './prompts.ts';
+import { diffPrompts, getPrompt, listPromptVersions, promotePrompt, rollbackPrompt, setPrompt } from './prompts.ts';
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
 import { describeSchemaOp, runSql } from './sql.ts';
 
@@ -35,6 +35,10 @@ export const operations: Operation[] = [
   searchExamples,
   getPrompt,
   listPromptVersions,
+  diffPrompts,
+  setPrompt,
+  promotePrompt,
+  rollbackPrompt,
   syncIndex,
   indexStatus,
   runSql,

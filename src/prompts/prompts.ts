@@ -1,6 +1,8 @@
+import { createTwoFilesPatch, diffWordsWithSpace } from 'diff';
 import type { AgentService } from '../agents/agents.ts';
-import type { Database } from '../db/database.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { recordAudit, type Actor } from '../audit/audit.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 
 export interface PromptVersion {
   version: number;
@@ -20,9 +22,27 @@ const VERSION_COLUMNS = `v.version, v.content, v.source, v.model, v.based_on_ver
   v.example_ids::text[] AS "exampleIds", v.note, v.created_by AS "createdBy", v.created_at AS "createdAt",
   coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM prompt_labels l WHERE l.agent_id = v.agent_id AND l.version = v.version), '{}') AS labels`;
 
+export interface NewPromptVersion {
+  content: string;
+  source: 'manual' | 'optimized' | 'rollback';
+  model?: string | null;
+  basedOnVersion?: number | null;
+  exampleIds?: string[];
+  note?: string;
+  /** Point this label at the new version (e.g. candidate, production). */
+  label?: string;
+  /** Optimistic concurrency: fail if the newest version is not this one (null: there must be none). */
+  expectedLatest?: number | null;
+}
+
+export const LABEL_RE = /^[a-z][a-z0-9_-]{0,63}$/;
+const MAX_PROMPT_BYTES = 256 * 1024;
+
 /**
  * An agent's system prompts: immutable, numbered versions, and labels (production, candidate)
- * that point at one of them. Reading only, for now; writing versions comes with prompt optimization.
+ * that point at one of them. Writers lock the agent's row, so concurrent writers get strictly
+ * sequential version numbers and none is lost; a writer that states what it expects (the newest
+ * version, or a label's version) fails with a conflict instead of overwriting a change it never saw.
  */
 export class PromptService {
   constructor(
@@ -57,4 +77,114 @@ export class PromptService {
     );
     return rows;
   }
+
+  /** Adds a version (and optionally moves a label to it), in one transaction. */
+  async create(agentRef: string, v: NewPromptVersion, actor: Actor, tx?: Queryable): Promise<PromptVersion> {
+    if (v.content.trim() === '') throw new ValidationError('content', 'must not be empty');
+    if (Buffer.byteLength(v.content) > MAX_PROMPT_BYTES) throw new ValidationError('content', `is over ${MAX_PROMPT_BYTES} bytes`);
+    if (v.label !== undefined && !LABEL_RE.test(v.label)) throw new ValidationError('label', 'must be lower-case letters, digits, - or _, e.g. candidate');
+    const write = async (q: Queryable) => {
+      const agent = await this.lockAgent(q, agentRef);
+      const { rows } = await q.query<{ latest: number | null }>('SELECT max(version) AS latest FROM prompt_versions WHERE agent_id = $1', [agent.id]);
+      const latest = rows[0].latest;
+      if (v.expectedLatest !== undefined && v.expectedLatest !== latest) {
+        throw new ConflictError(
+          `agent "${agent.name}"'s prompt changed: you expected ${v.expectedLatest === null ? 'no versions' : `version ${v.expectedLatest}`} to be the newest, but it is ${latest === null ? 'none' : `version ${latest}`}. Reload and try again.`,
+          { field: 'expectedVersion', latest },
+        );
+      }
+      const version = (latest ?? 0) + 1;
+      await q.query(
+        `INSERT INTO prompt_versions (agent_id, version, content, source, model, based_on_version, example_ids, note, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::uuid[], $8, $9)`,
+        [agent.id, version, v.content, v.source, v.model ?? null, v.basedOnVersion ?? null, v.exampleIds ?? [], v.note ?? '', actor],
+      );
+      if (v.label) await this.pointLabel(q, agent.id, v.label, version);
+      await recordAudit(q, {
+        actor, action: 'prompt.create', entityType: 'prompt_version', entityId: String(version), agentId: agent.id,
+        details: { source: v.source, label: v.label ?? null, basedOnVersion: v.basedOnVersion ?? null, examples: v.exampleIds?.length ?? 0 },
+      });
+      return this.byVersion(q, agent.id, agent.name, version);
+    };
+    return tx ? write(tx) : this.db.transaction(write);
+  }
+
+  /** Points `label` at `version`. With `expected`, fails if the label moved since the caller read it. */
+  async setLabel(agentRef: string, label: string, version: number, actor: Actor, expected?: number | null): Promise<PromptVersion> {
+    if (!LABEL_RE.test(label)) throw new ValidationError('label', 'must be lower-case letters, digits, - or _, e.g. production');
+    return this.db.transaction(async (q) => {
+      const agent = await this.lockAgent(q, agentRef);
+      const target = await this.byVersion(q, agent.id, agent.name, version);
+      const { rows } = await q.query<{ version: number }>('SELECT version FROM prompt_labels WHERE agent_id = $1 AND label = $2', [agent.id, label]);
+      const current = rows[0]?.version ?? null;
+      if (expected !== undefined && expected !== current) {
+        throw new ConflictError(
+          `label ${label} of agent "${agent.name}" moved: you expected ${expected === null ? 'it unset' : `version ${expected}`}, it is ${current === null ? 'unset' : `version ${current}`}. Reload and try again.`,
+          { field: 'expectedVersion', current },
+        );
+      }
+      await this.pointLabel(q, agent.id, label, version);
+      await recordAudit(q, { actor, action: 'prompt.label', entityType: 'prompt_version', entityId: String(version), agentId: agent.id, details: { label, from: current } });
+      return { ...target, labels: [...new Set([...target.labels, label])].sort() };
+    });
+  }
+
+  /** Moves `to` (production) to the version `from` (candidate) points at. */
+  async promote(agentRef: string, actor: Actor, opts: { from?: string; to?: string; expected?: number | null } = {}): Promise<PromptVersion> {
+    const from = await this.get(agentRef, { label: opts.from ?? 'candidate' });
+    return this.setLabel(agentRef, opts.to ?? 'production', from.version, actor, opts.expected);
+  }
+
+  /**
+   * Rolls production back: a new version (source rollback) with the content of an earlier one
+   * (default: the version before the current production one), labelled production. History is
+   * never rewritten.
+   */
+  async rollback(agentRef: string, actor: Actor, opts: { to?: number } = {}): Promise<PromptVersion> {
+    const production = await this.get(agentRef, { label: 'production' });
+    const to = opts.to ?? production.version - 1;
+    if (to < 1) throw new ValidationError('to', `version ${production.version} is the first; there is nothing to roll back to`);
+    if (to === production.version) throw new ValidationError('to', `version ${to} is already production`);
+    const target = await this.get(agentRef, { version: to });
+    return this.create(agentRef, {
+      content: target.content,
+      source: 'rollback',
+      basedOnVersion: target.version,
+      note: `rollback of production from version ${production.version} to the content of version ${target.version}`,
+      label: 'production',
+    }, actor);
+  }
+
+  /** A unified diff of two versions, and the word-level changes (for side-by-side views). */
+  async diff(agentRef: string, a: number, b: number): Promise<{ from: number; to: number; unified: string; words: { value: string; added?: boolean; removed?: boolean }[] }> {
+    const [x, y] = await Promise.all([this.get(agentRef, { version: a }), this.get(agentRef, { version: b })]);
+    const unified = createTwoFilesPatch(`version ${a}`, `version ${b}`, ensureNewline(x.content), ensureNewline(y.content), '', '', { context: 3 });
+    const words = diffWordsWithSpace(x.content, y.content).map(({ value, added, removed }) => ({ value, ...(added ? { added } : {}), ...(removed ? { removed } : {}) }));
+    return { from: a, to: b, unified, words };
+  }
+
+  /** Locks the agent's row for the transaction: writers of one agent's prompts take turns. */
+  private async lockAgent(q: Queryable, agentRef: string): Promise<{ id: string; name: string }> {
+    const agent = await this.agents.resolve(agentRef, q);
+    await q.query('SELECT 1 FROM agents WHERE id = $1 FOR UPDATE', [agent.id]);
+    return agent;
+  }
+
+  private async pointLabel(q: Queryable, agentId: string, label: string, version: number): Promise<void> {
+    await q.query(
+      `INSERT INTO prompt_labels (agent_id, label, version) VALUES ($1, $2, $3)
+       ON CONFLICT (agent_id, label) DO UPDATE SET version = EXCLUDED.version, updated_at = now()`,
+      [agentId, label, version],
+    );
+  }
+
+  private async byVersion(q: Queryable, agentId: string, agentName: string, version: number): Promise<PromptVersion> {
+    const { rows } = await q.query<PromptVersion>(`SELECT ${VERSION_COLUMNS} FROM prompt_versions v WHERE v.agent_id = $1 AND v.version = $2`, [agentId, version]);
+    if (rows.length === 0) throw new NotFoundError('prompt', `version ${version} of agent "${agentName}"`);
+    return rows[0];
+  }
+}
+
+function ensureNewline(s: string): string {
+  return s.endsWith('\n') ? s : `${s}\n`;
 }
