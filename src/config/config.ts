@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadEmbeddingConfig, type EmbeddingConfig } from '../embeddings/providers.ts';
 import { ValidationError } from '../errors.ts';
+import { loadLlmConfig, type LlmConfig } from '../llm/provider.ts';
 
 /**
  * Everything Exemplar reads from the environment, in one place. The README's configuration
@@ -21,6 +22,8 @@ export interface Config {
   maxTextBytes: number;
   /** Embedding providers' settings (API keys, base URLs, model folders). */
   embedding: EmbeddingConfig;
+  /** LLM providers' settings, for prompt optimization. */
+  llm: LlmConfig;
   /** Where vectors live: `memory` (in-memory index saved to files), `pgvector`, or `auto`. */
   vectorBackend: 'auto' | 'memory' | 'pgvector';
   /** `exemplar serve` binds here; 127.0.0.1 unless you mean to expose it. */
@@ -42,6 +45,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
     maxTextBytes: positiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES', DEFAULT_MAX_TEXT_BYTES),
     embedding: loadEmbeddingConfig({ ...env, EXEMPLAR_DATA_DIR: dataDir }),
+    llm: loadLlmConfig(env),
     host: env.EXEMPLAR_HOST || '127.0.0.1',
     port: positiveInt(env.EXEMPLAR_PORT, 'EXEMPLAR_PORT', 8787),
     allowedOrigins: (env.EXEMPLAR_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),

@@ -13,6 +13,7 @@ import {
 import { exportLlamaIndexOp } from './llamaindex.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './keys.ts';
 import type { Operation } from './operation.ts';
+import { optimizePrompt } from './optimize.ts';
 import { diffPrompts, getPrompt, listPromptVersions, promotePrompt, rollbackPrompt, setPrompt } from './prompts.ts';
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
 import { describeSchemaOp, runSql } from './sql.ts';
@@ -39,6 +40,7 @@ export const operations: Operation[] = [
   setPrompt,
   promotePrompt,
   rollbackPrompt,
+  optimizePrompt,
   syncIndex,
   indexStatus,
   runSql,

@@ -143,6 +143,7 @@ const SAMPLE_CALLS: Record<string, Record<string, unknown>> = {
   promote_prompt: { agent: 'mcp-agent' },
   rollback_prompt: { agent: 'mcp-agent', to: 1 },
   diff_prompts: { agent: 'mcp-agent', from: 1, to: 2 },
+  optimize_prompt: { agent: 'mcp-agent', provider: 'heuristic' },
   sync_index: { agent: 'made-over-mcp', forceRebuild: true },
   index_status: {},
   run_sql: { sql: 'SELECT count(*) AS n FROM training_examples' },

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { agentRefInput } from '../agents/agents.ts';
+import { optimizeInput, optimizePromptWithMcpRag } from '../optimization/optimize.ts';
+import { defineOperation } from './operation.ts';
+
+export const optimizePrompt = defineOperation({
+  name: 'optimize_prompt',
+  title: "Optimize an agent's prompt",
+  description:
+    "Improves an agent's system prompt from its own rated examples: reads the production prompt, retrieves the best positive " +
+    'and most instructive negative examples by hybrid search, asks an LLM (Claude by default when ANTHROPIC_API_KEY is set; ' +
+    'OpenAI-compatible; or an offline heuristic) for a better prompt, and saves it as a new version labelled candidate ' +
+    '(production with promote; nothing with dryRun). Review with diff_prompts, then promote_prompt.',
+  input: optimizeInput.extend({ agent: agentRefInput }),
+  output: z.object({
+    agentName: z.string(),
+    method: z.string(),
+    examplesUsed: z.number().int(),
+    retrievalStrategy: z.string(),
+    optimizedPrompt: z.string(),
+    version: z.number().int().nullable(),
+    label: z.enum(['candidate', 'production']).nullable(),
+    basedOnVersion: z.number().int().nullable(),
+    model: z.string().nullable(),
+    usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int() }).nullable(),
+    exampleIds: z.array(z.string()),
+  }),
+  access: { agent: (i) => i.agent },
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
+  cli: {
+    command: 'optimize',
+    summary: (r) =>
+      `${r.version === null ? 'Dry run: not saved.' : `Saved version ${r.version} as ${r.label}.`} Method: ${r.method}.\n` +
+      `Grounded in ${r.examplesUsed} examples (${r.retrievalStrategy}).${r.usage ? ` Tokens: ${r.usage.inputTokens} in, ${r.usage.outputTokens} out.` : ''}\n\n${r.optimizedPrompt}`,
+    examples: [
+      'exemplar optimize --agent demo-coding-assistant --provider heuristic --dry-run',
+      'exemplar optimize --agent code-helper --provider anthropic --model claude-sonnet-4-5',
+      'exemplar optimize --agent code-helper --promote',
+    ],
+  },
+  run: async ({ agent, ...options }, { app, actor, progress }) =>
+    optimizePromptWithMcpRag(app, agent, options, actor, app.config.llm, progress),
+});

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import type { Actor } from '../audit/audit.ts';
+import { NotFoundError } from '../errors.ts';
+import type { Exemplar } from '../exemplar.ts';
+import { createLlmProvider, defaultProviderName, type LlmConfig } from '../llm/provider.ts';
+import { HEURISTIC_METHOD, heuristicPrompt } from './heuristic.ts';
+import { optimizationRequest, parseImprovedPrompt } from './prompt-xml.ts';
+
+export const optimizeInput = z.object({
+  topKExamples: z.number().int().min(1).max(50).default(8).describe('How many examples to ground the new prompt in (about 70% positive)'),
+  provider: z.enum(['anthropic', 'openai', 'heuristic']).optional().describe('LLM to ask; default: anthropic if ANTHROPIC_API_KEY is set, else openai if configured, else heuristic'),
+  model: z.string().min(1).optional().describe('Model id, e.g. claude-sonnet-4-5 or gpt-4o-mini (default: the provider\'s)'),
+  dryRun: z.boolean().default(false).describe('Return the new prompt without saving it'),
+  promote: z.boolean().default(false).describe('Save it as production instead of candidate'),
+});
+export type OptimizeOptions = z.input<typeof optimizeInput>;
+
+export interface OptimizeResult {
+  agentName: string;
+  /** How the prompt was made: which LLM, or the offline heuristic. */
+  method: string;
+  examplesUsed: number;
+  retrievalStrategy: string;
+  optimizedPrompt: string;
+  /** The saved version (null on a dry run), the label it got, and the version it improves on. */
+  version: number | null;
+  label: 'candidate' | 'production' | null;
+  basedOnVersion: number | null;
+  model: string | null;
+  usage: { inputTokens: number; outputTokens: number } | null;
+  exampleIds: string[];
+}
+
+/**
+ * The seed's optimize_prompt_with_mcp_rag: read the production prompt, retrieve the agent's best
+ * positive and most instructive negative examples for its description and prompt, ask the LLM for
+ * a better prompt (in Claude's XML layout), and save it as a new version in one transaction.
+ */
+export async function optimizePromptWithMcpRag(
+  app: Exemplar,
+  agentRef: string,
+  options: OptimizeOptions,
+  actor: Actor,
+  llmConfig: LlmConfig,
+  onProgress?: (done: number, total: number, message?: string) => void,
+): Promise<OptimizeResult> {
+  const o = optimizeInput.parse(options);
+  const agent = await app.agents.get(agentRef);
+  onProgress?.(0, 3, 'reading the current prompt and retrieving examples');
+  const current = await app.prompts.get(agent.id, { label: 'production' }).catch((err) => {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  });
+  const query = [agent.description, current?.content].filter(Boolean).join('\n\n') || agent.name;
+  const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query, topK: o.topKExamples, positiveRatio: 0.7, minScore: 0.5 });
+  const examples = { positive: mix.positive, negative: mix.negative };
+  const input = { agentName: agent.name, description: agent.description, currentPrompt: current?.content ?? null, ...examples };
+
+  const providerName = o.provider ?? defaultProviderName(llmConfig);
+  let optimizedPrompt: string;
+  let method: string;
+  let model: string | null = null;
+  let usage: OptimizeResult['usage'] = null;
+  onProgress?.(1, 3, providerName === 'heuristic' ? 'building the prompt offline' : `asking ${providerName}`);
+  if (providerName === 'heuristic') {
+    optimizedPrompt = heuristicPrompt(input);
+    method = HEURISTIC_METHOD;
+  } else {
+    const llm = createLlmProvider(providerName, llmConfig, o.model);
+    const reply = await llm.complete({ ...optimizationRequest(input), maxTokens: 4096, temperature: 0.2 });
+    optimizedPrompt = parseImprovedPrompt(reply.text);
+    method = `llm: ${providerName} (${reply.model}), grounded in the retrieved examples`;
+    model = reply.model;
+    usage = reply.usage;
+  }
+
+  const exampleIds = [...examples.positive, ...examples.negative].map((e) => e.id);
+  const label = o.dryRun ? null : o.promote ? 'production' : 'candidate';
+  let version: number | null = null;
+  if (!o.dryRun) {
+    onProgress?.(2, 3, 'saving the new version');
+    const saved = await app.prompts.create(agent.id, {
+      content: optimizedPrompt,
+      source: 'optimized',
+      model: model ?? 'heuristic',
+      basedOnVersion: current?.version ?? null,
+      exampleIds,
+      note: method,
+      label: label ?? undefined,
+    }, actor);
+    version = saved.version;
+  }
+  onProgress?.(3, 3);
+  return {
+    agentName: agent.name,
+    method,
+    examplesUsed: exampleIds.length,
+    retrievalStrategy: `hybrid (α=${mix.similarityWeight}, β=${mix.scoreWeight}, ${mix.model}): the ${examples.positive.length} best positive examples (reward >= 0.5) and the ${examples.negative.length} most instructive negative ones for the agent's description and current prompt`,
+    optimizedPrompt,
+    version,
+    label,
+    basedOnVersion: current?.version ?? null,
+    model,
+    usage,
+    exampleIds,
+  };
+}
