@@ -42,6 +42,12 @@ describe('API keys', () => {
   });
 });
 
+/** Fields some operations need beyond the shared sample input. */
+const PER_OP: Record<string, Record<string, unknown>> = {
+  diff_prompts: { from: 1, to: 2 },
+  promote_prompt: { from: 'candidate', to: 'production' },
+};
+
 describe('a key scoped to one agent', () => {
   let reader: Access;
   let writer: Access;
@@ -58,7 +64,7 @@ describe('a key scoped to one agent', () => {
 
   it('gets "not found" for the other agent through every tool that names an agent', async () => {
     for (const op of operations.filter((o) => o.access && typeof o.access === 'object' && 'agent' in o.access)) {
-      const input: Record<string, unknown> = { agent: 'theirs', query: 'q', prompt: 'p', completion: 'c', rewardScore: 0.5, exampleType: 'positive', examples: [{ prompt: 'p', completion: 'c', rewardScore: 0.5, exampleType: 'positive' }], data: '', persistDir: '/tmp/x' };
+      const input: Record<string, unknown> = { agent: 'theirs', query: 'q', prompt: 'p', completion: 'c', rewardScore: 0.5, exampleType: 'positive', examples: [{ prompt: 'p', completion: 'c', rewardScore: 0.5, exampleType: 'positive' }], data: '', persistDir: '/tmp/x', content: 'x', ...PER_OP[op.name] };
       const err = await call(reader, op.name, input).catch((e) => e);
       expect(err, op.name).toBeInstanceOf(NotFoundError);
       expect(err.message, op.name).toBe('agent not found: theirs');
