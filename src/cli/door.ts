@@ -3,7 +3,6 @@ import os from 'node:os';
 import readline from 'node:readline/promises';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { z } from 'zod';
 import { loadConfig } from '../config/config.ts';
 import { decodeUtf8 } from '../import-export/formats.ts';
 import { ExemplarError, ImportError, ValidationError, errorBody, EncodingError, TextTooLargeError } from '../errors.ts';
@@ -11,6 +10,7 @@ import { Exemplar } from '../exemplar.ts';
 import { FULL_ACCESS } from '../access/access.ts';
 import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
+import { fieldType, fromText, inputFields } from '../operations/text-input.ts';
 import { parseInput } from '../validation.ts';
 import { renderRecord, renderTable } from './table.ts';
 
@@ -21,26 +21,13 @@ export interface GlobalOptions {
   dataDir?: string;
 }
 
-interface JsonSchemaProp {
-  type?: string | string[];
-  enum?: unknown[];
-  description?: string;
-  default?: unknown;
-  items?: JsonSchemaProp;
-  anyOf?: JsonSchemaProp[];
-}
 
 /** The CLI door: turns each operation's CLI adapter into a commander command. */
 export function addOperationCommand(program: Command, op: Operation): void {
   if (!op.cli) return;
   const cli = op.cli;
   const command = commandAt(program, cli.command.split(' '));
-  const schema = z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any' }) as {
-    properties?: Record<string, JsonSchemaProp>;
-    required?: string[];
-  };
-  const props = schema.properties ?? {};
-  const required = new Set(schema.required ?? []);
+  const { fields: props, required } = inputFields(op);
   const args = cli.args ?? [];
   const flagOf = (field: string) => cli.flags?.[field] ?? kebab(field);
 
@@ -54,7 +41,7 @@ export function addOperationCommand(program: Command, op: Operation): void {
   }
   for (const [field, prop] of Object.entries(props)) {
     if (args.includes(field) || field === 'fileName') continue;
-    const type = baseType(prop);
+    const type = fieldType(prop);
     const flag = flagOf(field);
     // Defaults are shown, not set: zod applies them, so every door gets the same ones.
     const help = `${prop.description ?? ''}${prop.default !== undefined && type !== 'boolean' ? ` (default: ${JSON.stringify(prop.default)})` : ''}`;
@@ -93,7 +80,7 @@ export function addOperationCommand(program: Command, op: Operation): void {
     for (const [field, prop] of Object.entries(props)) {
       if (args.includes(field) || field === 'fileName') continue;
       const raw = opts[camel(flagOf(field))];
-      if (raw !== undefined) input[field] = fromCli(raw, prop, flagOf(field));
+      if (raw !== undefined) input[field] = fromText(raw, prop, flagOf(field));
     }
     for (const field of cli.files ?? []) {
       const file = input[field] as string;
@@ -230,25 +217,6 @@ function readInputFile(file: string): string {
     throw new ValidationError('file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return decodeUtf8(bytes);
-}
-
-/** Converts a command-line string to the type the operation's schema expects; zod checks the rest. */
-function fromCli(raw: unknown, prop: JsonSchemaProp, flag: string): unknown {
-  const type = baseType(prop);
-  if (type === 'number' || type === 'integer') return raw === '' ? raw : Number(raw);
-  if (type === 'object') {
-    try {
-      return JSON.parse(String(raw));
-    } catch {
-      throw new ValidationError(flag, `must be JSON, e.g. '{"source":"prod"}'`);
-    }
-  }
-  return raw;
-}
-
-function baseType(prop: JsonSchemaProp): string {
-  const t = prop.type ?? prop.anyOf?.find((p) => p.type && p.type !== 'null')?.type;
-  return (Array.isArray(t) ? t.find((x) => x !== 'null') : t) ?? 'string';
 }
 
 function commandAt(program: Command, path: string[]): Command {

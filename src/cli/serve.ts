@@ -10,7 +10,7 @@ import { reportError, type GlobalOptions } from './door.ts';
 export function addServerCommands(program: Command): void {
   program
     .command('serve')
-    .description('Run the server: MCP at /mcp (Streamable HTTP, bearer API keys) and /healthz, with the sync worker.')
+    .description('Run the server: the REST API at /v1 (/openapi.json), MCP at /mcp (Streamable HTTP), /healthz, and the sync worker. Bearer API keys.')
     .option('--host <host>', 'address to bind (default: $EXEMPLAR_HOST or 127.0.0.1)')
     .option('--port <port>', 'port (default: $EXEMPLAR_PORT or 8787)')
     .addHelpText('after', '\nExamples:\n  $ exemplar keys create --scope admin --name me\n  $ exemplar serve --port 8787\n')
@@ -21,7 +21,7 @@ export function addServerCommands(program: Command): void {
         app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
         const worker = await app.startSyncWorker();
         const server = await startHttpServer(app, { host: opts.host, port: opts.port ? Number(opts.port) : undefined });
-        process.stderr.write(`Exemplar is serving ${server.url}/mcp (health: ${server.url}/healthz). Ctrl-C stops it.\n`);
+        process.stderr.write(`Exemplar is serving ${server.url}: REST ${server.url}/v1 (${server.url}/openapi.json), MCP ${server.url}/mcp. Ctrl-C stops it.\n`);
         await untilSignal();
         process.stderr.write('Stopping: finishing requests and the current sync batch...\n');
         await server.close();

@@ -5,6 +5,7 @@ import { errorBody, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { McpHttpHandler } from '../mcp/http.ts';
 import { fromNodeRequest, sendResponse } from './node-adapter.ts';
+import { openApiDocument, RestApi } from './rest.ts';
 
 export interface RunningServer {
   url: string;
@@ -12,11 +13,13 @@ export interface RunningServer {
 }
 
 /**
- * `exemplar serve`: /healthz and the MCP endpoint /mcp (the HTTP API issue adds the REST routes).
- * Every /mcp request needs a bearer API key and, from a browser, an allowed Origin.
+ * `exemplar serve`: the REST API under /v1 (described by /openapi.json), the MCP endpoint /mcp,
+ * and /healthz. /v1 and /mcp need a bearer API key and, from a browser, an allowed Origin.
  */
 export async function startHttpServer(app: Exemplar, opts: { host?: string; port?: number } = {}): Promise<RunningServer> {
   const mcp = new McpHttpHandler(app);
+  const rest = new RestApi(app);
+  const openapi = openApiDocument();
   const origins = app.config.allowedOrigins;
   const server = http.createServer(async (req, res) => {
     const ac = new AbortController();
@@ -27,14 +30,15 @@ export async function startHttpServer(app: Exemplar, opts: { host?: string; port
       const request = await fromNodeRequest(req, ac.signal);
       const path = new URL(request.url).pathname;
       if (path === '/healthz') return await sendResponse(res, Response.json({ status: 'ok' }));
-      if (path !== '/mcp') return await sendResponse(res, jsonError(404, 'not_found', `no route ${req.method} ${path}`));
+      if (path === '/openapi.json') return await sendResponse(res, Response.json(openapi));
+      if (path !== '/mcp' && !rest.owns(path)) return await sendResponse(res, jsonError(404, 'not_found', `no route ${req.method} ${path}`));
       const origin = request.headers.get('origin');
       if (origin && !originAllowed(origin, origins)) {
         return await sendResponse(res, jsonError(403, 'forbidden_origin', `origin ${origin} is not allowed (set EXEMPLAR_ALLOWED_ORIGINS)`));
       }
       const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
       const access = await app.apiKeys.authenticate(bearer);
-      await sendResponse(res, await mcp.handle(request, access));
+      await sendResponse(res, path === '/mcp' ? await mcp.handle(request, access) : await rest.handle(request, access));
     } catch (err) {
       if (err instanceof AuthenticationError) {
         const response = jsonError(401, err.code, err.message);

@@ -12,6 +12,7 @@ export const listAgents = defineOperation({
   input: z.object({}),
   output: z.object({ items: z.array(agentJson) }),
   access: 'filtered',
+  http: { method: 'GET', path: '/v1/agents' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'agents list', columns: ['name', 'exampleCount', 'similarityWeight', 'scoreWeight', 'description'] },
   run: async (_input, { app, access }) => ({ items: toJson((await app.agents.list()).filter((a) => canRead(access, a.id))) }),
@@ -24,6 +25,7 @@ export const getAgent = defineOperation({
   input: z.object({ agent: agentRef }),
   output: agentJson,
   access: { agent: (i) => i.agent },
+  http: { method: 'GET', path: '/v1/agents/{agent}' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'agents show', args: ['agent'] },
   run: async ({ agent }, { app }) => toJson(await app.agents.get(agent)),
@@ -38,6 +40,7 @@ export const createAgent = defineOperation({
   input: createAgentInput,
   output: agentJson,
   access: 'admin',
+  http: { method: 'POST', path: '/v1/agents' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
     command: 'agents create',
@@ -58,6 +61,7 @@ export const updateAgent = defineOperation({
   input: updateAgentInput.extend({ agent: agentRef }),
   output: agentJson,
   access: { agent: (i) => i.agent },
+  http: { method: 'PATCH', path: '/v1/agents/{agent}' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'agents update',
@@ -75,6 +79,7 @@ export const deleteAgent = defineOperation({
   input: z.object({ agent: agentRef }),
   output: z.object({ id: z.string(), name: z.string(), deletedExamples: z.number().int() }),
   access: 'admin',
+  http: { method: 'DELETE', path: '/v1/agents/{agent}' },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
   cli: {
     command: 'agents delete',

@@ -21,6 +21,7 @@ export const loadDemoOp = defineOperation({
     results: z.array(z.object({ rank: z.number().int(), hybridScore: z.number(), similarity: z.number(), score: z.number(), input: z.string() })),
   }),
   access: 'admin',
+  http: { method: 'POST', path: '/v1/demo' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'demo',

@@ -17,6 +17,7 @@ export const addExample = defineOperation({
   input: newExample.extend({ agent: agentRef }),
   output: exampleJson,
   access: { agent: (i) => i.agent },
+  http: { method: 'POST', path: '/v1/agents/{agent}/examples' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
     command: 'examples add',
@@ -36,6 +37,7 @@ export const addExamples = defineOperation({
   input: z.object({ agent: agentRef, examples: z.array(newExample).min(1).max(1000).describe('The examples to add') }),
   output: z.object({ added: z.number().int(), duplicates: z.number().int(), ids: z.array(z.string()) }),
   access: { agent: (i) => i.agent },
+  http: { method: 'POST', path: '/v1/agents/{agent}/examples/batch' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   run: async ({ agent, examples }, { app, actor, progress }) =>
     app.examples.addMany(agent, examples, actor, { onProgress: progress }),
@@ -48,6 +50,7 @@ export const getExample = defineOperation({
   input: z.object({ id: uuid.describe('Example id') }),
   output: exampleJson,
   access: { examples: (i) => [i.id] },
+  http: { method: 'GET', path: '/v1/examples/{id}' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'examples show', args: ['id'] },
   run: async ({ id }, { app }) => toJson(await app.examples.get(id)),
@@ -62,6 +65,7 @@ export const listExamples = defineOperation({
   input: listExamplesPage.extend({ agent: agentRef }),
   output: z.object({ items: z.array(exampleJson), nextCursor: z.string().nullable() }),
   access: { agent: (i) => i.agent },
+  http: { method: 'GET', path: '/v1/agents/{agent}/examples' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'examples list',
@@ -79,6 +83,7 @@ export const updateExample = defineOperation({
   input: examplePatch.extend({ id: uuid.describe('Example id') }),
   output: exampleJson,
   access: { examples: (i) => [i.id] },
+  http: { method: 'PATCH', path: '/v1/examples/{id}' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: { command: 'examples update', args: ['id'], flags: { rewardScore: 'reward', exampleType: 'type' } },
   run: async ({ id, ...patch }, { app, actor }) => toJson(await app.examples.update(id, patch, actor)),
@@ -91,6 +96,7 @@ export const deleteExamples = defineOperation({
   input: z.object({ ids: z.array(uuid).min(1).describe('Example ids') }),
   output: z.object({ deleted: z.number().int() }),
   access: { examples: (i) => i.ids },
+  http: { method: 'POST', path: '/v1/examples/delete' },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
   cli: { command: 'examples delete', args: ['ids'], confirm: true, summary: (r) => `Deleted ${r.deleted} examples.` },
   run: async ({ ids }, { app, actor }) => app.examples.delete(ids, actor),
@@ -120,6 +126,7 @@ export const importExamplesOp = defineOperation({
     problems: z.array(z.object({ line: z.number().int(), field: z.string(), message: z.string() })),
   }),
   access: { agent: (i) => i.agent },
+  http: { method: 'POST', path: '/v1/agents/{agent}/examples/import' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'examples import',
@@ -152,6 +159,7 @@ export const exportExamplesOp = defineOperation({
   input: listExamplesFilter.extend({ agent: agentRef }),
   output: z.object({ count: z.number().int(), jsonl: z.string() }),
   access: { agent: (i) => i.agent },
+  http: { method: 'GET', path: '/v1/agents/{agent}/examples/export' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'examples export',

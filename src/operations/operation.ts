@@ -67,6 +67,8 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
   /** Doors that may offer it (all when omitted). Operations that touch the server's files are CLI-only. */
   doors?: ('cli' | 'mcp' | 'http')[];
   access?: AccessRule<z.output<I>>;
+  /** Its REST route. `{field}` segments fill input fields; GET takes the rest from the query string, others from a JSON body. */
+  http?: { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; path: string };
   cli?: CliAdapter<z.output<O>>;
   run(input: z.output<I>, ctx: OperationContext): Promise<z.output<O>>;
 }

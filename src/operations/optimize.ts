@@ -26,6 +26,7 @@ export const optimizePrompt = defineOperation({
     exampleIds: z.array(z.string()),
   }),
   access: { agent: (i) => i.agent },
+  http: { method: 'POST', path: '/v1/agents/{agent}/prompt/optimize' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
     command: 'optimize',

@@ -33,6 +33,7 @@ export const searchExamples = defineOperation({
     model: z.string().describe('Embedding model of the index'),
   }),
   access: { agent: (i) => i.agent },
+  http: { method: 'POST', path: '/v1/agents/{agent}/search' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'search',
@@ -70,6 +71,7 @@ export const syncIndex = defineOperation({
   }),
   output: z.object({ agents: z.array(syncResult) }),
   access: { agent: (i) => i.agent, level: 'read' },
+  http: { method: 'POST', path: '/v1/index/sync' },
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'sync',
@@ -115,6 +117,7 @@ export const indexStatus = defineOperation({
     ),
   }),
   access: 'filtered',
+  http: { method: 'GET', path: '/v1/index/status' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'index status', columns: ['agentName', 'model', 'count', 'examples', 'lagChanges', 'lagSeconds', 'lastSync'] },
   run: async (_input, { app, access }) => ({ items: (await app.index.status()).filter((s) => canRead(access, s.agentId)) }),

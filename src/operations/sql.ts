@@ -38,6 +38,7 @@ export const runSql = defineOperation({
     ms: z.number().describe('Time the query took, in milliseconds'),
   }),
   access: 'filtered',
+  http: { method: 'POST', path: '/v1/sql' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'sql',
@@ -85,6 +86,7 @@ export const describeSchemaOp = defineOperation({
     tables: z.array(z.object({ name: z.string(), comment: z.string().nullable(), columns: z.array(column) })),
   }),
   access: 'filtered',
+  http: { method: 'GET', path: '/v1/sql/schema' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: {
     command: 'schema',

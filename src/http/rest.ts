@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import type { Access } from '../access/access.ts';
+import { errorBody, ExemplarError } from '../errors.ts';
+import type { Exemplar } from '../exemplar.ts';
+import { invoke } from '../operations/invoke.ts';
+import type { Operation } from '../operations/operation.ts';
+import { operations } from '../operations/registry.ts';
+import { fromText, inputFields } from '../operations/text-input.ts';
+
+interface Route {
+  op: Operation;
+  method: string;
+  pattern: RegExp;
+  params: string[];
+}
+
+/** The REST door: one route per operation that names one (`op.http`), all through `invoke`. */
+export class RestApi {
+  private readonly routes: Route[];
+
+  constructor(private readonly app: Exemplar) {
+    this.routes = restOperations().map((op) => {
+      const params = [...op.http!.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      const pattern = new RegExp(`^${op.http!.path.replace(/\{\w+\}/g, '([^/]+)')}$`);
+      return { op, method: op.http!.method, pattern, params };
+    });
+  }
+
+  /** Whether a path belongs to this API (so the server can answer 404 or 405 itself otherwise). */
+  owns(path: string): boolean {
+    return path.startsWith('/v1/');
+  }
+
+  async handle(request: Request, access: Access): Promise<Response> {
+    const url = new URL(request.url);
+    const matches = this.routes.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).filter((x) => x.m);
+    if (matches.length === 0) return problem(404, 'not_found', `no route ${request.method} ${url.pathname} (see /openapi.json)`);
+    const hit = matches.find((x) => x.r.method === request.method);
+    if (!hit) {
+      const allowed = matches.map((x) => x.r.method).join(', ');
+      const res = problem(405, 'method_not_allowed', `${url.pathname} takes ${allowed}, not ${request.method}`);
+      res.headers.set('allow', allowed);
+      return res;
+    }
+    const { op, params } = hit.r;
+    const { fields } = inputFields(op);
+    let input: Record<string, unknown> = {};
+    if (request.method === 'GET') {
+      for (const [key, value] of url.searchParams) if (key in fields) input[key] = fromText(value, fields[key], key);
+    } else {
+      const text = await request.text();
+      if (text.trim() !== '') {
+        try {
+          input = JSON.parse(text);
+        } catch {
+          return problem(400, 'invalid_json', 'the request body is not valid JSON');
+        }
+        if (input === null || typeof input !== 'object' || Array.isArray(input)) return problem(400, 'invalid_json', 'the request body must be a JSON object');
+      }
+    }
+    params.forEach((name, i) => {
+      input[name] = fromText(decodeURIComponent(hit.m![i + 1]), fields[name] ?? {}, name);
+    });
+    try {
+      const output = await invoke(op, input, { app: this.app, access, actor: access.keyId ? `key:${access.keyId}` : 'http' });
+      return Response.json(output);
+    } catch (err) {
+      if (!(err instanceof ExemplarError)) console.error(`exemplar: ${op.name} failed:`, err);
+      const status = err instanceof ExemplarError ? err.status : 500;
+      return Response.json({ error: err instanceof ExemplarError ? errorBody(err) : { code: 'internal', message: 'internal error (see the server log)' } }, { status });
+    }
+  }
+}
+
+export function restOperations(): Operation[] {
+  return operations.filter((op) => op.http && (!op.doors || op.doors.includes('http')));
+}
+
+function problem(status: number, code: string, message: string): Response {
+  return Response.json({ error: { code, message } }, { status });
+}
+
+/** The OpenAPI 3.1 document of the REST door, generated from the same operations. */
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of restOperations()) {
+    const { method, path } = op.http!;
+    const input = z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as {
+      properties?: Record<string, Record<string, unknown>>;
+      required?: string[];
+    };
+    const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+    const props = input.properties ?? {};
+    const required = new Set(input.required ?? []);
+    const parameters = [
+      ...pathParams.map((name) => ({ name, in: 'path', required: true, schema: props[name] ?? { type: 'string' } })),
+      ...(method === 'GET'
+        ? Object.entries(props)
+            .filter(([name]) => !pathParams.includes(name))
+            .map(([name, schema]) => ({ name, in: 'query', required: required.has(name), schema, description: schema.description }))
+        : []),
+    ];
+    const bodyProps = Object.fromEntries(Object.entries(props).filter(([name]) => !pathParams.includes(name)));
+    const bodyRequired = [...required].filter((name) => !pathParams.includes(name));
+    paths[path] ??= {};
+    paths[path][method.toLowerCase()] = {
+      operationId: op.name,
+      summary: op.title,
+      description: op.description,
+      ...(parameters.length ? { parameters } : {}),
+      ...(method !== 'GET' && Object.keys(bodyProps).length
+        ? { requestBody: { required: bodyRequired.length > 0, content: { 'application/json': { schema: { type: 'object', properties: bodyProps, required: bodyRequired } } } } }
+        : {}),
+      responses: {
+        200: { description: 'OK', content: { 'application/json': { schema: z.toJSONSchema(op.output, { target: 'draft-2020-12' }) } } },
+        default: { description: 'An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Exemplar API', version: '0.1.0', description: "AI agents' training examples, prompts and fine-tuning runs. Every route needs Authorization: Bearer <API key>." },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key from `exemplar keys create`' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } }, required: ['code', 'message'] } },
+          required: ['error'],
+        },
+      },
+    },
+  };
+}
