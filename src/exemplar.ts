@@ -7,6 +7,7 @@ import { createEmbedding } from './embeddings/providers.ts';
 import { ExampleService } from './examples/examples.ts';
 import { IndexService } from './indexing/index-service.ts';
 import { PgvectorIndex } from './indexing/pgvector-index.ts';
+import { optimizePromptWithMcpRag, type OptimizeOptions, type OptimizeResult } from './optimization/optimize.ts';
 import { PromptService } from './prompts/prompts.ts';
 import type { SyncResult, VectorIndex } from './indexing/vector-index.ts';
 import { SyncWorker } from './indexing/sync-worker.ts';
@@ -70,6 +71,11 @@ export class Exemplar {
   /** The seed's sync_training_data_to_vector_store. */
   syncTrainingDataToVectorStore(agentId: string, opts: { forceRebuild?: boolean } = {}): Promise<SyncResult> {
     return this.index.sync(agentId, opts);
+  }
+
+  /** The seed's optimize_prompt_with_mcp_rag: a better prompt from the agent's best and worst examples, saved as a new version. */
+  optimizePromptWithMcpRag(agentId: string, opts: OptimizeOptions = {}, actor = 'library'): Promise<OptimizeResult> {
+    return optimizePromptWithMcpRag(this, agentId, opts, actor, this.config.llm);
   }
 
   /** Starts the background worker that makes every change searchable within about a second. */

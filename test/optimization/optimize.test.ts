@@ -92,9 +92,11 @@ describe('optimizePromptWithMcpRag', () => {
     expect(r.optimizedPrompt).toContain('<examples>');
   });
 
-  it('is the default without any API key', async () => {
+  it('is the default without any API key, also through the library API', async () => {
     const r = await optimizePromptWithMcpRag(t.app, 'coder', { dryRun: true }, ACTOR, loadLlmConfig({}));
     expect(r.method).toMatch(/^heuristic/);
+    const viaLibrary = await t.app.optimizePromptWithMcpRag('coder', { topKExamples: 3, provider: 'heuristic', dryRun: true });
+    expect(viaLibrary).toMatchObject({ agentName: 'coder', examplesUsed: 3, version: null });
   });
 
   it('numbers 20 concurrent optimizations strictly in sequence, losing none', async () => {
