@@ -18,12 +18,20 @@ interface Route {
 export class RestApi {
   private readonly routes: Route[];
 
-  constructor(private readonly app: Exemplar) {
+  constructor(
+    private readonly app: Exemplar,
+    private readonly observe?: (operation: string, seconds: number, outcome: 'ok' | 'error') => void,
+  ) {
     this.routes = restOperations().map((op) => {
       const params = [...op.http!.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       const pattern = new RegExp(`^${op.http!.path.replace(/\{\w+\}/g, '([^/]+)')}$`);
       return { op, method: op.http!.method, pattern, params };
     });
+  }
+
+  /** The route pattern a path matches, for metrics labels (never the raw path: it holds ids). */
+  routeOf(method: string, path: string): string | undefined {
+    return this.routes.find((r) => r.method === method && r.pattern.test(path))?.op.http?.path;
   }
 
   /** Whether a path belongs to this API (so the server can answer 404 or 405 itself otherwise). */
@@ -62,7 +70,7 @@ export class RestApi {
       input[name] = fromText(decodeURIComponent(hit.m![i + 1]), fields[name] ?? {}, name);
     });
     try {
-      const output = await invoke(op, input, { app: this.app, access, actor: access.keyId ? `key:${access.keyId}` : 'http' });
+      const output = await invoke(op, input, { app: this.app, access, actor: access.keyId ? `key:${access.keyId}` : 'http', observe: this.observe });
       return Response.json(output);
     } catch (err) {
       if (!(err instanceof ExemplarError)) console.error(`exemplar: ${op.name} failed:`, err);

@@ -1,53 +1,118 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AuthenticationError } from '../access/access.ts';
+import { AuthenticationError, type Access } from '../access/access.ts';
 import { errorBody, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { McpHttpHandler } from '../mcp/http.ts';
+import { docsPage } from './docs.ts';
+import { Metrics } from './metrics.ts';
 import { fromNodeRequest, sendResponse } from './node-adapter.ts';
 import { openApiDocument, RestApi } from './rest.ts';
 
 export interface RunningServer {
   url: string;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
+/** One line per request, as JSON. Never holds a key: only its id. */
+export interface RequestLog {
+  time: string;
+  level: 'info' | 'error';
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  keyId?: string | null;
+  error?: string;
+}
+
 /**
- * `exemplar serve`: the REST API under /v1 (described by /openapi.json), the MCP endpoint /mcp,
- * and /healthz. /v1 and /mcp need a bearer API key and, from a browser, an allowed Origin.
+ * `exemplar serve`: the REST API under /v1 (described by /openapi.json and /docs), the MCP endpoint
+ * /mcp, /metrics, /healthz and /readyz. /v1 and /mcp need a bearer API key and, from a browser, an
+ * allowed Origin.
  */
-export async function startHttpServer(app: Exemplar, opts: { host?: string; port?: number } = {}): Promise<RunningServer> {
-  const mcp = new McpHttpHandler(app);
-  const rest = new RestApi(app);
+export async function startHttpServer(
+  app: Exemplar,
+  opts: { host?: string; port?: number; log?: boolean | ((entry: RequestLog) => void) } = {},
+): Promise<RunningServer> {
+  const metrics = new Metrics(app);
+  const observe = (operation: string, seconds: number, outcome: 'ok' | 'error') => metrics.operations.observe({ operation, outcome }, seconds);
+  const mcp = new McpHttpHandler(app, { observe, onToolCall: (tool, outcome) => metrics.toolCalls.inc({ tool, outcome }) });
+  const rest = new RestApi(app, observe);
   const openapi = openApiDocument();
+  const log = opts.log === true ? (e: RequestLog) => process.stderr.write(`${JSON.stringify(e)}\n`) : opts.log || undefined;
   const origins = app.config.allowedOrigins;
+
+  const route = async (request: Request, path: string, seen: { keyId?: string | null }): Promise<Response> => {
+    if (path === '/healthz') return Response.json({ status: 'ok' });
+    if (path === '/readyz') {
+      const ready = await app.db.query('SELECT 1').then(() => true, () => false);
+      return Response.json({ status: ready ? 'ready' : 'database unreachable' }, { status: ready ? 200 : 503 });
+    }
+    if (path === '/metrics') {
+      const { body, contentType } = await metrics.render();
+      return new Response(body, { headers: { 'content-type': contentType } });
+    }
+    if (path === '/openapi.json') return Response.json(openapi);
+    if (path === '/docs') return new Response(docsPage(openapi), { headers: { 'content-type': 'text/html; charset=utf-8' } });
+    if (path !== '/mcp' && !rest.owns(path)) return jsonError(404, 'not_found', `no route ${request.method} ${path}`);
+    const origin = request.headers.get('origin');
+    if (origin && !originAllowed(origin, origins)) return jsonError(403, 'forbidden_origin', `origin ${origin} is not allowed (set EXEMPLAR_ALLOWED_ORIGINS)`);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
+    let access: Access;
+    try {
+      access = await app.apiKeys.authenticate(bearer);
+    } catch (err) {
+      if (!(err instanceof AuthenticationError)) throw err;
+      const response = jsonError(401, err.code, err.message);
+      response.headers.set('www-authenticate', 'Bearer realm="exemplar"');
+      return response;
+    }
+    seen.keyId = access.keyId;
+    return path === '/mcp' ? mcp.handle(request, access) : rest.handle(request, access);
+  };
+
   const server = http.createServer(async (req, res) => {
+    const started = performance.now();
+    const requestId = validRequestId(req.headers['x-request-id']) ?? randomUUID();
+    res.setHeader('x-request-id', requestId);
     const ac = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
     });
+    const path = (req.url ?? '/').split('?')[0];
+    const seen: { keyId?: string | null } = {};
+    let status = 500;
+    let failure: string | undefined;
     try {
-      const request = await fromNodeRequest(req, ac.signal);
-      const path = new URL(request.url).pathname;
-      if (path === '/healthz') return await sendResponse(res, Response.json({ status: 'ok' }));
-      if (path === '/openapi.json') return await sendResponse(res, Response.json(openapi));
-      if (path !== '/mcp' && !rest.owns(path)) return await sendResponse(res, jsonError(404, 'not_found', `no route ${req.method} ${path}`));
-      const origin = request.headers.get('origin');
-      if (origin && !originAllowed(origin, origins)) {
-        return await sendResponse(res, jsonError(403, 'forbidden_origin', `origin ${origin} is not allowed (set EXEMPLAR_ALLOWED_ORIGINS)`));
-      }
-      const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
-      const access = await app.apiKeys.authenticate(bearer);
-      await sendResponse(res, path === '/mcp' ? await mcp.handle(request, access) : await rest.handle(request, access));
+      const response = await route(await fromNodeRequest(req, ac.signal), path, seen);
+      status = response.status;
+      await sendResponse(res, response);
     } catch (err) {
-      if (err instanceof AuthenticationError) {
-        const response = jsonError(401, err.code, err.message);
-        response.headers.set('www-authenticate', 'Bearer realm="exemplar"');
-        return sendResponse(res, response).catch(() => {});
-      }
-      if (!(err instanceof ExemplarError)) console.error('exemplar serve:', err);
-      if (!res.headersSent) await sendResponse(res, Response.json({ error: errorBody(err) }, { status: err instanceof ExemplarError ? err.status : 500 })).catch(() => {});
-      else res.end();
+      failure = err instanceof Error ? err.message : String(err);
+      status = err instanceof ExemplarError ? err.status : 500;
+      if (!res.headersSent) {
+        const body = err instanceof ExemplarError ? errorBody(err) : { code: 'internal', message: 'internal error (see the server log)' };
+        await sendResponse(res, Response.json({ error: body }, { status })).catch(() => {});
+      } else res.end();
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      const routeLabel = rest.routeOf(req.method ?? 'GET', path) ?? (['/mcp', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'].includes(path) ? path : 'other');
+      metrics.requests.observe({ method: req.method ?? 'GET', route: routeLabel, status: String(status) }, seconds);
+      log?.({
+        time: new Date().toISOString(),
+        level: status >= 500 ? 'error' : 'info',
+        requestId,
+        method: req.method ?? 'GET',
+        path,
+        status,
+        ms: Math.round(seconds * 10_000) / 10,
+        ...(seen.keyId !== undefined ? { keyId: seen.keyId } : {}),
+        ...(failure ? { error: failure } : {}),
+      });
     }
   });
   await new Promise<void>((resolve, reject) => {
@@ -57,16 +122,25 @@ export async function startHttpServer(app: Exemplar, opts: { host?: string; port
   const { address, port } = server.address() as AddressInfo;
   return {
     url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    metrics,
+    // Stops accepting connections, lets requests in flight finish, then closes MCP sessions.
     close: async () => {
-      await mcp.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000).unref())]);
       server.closeAllConnections();
+      await mcp.close();
     },
   };
 }
 
 function jsonError(status: number, code: string, message: string): Response {
   return Response.json({ error: { code, message } }, { status });
+}
+
+/** A caller's own request id is kept when it is a sane token (so logs can be joined across services). */
+function validRequestId(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && /^[\w.:-]{1,128}$/.test(value) ? value : undefined;
 }
 
 /** Browsers send Origin; a page on another site must not drive a local server (DNS rebinding). */

@@ -7,7 +7,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { NO_ACCESS, type Access } from '../access/access.ts';
 import type { Exemplar } from '../exemplar.ts';
-import { createMcpServer } from './server.ts';
+import { createMcpServer, type McpHooks } from './server.ts';
 
 /** Sessions idle this long are closed (clients do not always send DELETE). */
 const SESSION_IDLE_MS = 30 * 60_000;
@@ -32,9 +32,10 @@ export class McpHttpHandler {
 
   constructor(
     private readonly app: Exemplar,
+    private readonly hooks: McpHooks = {},
     private readonly replicaId = randomUUID().slice(0, 8),
   ) {
-    this.modern = createMcpHandler(() => createMcpServer(app, NO_ACCESS), { legacy: 'reject' });
+    this.modern = createMcpHandler(() => createMcpServer(app, NO_ACCESS, hooks), { legacy: 'reject' });
     this.sweeper = setInterval(() => this.closeIdle(), 60_000);
     this.sweeper.unref();
   }
@@ -55,7 +56,7 @@ export class McpHttpHandler {
       return session.transport.handleRequest(request, { authInfo, parsedBody });
     }
     if (request.method === 'POST' && isInitializeRequest(parsedBody)) {
-      const server = createMcpServer(this.app, NO_ACCESS);
+      const server = createMcpServer(this.app, NO_ACCESS, this.hooks);
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => `${this.replicaId}.${randomUUID()}`,
         onsessioninitialized: (id: string) => {

@@ -15,6 +15,12 @@ interface RequestContext {
   http?: { authInfo?: { extra?: Record<string, unknown> } };
 }
 
+/** What a hosting server wants to know about tool calls (metrics). */
+export interface McpHooks {
+  observe?: OperationContext['observe'];
+  onToolCall?: (tool: string, outcome: 'ok' | 'error') => void;
+}
+
 /** The Access an HTTP request was authenticated with, or the transport's default (stdio). */
 export function accessOf(ctx: RequestContext, fallback: Access): Access {
   return (ctx.http?.authInfo?.extra?.access as Access | undefined) ?? fallback;
@@ -26,7 +32,7 @@ export function accessOf(ctx: RequestContext, fallback: Access): Access {
  * is recorded in audit_log under the key's id, and returns structured content plus a text rendering
  * in which stored text is wrapped as data.
  */
-export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCESS): McpServer {
+export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCESS, hooks: McpHooks = {}): McpServer {
   const server = new McpServer(
     { name: 'exemplar', version: '0.1.0' },
     {
@@ -38,7 +44,7 @@ export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCE
   );
   for (const op of operations) {
     if (op.doors && !op.doors.includes('mcp')) continue;
-    registerTool(server, app, op, defaultAccess);
+    registerTool(server, app, op, defaultAccess, hooks);
   }
 
   server.registerResource(
@@ -86,7 +92,7 @@ export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCE
   return server;
 }
 
-function registerTool(server: McpServer, app: Exemplar, op: Operation, defaultAccess: Access): void {
+function registerTool(server: McpServer, app: Exemplar, op: Operation, defaultAccess: Access, hooks: McpHooks): void {
   server.registerTool(
     op.name,
     { title: op.title, description: op.description, inputSchema: op.input, outputSchema: op.output, annotations: op.annotations },
@@ -96,7 +102,7 @@ function registerTool(server: McpServer, app: Exemplar, op: Operation, defaultAc
       const started = performance.now();
       let outcome: { ok: true } | { ok: false; code: string } = { ok: true };
       try {
-        const output = await invoke(op, args, context(app, access, progressReporter(ctx)));
+        const output = await invoke(op, args, { ...context(app, access, progressReporter(ctx)), observe: hooks.observe });
         return { content: [{ type: 'text' as const, text: wrapData(op.name, output) }], structuredContent: output as Record<string, unknown> };
       } catch (err) {
         outcome = { ok: false, code: err instanceof ExemplarError ? err.code : 'internal' };
@@ -105,6 +111,7 @@ function registerTool(server: McpServer, app: Exemplar, op: Operation, defaultAc
         if (!(err instanceof ExemplarError)) console.error(`exemplar: tool ${op.name} failed:`, err);
         return { isError: true, content: [{ type: 'text' as const, text: message }] };
       } finally {
+        hooks.onToolCall?.(op.name, outcome.ok ? 'ok' : 'error');
         await recordAudit(app.db, {
           actor: actorOf(access),
           action: 'tool.call',

@@ -12,8 +12,15 @@ export async function invoke<I extends z.ZodObject, O extends z.ZodType>(
   rawInput: unknown,
   ctx: OperationContext,
 ): Promise<z.output<O>> {
-  const input = parseInput(op.input, rawInput);
-  await authorize(op, input, ctx);
-  const output = await op.run(input, ctx);
-  return JSON.parse(JSON.stringify(output)) as z.output<O>;
+  const started = performance.now();
+  let outcome: 'ok' | 'error' = 'error';
+  try {
+    const input = parseInput(op.input, rawInput);
+    await authorize(op, input, ctx);
+    const output = JSON.parse(JSON.stringify(await op.run(input, ctx))) as z.output<O>;
+    outcome = 'ok';
+    return output;
+  } finally {
+    ctx.observe?.(op.name, (performance.now() - started) / 1000, outcome);
+  }
 }

@@ -10,6 +10,8 @@ export interface OperationContext {
   access: Access;
   /** Long operations report progress here; each door shows it its own way. */
   progress?: (done: number, total: number, message?: string) => void;
+  /** Told how long each operation took (the server's metrics). */
+  observe?: (operation: string, seconds: number, outcome: 'ok' | 'error') => void;
 }
 
 /** How the CLI door presents an operation. Presentation only: no logic lives here. */
@@ -24,6 +26,8 @@ export interface CliAdapter<O> {
   flags?: Record<string, string>;
   /** Output field written to --out FILE (or stdout) instead of being printed as JSON. */
   outputFile?: string;
+  /** Further output fields written to files, by output field: the flag that names the file, e.g. { validation: 'validation-out' }. */
+  outputFiles?: Record<string, string>;
   /** Destructive commands ask for --yes. */
   confirm?: boolean;
   /** Columns for the table view of `items` (or of an array output). */
