@@ -3,6 +3,7 @@ import { redactUrl } from '../config/config.ts';
 import { EmbeddingProviderError, ValidationError } from '../errors.ts';
 import { ExemplarEmbedding, modelDimensions } from './embedding.ts';
 import { l2normalize } from './normalize.ts';
+import { hostOf, scrub, withRetries } from '../remote/retry.ts';
 
 export const OPENAI_DEFAULT_MODEL = 'text-embedding-3-small';
 const OPENAI_HOST = 'api.openai.com';
@@ -100,8 +101,8 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
 
   /** One request for one batch, with retries. */
   private async request(input: string[]): Promise<Float32Array[]> {
-    for (let attempt = 0; ; attempt++) {
-      try {
+    return withRetries(
+      async () => {
         const response = await this.getClient().embeddings.create({
           model: this.model,
           input,
@@ -109,11 +110,11 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
           ...(this.requestDimensions !== undefined ? { dimensions: this.requestDimensions } : {}),
         });
         return this.toVectors(response, input.length);
-      } catch (err) {
-        if (attempt >= this.maxRetries || !isRetryable(err)) throw this.explain(err);
-        await sleep(this.retryDelay(attempt, err));
-      }
-    }
+      },
+      (err) => ({ retryable: isRetryable(err), headers: err instanceof OpenAI.APIError ? err.headers : undefined }),
+      { maxRetries: this.maxRetries, baseDelayMs: this.retryBaseDelayMs, maxDelayMs: this.retryMaxDelayMs },
+      (err) => this.explain(err),
+    );
   }
 
   private toVectors(response: OpenAI.CreateEmbeddingResponse, n: number): Float32Array[] {
@@ -136,14 +137,6 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
       out[index] = l2normalize(Float32Array.from(values as number[]));
     }
     return out;
-  }
-
-  private retryDelay(attempt: number, err: unknown): number {
-    const retryAfter = err instanceof OpenAI.APIError ? retryAfterMs(err.headers) : undefined;
-    if (retryAfter !== undefined) return Math.min(retryAfter, this.retryMaxDelayMs);
-    // Exponential backoff with "equal jitter": half fixed, half random, so clients spread out.
-    const exp = Math.min(this.retryBaseDelayMs * 2 ** attempt, this.retryMaxDelayMs);
-    return exp / 2 + Math.random() * (exp / 2);
   }
 
   private getClient(): OpenAI {
@@ -194,7 +187,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
 
   /** Belt and braces: no message we build may carry the key, whatever the server said. */
   private scrub(message: string): string {
-    return this.apiKey ? message.split(this.apiKey).join('***') : message;
+    return scrub(message, this.apiKey);
   }
 }
 
@@ -204,25 +197,3 @@ function isRetryable(err: unknown): boolean {
   if (!(err instanceof OpenAI.APIError) || err.status === undefined) return false;
   return err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
 }
-
-/** The wait a server asked for: `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date. */
-function retryAfterMs(headers: Headers | undefined): number | undefined {
-  const ms = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = headers?.get('retry-after');
-  if (!raw) return undefined;
-  const secs = Number(raw);
-  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
-  const date = Date.parse(raw);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(url).hostname;
-  } catch {
-    return undefined;
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

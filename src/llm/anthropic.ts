@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { redactUrl } from '../config/config.ts';
 import { explainFailure, llmError, LlmProviderError, type ProviderContext } from './errors.ts';
 import type { LlmProvider, LlmProviderOptions, LlmReply, LlmRequest } from './provider.ts';
-import { hostOf, isRetryableStatus, withRetries, type FailureInfo, type RetryPolicy } from './retry.ts';
+import { hostOf, isRetryableStatus, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
 
 /**
  * The newest Sonnet-class id in the installed SDK's `Model` union (@anthropic-ai/sdk 1.13.0):

@@ -1,5 +1,5 @@
 import { ExemplarError } from '../errors.ts';
-import { scrub } from './retry.ts';
+import { scrub } from '../remote/retry.ts';
 
 /**
  * An LLM provider failed or is not set up: a rejected or missing API key, a request the API refused,

@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { redactUrl } from '../config/config.ts';
 import { explainFailure, llmError, LlmProviderError, type ProviderContext } from './errors.ts';
 import type { LlmProvider, LlmProviderOptions, LlmReply, LlmRequest } from './provider.ts';
-import { hostOf, isRetryableStatus, withRetries, type FailureInfo, type RetryPolicy } from './retry.ts';
+import { hostOf, isRetryableStatus, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
 
 export const OPENAI_CHAT_DEFAULT_MODEL = 'gpt-4o-mini';
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';

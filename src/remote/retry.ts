@@ -1,6 +1,6 @@
 /**
- * Backoff shared by the LLM providers. It is the same policy as the OpenAI embeddings client
- * (src/embeddings/openai.ts): exponential backoff with "equal jitter", capped, and a server's
+ * Backoff for calls to remote APIs (LLM providers, OpenAI-compatible embeddings): one policy,
+ * exponential backoff with "equal jitter", capped, and a server's
  * Retry-After honoured (also capped). Retries happen here rather than in the SDKs (which are
  * created with maxRetries 0) so the delays are configurable and tests can make them tiny.
  */
