@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadEmbeddingConfig, type EmbeddingConfig } from '../embeddings/providers.ts';
 import { ValidationError } from '../errors.ts';
+import { envOneOf, envPositiveInt, envString } from './env.ts';
 import { loadLlmConfig, type LlmConfig } from '../llm/provider.ts';
 
 /**
@@ -38,41 +39,24 @@ export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const dataDir = overrides.dataDir ?? env.EXEMPLAR_DATA_DIR ?? path.resolve('.exemplar');
   const config: Config = {
-    databaseUrl: emptyToUndefined(env.DATABASE_URL),
+    databaseUrl: envString(env.DATABASE_URL),
     dbSchema: env.EXEMPLAR_DB_SCHEMA ?? 'public',
-    dbPoolSize: positiveInt(env.EXEMPLAR_DB_POOL_SIZE, 'EXEMPLAR_DB_POOL_SIZE', 10),
+    dbPoolSize: envPositiveInt(env.EXEMPLAR_DB_POOL_SIZE, 'EXEMPLAR_DB_POOL_SIZE') ?? 10,
     dataDir,
     pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
-    maxTextBytes: positiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES', DEFAULT_MAX_TEXT_BYTES),
+    maxTextBytes: envPositiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES') ?? DEFAULT_MAX_TEXT_BYTES,
     embedding: loadEmbeddingConfig({ ...env, EXEMPLAR_DATA_DIR: dataDir }),
     llm: loadLlmConfig(env),
     host: env.EXEMPLAR_HOST || '127.0.0.1',
-    port: positiveInt(env.EXEMPLAR_PORT, 'EXEMPLAR_PORT', 8787),
+    port: envPositiveInt(env.EXEMPLAR_PORT, 'EXEMPLAR_PORT') ?? 8787,
     allowedOrigins: (env.EXEMPLAR_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
-    vectorBackend: oneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
+    vectorBackend: envOneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
     ...dropUndefined(overrides),
   };
   if (!/^[a-z_][a-z0-9_]*$/.test(config.dbSchema)) {
     throw new ValidationError('EXEMPLAR_DB_SCHEMA', `"${config.dbSchema}" is not a plain lower-case schema name`);
   }
   return config;
-}
-
-function oneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
-  if (raw === undefined || raw === '') return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) throw new ValidationError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
-  return raw as T;
-}
-
-function emptyToUndefined(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value;
-}
-
-function positiveInt(raw: string | undefined, name: string, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ValidationError(name, `must be a positive integer, got "${raw}"`);
-  return n;
 }
 
 function dropUndefined<T extends object>(obj: T): Partial<T> {

@@ -4,6 +4,7 @@ import type { ExemplarEmbedding } from './embedding.ts';
 import { HashingEmbedding } from './hashing.ts';
 import { OpenAIEmbedding } from './openai.ts';
 import { TransformersEmbedding } from './transformers.ts';
+import { envPositiveInt, envString } from '../config/env.ts';
 
 /** What the embedding providers read from the environment. The README's table lists these. */
 export interface EmbeddingConfig {
@@ -22,10 +23,10 @@ export interface EmbeddingConfig {
 export function loadEmbeddingConfig(env: NodeJS.ProcessEnv = process.env): EmbeddingConfig {
   const dataDir = env.EXEMPLAR_DATA_DIR || '.exemplar';
   return {
-    openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
-    openaiBaseUrl: nonEmpty(env.OPENAI_BASE_URL),
-    embeddingDimensions: positiveInt(env.EXEMPLAR_EMBEDDING_DIMENSIONS, 'EXEMPLAR_EMBEDDING_DIMENSIONS'),
-    transformersDir: path.resolve(nonEmpty(env.EXEMPLAR_TRANSFORMERS_DIR) ?? path.join(dataDir, 'models')),
+    openaiApiKey: envString(env.OPENAI_API_KEY),
+    openaiBaseUrl: envString(env.OPENAI_BASE_URL),
+    embeddingDimensions: envPositiveInt(env.EXEMPLAR_EMBEDDING_DIMENSIONS, 'EXEMPLAR_EMBEDDING_DIMENSIONS'),
+    transformersDir: path.resolve(envString(env.EXEMPLAR_TRANSFORMERS_DIR) ?? path.join(dataDir, 'models')),
     transformersOffline: ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase()),
   };
 }
@@ -76,13 +77,3 @@ function splitDimensions(rest: string, spec: string): { model: string; dimension
   return { model: m[1], dimensions };
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function positiveInt(raw: string | undefined, name: string): number | undefined {
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ValidationError(name, `must be a positive integer, got "${raw}"`);
-  return n;
-}

@@ -1,6 +1,7 @@
 import { ValidationError } from '../errors.ts';
 import { AnthropicProvider } from './anthropic.ts';
 import { OpenAIChatProvider } from './openai.ts';
+import { envPositiveInt, envString } from '../config/env.ts';
 
 /** One single-turn request: an optional system prompt and one user message. */
 export interface LlmRequest {
@@ -68,12 +69,12 @@ export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
 
 export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
   return {
-    anthropicApiKey: nonEmpty(env.ANTHROPIC_API_KEY),
-    anthropicBaseUrl: nonEmpty(env.ANTHROPIC_BASE_URL),
-    openaiApiKey: nonEmpty(env.OPENAI_API_KEY),
-    openaiBaseUrl: nonEmpty(env.OPENAI_BASE_URL),
-    model: nonEmpty(env.EXEMPLAR_LLM_MODEL),
-    timeoutMs: positiveInt(env.EXEMPLAR_LLM_TIMEOUT_MS, 'EXEMPLAR_LLM_TIMEOUT_MS') ?? DEFAULT_LLM_TIMEOUT_MS,
+    anthropicApiKey: envString(env.ANTHROPIC_API_KEY),
+    anthropicBaseUrl: envString(env.ANTHROPIC_BASE_URL),
+    openaiApiKey: envString(env.OPENAI_API_KEY),
+    openaiBaseUrl: envString(env.OPENAI_BASE_URL),
+    model: envString(env.EXEMPLAR_LLM_MODEL),
+    timeoutMs: envPositiveInt(env.EXEMPLAR_LLM_TIMEOUT_MS, 'EXEMPLAR_LLM_TIMEOUT_MS') ?? DEFAULT_LLM_TIMEOUT_MS,
   };
 }
 
@@ -106,13 +107,3 @@ export function createLlmProvider(name: 'anthropic' | 'openai', config: LlmConfi
   throw new ValidationError('provider', `unknown LLM provider "${String(name)}"; use "anthropic" or "openai"`);
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function positiveInt(raw: string | undefined, name: string): number | undefined {
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ValidationError(name, `must be a positive integer, got "${raw}"`);
-  return n;
-}

@@ -1,0 +1,24 @@
+import { ValidationError } from '../errors.ts';
+
+/** Reading environment variables, the same way everywhere: blank means unset, bad values name the variable. */
+
+/** The trimmed value, or undefined when unset or blank. */
+export function envString(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** A positive integer, or undefined when unset or blank; anything else is an error naming `name`. */
+export function envPositiveInt(raw: string | undefined, name: string): number | undefined {
+  if (envString(raw) === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new ValidationError(name, `must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+/** One of `allowed`, or `fallback` when unset or blank. */
+export function envOneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  const value = envString(raw);
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) throw new ValidationError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return value as T;
+}
