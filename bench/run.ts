@@ -1,10 +1,14 @@
 // `npm run bench`: prints every figure the issues ask for. Not a test; numbers vary by machine.
+import { benchDatasets } from './datasets.ts';
 import { benchImport } from './import.ts';
 import { benchMcp } from './mcp.ts';
 import { benchRetrieval } from './retrieval.ts';
+import { benchUi } from './ui.ts';
 
 console.log(`# Exemplar benchmarks (${new Date().toISOString()}, node ${process.version})`);
 const only = process.argv[2];
 if (!only || only === 'import') await benchImport();
 if (!only || only === 'retrieval') await benchRetrieval();
 if (!only || only === 'mcp') await benchMcp();
+if (!only || only === 'datasets') await benchDatasets();
+if (!only || only === 'ui') await benchUi();

@@ -5,6 +5,7 @@ import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { createEmbedding } from './embeddings/providers.ts';
 import { ExampleService } from './examples/examples.ts';
+import { RunService } from './finetune/runs.ts';
 import { IndexService } from './indexing/index-service.ts';
 import { PgvectorIndex } from './indexing/pgvector-index.ts';
 import { optimizePromptWithMcpRag, type OptimizeOptions, type OptimizeResult } from './optimization/optimize.ts';
@@ -27,6 +28,8 @@ export class Exemplar {
   /** The in-memory backend; it also owns the embedders and their cache statistics. */
   readonly memoryIndex: IndexService;
   readonly retrieval: RetrievalService;
+  /** Fine-tuning runs and their backends (openai, local, external). */
+  readonly runs: RunService;
   /** Orchestrator-wide α and β. When set, they replace each agent's own weights (a call's weights still win). */
   similarityWeight?: number;
   scoreWeight?: number;
@@ -50,6 +53,7 @@ export class Exemplar {
       similarityWeight: this.similarityWeight,
       scoreWeight: this.scoreWeight,
     }));
+    this.runs = new RunService(this);
   }
 
   /** Opens the configured database (embedded PGlite unless DATABASE_URL is set) and migrates it. */
@@ -87,6 +91,7 @@ export class Exemplar {
 
   async close(): Promise<void> {
     await this.worker?.stop();
+    await this.runs.stopPoller();
     await this.index.saveAll().catch(() => {});
     await this.db.close();
   }

@@ -55,6 +55,7 @@ export function addOperationCommand(program: Command, op: Operation): void {
     command.addOption(option);
   }
   if (cli.outputFile) command.option('-o, --out <file>', 'write the result to this file instead of stdout');
+  for (const [field, flag] of Object.entries(cli.outputFiles ?? {})) command.option(`--${flag} <file>`, `write the ${field} output to this file`);
   if (cli.confirm) command.option('-y, --yes', 'do not ask for confirmation');
   if (cli.watch) command.option('--watch', cli.watch.description);
   if (cli.examples?.length) command.addHelpText('after', `\nExamples:\n${cli.examples.map((e) => `  $ ${e}`).join('\n')}\n`);
@@ -65,7 +66,10 @@ export function addOperationCommand(program: Command, op: Operation): void {
     const global = cmd.optsWithGlobals() as GlobalOptions;
     try {
       if (opts.watch && cli.watch) await runWatch(cli.watch, global);
-      else await runOperation(op, commandInput(params, opts), global, { out: opts.out as string | undefined, yes: Boolean(opts.yes), flagOf });
+      else {
+        const outs = Object.fromEntries(Object.entries(cli.outputFiles ?? {}).map(([field, flag]) => [field, opts[camel(flag)] as string | undefined]));
+        await runOperation(op, commandInput(params, opts), global, { out: opts.out as string | undefined, outs, yes: Boolean(opts.yes), flagOf });
+      }
     } catch (err) {
       reportError(err, global, flagOf);
     }
@@ -95,7 +99,7 @@ async function runOperation(
   op: Operation,
   rawInput: Record<string, unknown>,
   global: GlobalOptions,
-  extra: { out?: string; yes: boolean; flagOf: (field: string) => string },
+  extra: { out?: string; outs?: Record<string, string | undefined>; yes: boolean; flagOf: (field: string) => string },
 ): Promise<void> {
   const cli = op.cli!;
   let app: Exemplar | undefined;
@@ -118,7 +122,7 @@ async function runOperation(
       },
     });
     bar?.stop();
-    printOutput(op, output as Record<string, unknown>, global, extra.out);
+    printOutput(op, output as Record<string, unknown>, global, extra.out, extra.outs);
   } catch (err) {
     bar?.stop();
     reportError(err, global, extra.flagOf);
@@ -143,13 +147,15 @@ async function runWatch(watch: NonNullable<Operation['cli']>['watch'] & object, 
   }
 }
 
-function printOutput(op: Operation, output: Record<string, unknown>, global: GlobalOptions, out?: string): void {
+function printOutput(op: Operation, output: Record<string, unknown>, global: GlobalOptions, out?: string, outs: Record<string, string | undefined> = {}): void {
   const cli = op.cli!;
+  // Further output files (e.g. --validation-out): written when their flag is given, never printed.
+  for (const [field, file] of Object.entries(outs)) if (file) fs.writeFileSync(file, String(output[field] ?? ''));
   if (cli.outputFile) {
     const content = String(output[cli.outputFile]);
     if (out) fs.writeFileSync(out, content);
     else process.stdout.write(content);
-    const rest = Object.fromEntries(Object.entries(output).filter(([k]) => k !== cli.outputFile));
+    const rest = Object.fromEntries(Object.entries(output).filter(([k]) => k !== cli.outputFile && !(k in (cli.outputFiles ?? {}))));
     if (global.json) process.stderr.write(`${JSON.stringify(rest)}\n`);
     else if (cli.summary) process.stderr.write(`${cli.summary(output)}${out ? ` Written to ${out}.` : ''}\n`);
     return;
@@ -240,6 +246,8 @@ const GROUPS: Record<string, string> = {
   prompt: "An agent's system prompt versions: show, history, diff, set, promote, rollback",
   agents: 'Create, list, show, update and delete agents',
   examples: "Add, list, import, export and delete an agent's training examples",
+  dataset: 'Build and validate fine-tuning datasets (OpenAI, TRL, Axolotl)',
+  finetune: 'Fine-tuning runs (openai, local, external): create, list, show, cancel, logs, update',
 };
 
 export function kebab(s: string): string {

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AuthenticationError, type Access } from '../access/access.ts';
 import { errorBody, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
@@ -31,8 +34,8 @@ export interface RequestLog {
 
 /**
  * `exemplar serve`: the REST API under /v1 (described by /openapi.json and /docs), the MCP endpoint
- * /mcp, /metrics, /healthz and /readyz. /v1 and /mcp need a bearer API key and, from a browser, an
- * allowed Origin.
+ * /mcp, /metrics, /healthz and /readyz, and the web UI (ui/dist) at every other GET path. /v1 and /mcp
+ * need a bearer API key and, from a browser, an allowed Origin.
  */
 export async function startHttpServer(
   app: Exemplar,
@@ -58,6 +61,7 @@ export async function startHttpServer(
     }
     if (path === '/openapi.json') return Response.json(openapi);
     if (path === '/docs') return new Response(docsPage(openapi), { headers: { 'content-type': 'text/html; charset=utf-8' } });
+    if (uiOwns(request.method, path)) return serveUi(path);
     if (path !== '/mcp' && !rest.owns(path)) return jsonError(404, 'not_found', `no route ${request.method} ${path}`);
     const origin = request.headers.get('origin');
     if (origin && !originAllowed(origin, origins)) return jsonError(403, 'forbidden_origin', `origin ${origin} is not allowed (set EXEMPLAR_ALLOWED_ORIGINS)`);
@@ -100,7 +104,7 @@ export async function startHttpServer(
       } else res.end();
     } finally {
       const seconds = (performance.now() - started) / 1000;
-      const routeLabel = rest.routeOf(req.method ?? 'GET', path) ?? (['/mcp', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'].includes(path) ? path : 'other');
+      const routeLabel = rest.routeOf(req.method ?? 'GET', path) ?? (['/mcp', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'].includes(path) ? path : uiOwns(req.method ?? 'GET', path) ? 'ui' : 'other');
       metrics.requests.observe({ method: req.method ?? 'GET', route: routeLabel, status: String(status) }, seconds);
       log?.({
         time: new Date().toISOString(),
@@ -152,4 +156,68 @@ function originAllowed(origin: string, allowed: string[]): boolean {
   } catch {
     return false;
   }
+}
+
+// The web UI: the files `npm run build:ui` writes to ui/dist. Hashed assets are cached for good;
+// index.html is revalidated so a new build shows up at once. Any other GET path that is not an API
+// route gets index.html (the UI routes in the browser). The API key never reaches these routes.
+const UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url));
+const UI_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+  '.map': 'application/json',
+};
+const UI_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+function uiOwns(method: string, path: string): boolean {
+  return (method === 'GET' || method === 'HEAD') && path !== '/mcp' && !path.startsWith('/mcp/') && path !== '/v1' && !path.startsWith('/v1/');
+}
+
+async function serveUi(path: string): Promise<Response> {
+  let rel: string;
+  try {
+    rel = decodeURIComponent(path);
+  } catch {
+    return jsonError(400, 'bad_path', 'the path is not valid percent-encoding');
+  }
+  const file = nodePath.resolve(UI_DIR, `.${nodePath.posix.normalize(`/${rel}`)}`);
+  const inside = file.startsWith(UI_DIR) && !rel.includes('\0');
+  const ext = nodePath.extname(file);
+  if (inside && ext && ext !== '.html') {
+    const body = await fs.readFile(file).catch(() => null);
+    if (body) {
+      const immutable = rel.startsWith('/assets/');
+      return new Response(body, {
+        headers: {
+          'content-type': UI_TYPES[ext] ?? 'application/octet-stream',
+          'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+          'x-content-type-options': 'nosniff',
+        },
+      });
+    }
+    // A missing asset is a 404, not the page: a stale index.html must not get HTML for its script.
+    if (rel.startsWith('/assets/')) return jsonError(404, 'not_found', `no file ${path}`);
+  }
+  const index = await fs.readFile(nodePath.join(UI_DIR, 'index.html')).catch(() => null);
+  if (!index) return jsonError(404, 'not_found', `no route GET ${path} (the web UI is not built: run npm run build:ui)`);
+  return new Response(index, {
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-cache',
+      'content-security-policy': UI_CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    },
+  });
 }

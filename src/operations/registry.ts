@@ -1,4 +1,5 @@
 import { createAgent, deleteAgent, getAgent, listAgents, updateAgent } from './agents.ts';
+import { buildDatasetOp, validateDatasetOp } from './datasets.ts';
 import { loadDemoOp } from './demo.ts';
 import {
   addExample,
@@ -10,6 +11,7 @@ import {
   listExamples,
   updateExample,
 } from './examples.ts';
+import { cancelRun, createRun, getRun, getRunLogs, listRuns, updateRun } from './finetune.ts';
 import { exportLlamaIndexOp } from './llamaindex.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './keys.ts';
 import type { Operation } from './operation.ts';
@@ -33,6 +35,8 @@ export const operations: Operation[] = [
   deleteExamples,
   importExamplesOp,
   exportExamplesOp,
+  buildDatasetOp,
+  validateDatasetOp,
   searchExamples,
   getPrompt,
   listPromptVersions,
@@ -50,6 +54,12 @@ export const operations: Operation[] = [
   createApiKey,
   listApiKeys,
   revokeApiKey,
+  createRun,
+  listRuns,
+  getRun,
+  getRunLogs,
+  cancelRun,
+  updateRun,
 ] as unknown as Operation[];
 
 export function findOperation(name: string): Operation | undefined {

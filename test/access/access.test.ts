@@ -46,6 +46,8 @@ describe('API keys', () => {
 const PER_OP: Record<string, Record<string, unknown>> = {
   diff_prompts: { from: 1, to: 2 },
   promote_prompt: { from: 'candidate', to: 'production' },
+  build_dataset: { format: 'trl-kto' },
+  create_run: { format: 'trl-kto', backend: 'external', baseModel: 'base-model' },
 };
 
 describe('a key scoped to one agent', () => {

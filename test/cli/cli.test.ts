@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,5 +89,36 @@ describe('exemplar CLI', () => {
     expect(importHelp).toContain('--skip-invalid');
     expect(importHelp).toContain('Examples:');
     expect(importHelp).toContain('exemplar examples import data.jsonl --agent code-helper');
+  });
+});
+
+describe('exemplar serve --demo (npm start)', () => {
+  it('loads the demo on first start, prints a sign-in link once, serves the API, and stops cleanly on SIGTERM', async () => {
+    const start = async () => {
+      const { DATABASE_URL: _, ...parentEnv } = process.env;
+      const child = spawn(process.execPath, [BIN, 'serve', '--demo', '--port', '0'], { env: { ...parentEnv, ...t.env } });
+      let err = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /serving (http:\/\/[^:]+:\d+)/.exec(err);
+          if (m && (err.includes('#key=') || err.includes('Sign in'))) resolve(m[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+      });
+      return { child, url, err: () => err };
+    };
+    const first = await start();
+    const key = /#key=(exm_[\w-]+)/.exec(first.err())?.[1];
+    expect(key).toBeTruthy();
+    const agents = await (await fetch(`${first.url}/v1/agents`, { headers: { authorization: `Bearer ${key}` } })).json();
+    expect(agents.items.map((a: { name: string }) => a.name)).toContain('demo-coding-assistant');
+    first.child.kill('SIGTERM');
+    expect(await new Promise((r) => first.child.once('exit', r))).toBe(0);
+    const second = await start();
+    expect(second.err()).not.toContain('#key=');
+    expect(second.err()).toContain('Sign in to the web UI with an API key');
+    second.child.kill('SIGTERM');
+    await new Promise((r) => second.child.once('exit', r));
   });
 });

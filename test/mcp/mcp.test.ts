@@ -144,6 +144,10 @@ const SAMPLE_CALLS: Record<string, Record<string, unknown>> = {
   rollback_prompt: { agent: 'mcp-agent', to: 1 },
   diff_prompts: { agent: 'mcp-agent', from: 1, to: 2 },
   optimize_prompt: { agent: 'mcp-agent', provider: 'heuristic' },
+  build_dataset: { agent: 'mcp-agent', format: 'trl-kto', validationFraction: 0 },
+  validate_dataset: { format: 'trl-kto', data: '{"prompt":"p","completion":"c","label":true}\n' },
+  create_run: { agent: 'mcp-agent', format: 'trl-kto', backend: 'external', baseModel: 'base-model', validationFraction: 0 },
+  list_runs: { agent: 'mcp-agent' },
   sync_index: { agent: 'made-over-mcp', forceRebuild: true },
   index_status: {},
   run_sql: { sql: 'SELECT count(*) AS n FROM training_examples' },
@@ -160,7 +164,7 @@ describe('every MCP tool', () => {
       await t.app.db.query(`INSERT INTO prompt_labels (agent_id, label, version) SELECT id, 'production', 1 FROM agents WHERE name = 'mcp-agent'`);
       const { tools } = await c.listTools();
       const names = tools.map((x) => x.name);
-      const needIds = ['get_example', 'update_example', 'delete_examples'];
+      const needIds = ['get_example', 'update_example', 'delete_examples', 'get_run', 'get_run_logs', 'update_run', 'cancel_run'];
       expect(names.filter((n) => !(n in SAMPLE_CALLS) && !needIds.includes(n))).toEqual([]);
       // Ids only known at run time.
       const listed = await c.callTool({ name: 'list_examples', arguments: { agent: 'mcp-agent' } });
@@ -172,10 +176,27 @@ describe('every MCP tool', () => {
         ['delete_examples', { ids: [exampleId] }],
         ['delete_agent', SAMPLE_CALLS.delete_agent],
       ];
-      for (const [name, args] of calls) {
+      let runId = '';
+      const run = async (name: string, args: Record<string, unknown>) => {
         const r = await c.callTool({ name, arguments: args });
         expect(r.isError, `${name}: ${JSON.stringify(r.content)}`).toBeFalsy();
         expect(r.structuredContent, name).toBeTruthy();
+        return r.structuredContent as Record<string, unknown>;
+      };
+      for (const [name, args] of calls) {
+        const out = await run(name, args);
+        if (name === 'create_run') runId = String(out.id);
+      }
+      if (names.includes('create_run')) {
+        for (const [name, args] of [
+          ['get_run', { id: runId }],
+          ['get_run_logs', { id: runId }],
+          ['update_run', { id: runId, status: 'running', logLines: ['epoch 1'] }],
+          ['cancel_run', { id: runId }],
+        ] as [string, Record<string, unknown>][]) {
+          await run(name, args);
+          calls.push([name, args]);
+        }
       }
       expect(new Set(calls.map(([n]) => n))).toEqual(new Set(names));
     } finally {

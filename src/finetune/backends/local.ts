@@ -1,0 +1,279 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ValidationError } from '../../errors.ts';
+import { FineTuneBackendError } from '../errors.ts';
+import type { BackendRun, BackendUpdate, RunBackend, RunFiles } from '../types.ts';
+
+/** LoRA defaults; hyperparameters of the run override them. */
+export const LORA_DEFAULTS = {
+  lora_r: 16,
+  lora_alpha: 32,
+  lora_dropout: 0.05,
+  learning_rate: 2e-4,
+  num_epochs: 3,
+  micro_batch_size: 2,
+  gradient_accumulation_steps: 4,
+  sequence_len: 2048,
+} as const;
+
+const LOG_FILE = 'output.log';
+const EXIT_FILE = 'exit_code';
+const MAX_LOG_CHUNK = 1024 * 1024;
+
+/** Which trainer config a dataset format gets. */
+export function trainerFor(format: string): { kind: 'axolotl'; type: 'alpaca' | 'chat_template' } | { kind: 'trl'; trainer: 'sft' | 'dpo' | 'kto' } {
+  switch (format) {
+    case 'axolotl-alpaca':
+      return { kind: 'axolotl', type: 'alpaca' };
+    case 'axolotl-chat-template':
+      return { kind: 'axolotl', type: 'chat_template' };
+    case 'trl-preference':
+      return { kind: 'trl', trainer: 'dpo' };
+    case 'trl-kto':
+      return { kind: 'trl', trainer: 'kto' };
+    case 'trl-prompt-completion':
+    case 'trl-conversational':
+    case 'openai-sft':
+      return { kind: 'trl', trainer: 'sft' };
+    default:
+      throw new ValidationError('format', `the local backend cannot train ${format} datasets (use an axolotl-* or trl-* format)`);
+  }
+}
+
+/**
+ * The trainer config for a run: an Axolotl YAML for axolotl-* formats, a TRL YAML (for
+ * `trl sft|dpo|kto --config`) otherwise. LoRA by default; QLoRA (4-bit) when hyperparameters.qlora.
+ */
+export function trainerConfig(run: Pick<BackendRun, 'baseModel' | 'datasetFormat' | 'hyperparameters'>, files: RunFiles): { file: string; text: string } {
+  const hp = { ...LORA_DEFAULTS, ...run.hyperparameters } as Record<string, unknown> & typeof LORA_DEFAULTS;
+  const qlora = hp.qlora === true;
+  const out = path.join(files.dir, 'output');
+  const t = trainerFor(run.datasetFormat);
+  if (t.kind === 'axolotl') {
+    const dataset = (file: string) => ({
+      path: file,
+      ds_type: 'json',
+      type: t.type,
+      ...(t.type === 'chat_template' ? { field_messages: 'messages' } : {}),
+      ...(file === files.validation ? { split: 'train' } : {}),
+    });
+    const config: Record<string, unknown> = {
+      base_model: run.baseModel,
+      adapter: qlora ? 'qlora' : 'lora',
+      load_in_4bit: qlora,
+      load_in_8bit: false,
+      lora_r: hp.lora_r,
+      lora_alpha: hp.lora_alpha,
+      lora_dropout: hp.lora_dropout,
+      lora_target_linear: true,
+      datasets: [dataset(files.train)],
+      ...(files.validation ? { test_datasets: [dataset(files.validation)] } : { val_set_size: 0 }),
+      ...(t.type === 'chat_template' ? { chat_template: 'tokenizer_default' } : {}),
+      sequence_len: hp.sequence_len,
+      sample_packing: false,
+      micro_batch_size: hp.micro_batch_size,
+      gradient_accumulation_steps: hp.gradient_accumulation_steps,
+      num_epochs: hp.num_epochs,
+      learning_rate: hp.learning_rate,
+      optimizer: qlora ? 'paged_adamw_8bit' : 'adamw_torch',
+      lr_scheduler: 'cosine',
+      warmup_ratio: 0.03,
+      bf16: 'auto',
+      gradient_checkpointing: true,
+      logging_steps: 1,
+      output_dir: out,
+    };
+    return { file: path.join(files.dir, 'axolotl.yaml'), text: toYaml(config) };
+  }
+  const config: Record<string, unknown> = {
+    model_name_or_path: run.baseModel,
+    datasets: [
+      { path: 'json', data_files: files.train, split: 'train' },
+    ],
+    // TRL's scripts take the eval split from the same dataset; the command can read eval_data_files.
+    ...(files.validation ? { eval_data_files: files.validation, eval_strategy: 'epoch' } : {}),
+    use_peft: true,
+    lora_r: hp.lora_r,
+    lora_alpha: hp.lora_alpha,
+    lora_dropout: hp.lora_dropout,
+    lora_target_modules: 'all-linear',
+    load_in_4bit: qlora,
+    ...(qlora ? { bnb_4bit_quant_type: 'nf4', use_bnb_nested_quant: true } : {}),
+    learning_rate: hp.learning_rate,
+    num_train_epochs: hp.num_epochs,
+    per_device_train_batch_size: hp.micro_batch_size,
+    gradient_accumulation_steps: hp.gradient_accumulation_steps,
+    max_length: hp.sequence_len,
+    gradient_checkpointing: true,
+    bf16: true,
+    logging_steps: 1,
+    output_dir: out,
+    ...(t.trainer === 'dpo' ? { beta: hp.beta ?? 0.1 } : {}),
+  };
+  return { file: path.join(files.dir, `trl-${t.trainer}.yaml`), text: toYaml({ trainer: t.trainer, ...config }) };
+}
+
+/** Block-style YAML; scalars are written as JSON, which YAML reads unchanged. */
+export function toYaml(value: Record<string, unknown>, indent = ''): string {
+  let out = '';
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) {
+      out += `${indent}${key}:\n`;
+      for (const item of v) {
+        if (item && typeof item === 'object') {
+          const inner = toYaml(item as Record<string, unknown>, `${indent}    `);
+          out += `${indent}  - ${inner.trimStart()}`;
+        } else out += `${indent}  - ${JSON.stringify(item)}\n`;
+      }
+    } else if (v && typeof v === 'object') {
+      out += `${indent}${key}:\n${toYaml(v as Record<string, unknown>, `${indent}  `)}`;
+    } else out += `${indent}${key}: ${JSON.stringify(v)}\n`;
+  }
+  return out;
+}
+
+/** Single-quotes a value for sh. */
+export function shellQuote(value: string): string {
+  return `'${value.split("'").join(`'\\''`)}'`;
+}
+
+/** Fills {config} {train} {validation} {dir} with shell-quoted paths. */
+export function fillCommand(template: string, values: { config: string; train: string; validation: string | null; dir: string }): string {
+  return template.replace(/\{(config|train|validation|dir)\}/g, (_, name: keyof typeof values) => shellQuote(values[name] ?? ''));
+}
+
+/**
+ * Trains on this machine: writes the trainer config next to the dataset in <dataDir>/runs/<id>/ and
+ * runs the configured command (EXEMPLAR_FINETUNE_COMMAND, or one given with the run) in its own
+ * process group. Its stdout and stderr go to output.log and its exit code to exit_code, so any
+ * Exemplar process (the server's poller, `finetune show`) can follow the run, even after a restart.
+ */
+export class LocalFineTuneBackend implements RunBackend {
+  readonly name = 'local' as const;
+
+  constructor(
+    private readonly opts: { command?: string; onExit?: (runId: string) => void } = {},
+  ) {}
+
+  check({ format, command }: { format: string; command?: string }): void {
+    trainerFor(format);
+    if (!command && !this.opts.command) {
+      throw new ValidationError('command', 'the local backend needs a training command: set EXEMPLAR_FINETUNE_COMMAND or give one with the run');
+    }
+  }
+
+  async start(run: BackendRun, files: RunFiles): Promise<BackendUpdate> {
+    const template = (run.backendState.command as string | undefined) || this.opts.command;
+    if (!template) throw new FineTuneBackendError('local: no training command (EXEMPLAR_FINETUNE_COMMAND)');
+    const config = trainerConfig(run, files);
+    await fs.promises.writeFile(config.file, config.text);
+    const command = fillCommand(template, { config: config.file, train: files.train, validation: files.validation, dir: files.dir });
+    const logFile = path.join(files.dir, LOG_FILE);
+    const exitFile = path.join(files.dir, EXIT_FILE);
+    const log = fs.openSync(logFile, 'a');
+    try {
+      // The wrapper records the exit code atomically; the command's own process group can be killed on cancel.
+      const child = spawn('sh', ['-c', 'sh -c "$1"; code=$?; echo $code > "$2.tmp"; mv "$2.tmp" "$2"', 'exemplar-finetune', command, exitFile], {
+        cwd: files.dir,
+        detached: true,
+        stdio: ['ignore', log, log],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      child.once('exit', () => this.opts.onExit?.(run.id));
+      child.unref();
+      return {
+        status: 'running',
+        externalId: `pid:${child.pid}`,
+        state: { pid: child.pid, dir: files.dir, config: config.file, logOffset: 0 },
+        logLines: [`local: wrote ${path.basename(config.file)}; running: ${template}`],
+      };
+    } finally {
+      fs.closeSync(log);
+    }
+  }
+
+  async poll(run: BackendRun): Promise<BackendUpdate> {
+    const dir = run.backendState.dir as string | undefined;
+    if (!dir) return {};
+    const update: BackendUpdate = {};
+    // Read the exit code first: once it exists, the log is complete.
+    const exitText = await fs.promises.readFile(path.join(dir, EXIT_FILE), 'utf8').catch(() => null);
+    let { text, offset } = await readFrom(path.join(dir, LOG_FILE), Number(run.backendState.logOffset ?? 0), exitText !== null);
+    while (exitText !== null) {
+      const more = await readFrom(path.join(dir, LOG_FILE), offset, true);
+      if (!more.text) break;
+      text += more.text;
+      offset = more.offset;
+    }
+    if (text) {
+      update.logLines = text.replace(/\n$/, '').split('\n');
+      update.state = { logOffset: offset };
+    }
+    if (exitText !== null) {
+      const code = Number.parseInt(exitText.trim(), 10);
+      if (code === 0) {
+        update.status = 'succeeded';
+        update.resultModel = path.join(dir, 'output');
+      } else {
+        update.status = 'failed';
+        update.error = `the training command exited with code ${Number.isNaN(code) ? exitText.trim() : code}`;
+      }
+    } else if (!alive(run.backendState.pid)) {
+      // Gone without a word (killed, machine restarted): read what is left, then give up.
+      const again = await fs.promises.readFile(path.join(dir, EXIT_FILE), 'utf8').catch(() => null);
+      if (again === null) {
+        update.status = 'failed';
+        update.error = 'the training process ended without recording an exit code';
+      }
+    }
+    return update;
+  }
+
+  async cancel(run: BackendRun): Promise<BackendUpdate> {
+    const pid = run.backendState.pid;
+    if (typeof pid === 'number' && alive(pid)) {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+      return { logLines: [`local: sent SIGTERM to process group ${pid}`] };
+    }
+    return {};
+  }
+}
+
+function alive(pid: unknown): boolean {
+  if (typeof pid !== 'number') return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Reads complete lines of a file from a byte offset (at most 1 MiB at a time); `final` takes a last partial line too. */
+async function readFrom(file: string, offset: number, final = false): Promise<{ text: string; offset: number }> {
+  const handle = await fs.promises.open(file, 'r').catch(() => null);
+  if (!handle) return { text: '', offset };
+  try {
+    const buf = Buffer.alloc(MAX_LOG_CHUNK);
+    const { bytesRead } = await handle.read(buf, 0, MAX_LOG_CHUNK, offset);
+    let chunk = buf.subarray(0, bytesRead);
+    const lastNewline = chunk.lastIndexOf(0x0a);
+    // Only whole lines, unless one line is longer than the chunk.
+    if (final) {
+      /* the writer is done: take everything */
+    } else if (lastNewline >= 0) chunk = chunk.subarray(0, lastNewline + 1);
+    else if (bytesRead < MAX_LOG_CHUNK) return { text: '', offset };
+    return { text: chunk.toString('utf8'), offset: offset + chunk.length };
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,16 @@
+import { ExemplarError } from '../errors.ts';
+
+/** A training backend failed or is not set up. The message never holds a secret. */
+export class FineTuneBackendError extends ExemplarError {
+  readonly code = 'finetune_backend_error';
+  readonly status = 502;
+}
+
+/** A status change that the run's current status does not allow (terminal states are final). */
+export class InvalidTransitionError extends ExemplarError {
+  readonly code = 'invalid_transition';
+  readonly status = 409;
+  constructor(runId: string, from: string, to: string) {
+    super(`run ${runId} is ${from}; it cannot become ${to}`, { runId, from, to });
+  }
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { buildDataset, DATASET_FORMATS, datasetSpec } from '../datasets/builder.ts';
+import { validateDataset } from '../datasets/validate.ts';
+import { defineOperation } from './operation.ts';
+
+const count = z.number().int();
+const split = z.object({ examples: count, tokens: count });
+
+const reportJson = z.object({
+  format: z.enum(DATASET_FORMATS),
+  selected: count.describe('Examples the filters or query selected, before removals'),
+  removed: z.object({
+    exactDuplicates: count,
+    nearDuplicates: count,
+    unpaired: count.optional(),
+    invalid: count.optional(),
+    reasons: z.array(z.object({ id: z.string(), reason: z.string() })).describe('Why each example was removed (the first 100)'),
+  }),
+  redactions: z.object({ emails: count, phones: count, apiKeys: count }),
+  train: split,
+  validation: split,
+  tokenizer: z.string(),
+  nearDuplicateMethod: z.string().nullable(),
+  notes: z.array(z.string()),
+  timings: z.record(z.string(), z.number()).describe('Milliseconds per phase'),
+});
+
+export const buildDatasetOp = defineOperation({
+  name: 'build_dataset',
+  title: 'Build a fine-tuning dataset',
+  description:
+    "Builds a fine-tuning dataset from an agent's examples, as JSONL for OpenAI (openai-sft, openai-dpo), Hugging Face TRL " +
+    '(trl-prompt-completion, trl-conversational, trl-preference, trl-kto) or Axolotl (axolotl-alpaca, axolotl-chat-template). ' +
+    'Selects with the same filters as list and search (or the top examples for a query), removes exact and near duplicates, ' +
+    'pairs positive and negative examples of the same prompt for DPO and preference formats, splits train/validation by a seeded ' +
+    'hash of the prompt (same seed, same split), counts tokens (o200k_base) and can redact emails, phone numbers and API keys. ' +
+    'Returns the train and validation JSONL, their sha256 and a report of what was kept, removed and why.',
+  input: datasetSpec,
+  output: z.object({
+    format: z.enum(DATASET_FORMATS),
+    train: z.string().describe('Training file, JSONL'),
+    validation: z.string().describe('Validation file, JSONL (empty when validationFraction is 0)'),
+    sha256: z.object({ train: z.string(), validation: z.string().nullable() }),
+    records: count.describe('Examples in the dataset (a pair counts its two examples)'),
+    report: reportJson,
+  }),
+  access: { agent: (i) => i.agent, level: 'read' },
+  http: { method: 'POST', path: '/v1/agents/{agent}/datasets' },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'dataset build',
+    flags: { exampleType: 'type' },
+    outputFile: 'train',
+    outputFiles: { validation: 'validation-out' },
+    summary: (r) => {
+      const rm = r.report.removed;
+      return (
+        `Built ${r.format}: ${r.report.train.examples} train (${r.report.train.tokens} tokens), ` +
+        `${r.report.validation.examples} validation (${r.report.validation.tokens} tokens) from ${r.report.selected} selected; ` +
+        `removed ${rm.exactDuplicates} exact and ${rm.nearDuplicates} near duplicates` +
+        `${rm.unpaired ? `, ${rm.unpaired} unpaired` : ''}${rm.invalid ? `, ${rm.invalid} invalid` : ''}. train sha256 ${r.sha256.train}.`
+      );
+    },
+    examples: [
+      'exemplar dataset build --agent code-helper --format openai-sft --out train.jsonl --validation-out val.jsonl',
+      'exemplar dataset build --agent code-helper --format openai-dpo --redact --out dpo.jsonl',
+      'exemplar dataset build --agent code-helper --format trl-kto --min-score 0.2 --near-duplicate-threshold 0.9 --out kto.jsonl',
+    ],
+  },
+  run: async (input, { app, progress }) => {
+    const built = await buildDataset(app, input, progress);
+    return {
+      format: built.format,
+      train: built.train,
+      validation: built.validation,
+      sha256: built.sha256,
+      records: built.records.length,
+      report: built.report,
+    };
+  },
+});
+
+export const validateDatasetOp = defineOperation({
+  name: 'validate_dataset',
+  title: 'Validate a fine-tuning dataset file',
+  description:
+    "Checks a JSONL dataset against the rules its consumer applies (OpenAI's fine-tuning file checks, TRL's dataset types, " +
+    "Axolotl's alpaca and chat_template loaders) and lists every problem with its line number.",
+  input: z.object({
+    data: z.string().describe('The file contents (the CLI reads the file)'),
+    format: z.enum(DATASET_FORMATS).describe(`Format to check: ${DATASET_FORMATS.join(', ')}`),
+    minExamples: z.number().int().min(0).optional()
+      .describe('Fewest records required (default: 10 for openai-* formats, 1 otherwise; 0 for a validation file)'),
+    fileName: z.string().optional().describe('Name of the file, for messages'),
+  }),
+  output: z.object({
+    ok: z.boolean(),
+    examples: count,
+    errors: z.array(z.object({ line: count.describe('1-based; 0 for the whole file'), message: z.string() })),
+  }),
+  access: 'filtered',
+  http: { method: 'POST', path: '/v1/datasets/validate' },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
+  cli: {
+    command: 'dataset validate',
+    args: ['data'],
+    files: ['data'],
+    summary: (r) =>
+      r.ok
+        ? `Valid: ${r.examples} examples.`
+        : `Invalid: ${r.errors.length} problems in ${r.examples} examples.${r.errors.map((e) => `\n  ${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('')}`,
+    examples: ['exemplar dataset validate train.jsonl --format openai-sft'],
+  },
+  run: async ({ data, format, minExamples }) => validateDataset(format, data, { minExamples }),
+});

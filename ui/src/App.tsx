@@ -1,0 +1,108 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { clearKey, getKey, onUnauthorized, setKey, takeKeyFromFragment } from './api.ts';
+import { AgentPage } from './AgentPage.tsx';
+import { Agents } from './Agents.tsx';
+import { ErrorBox, Link, usePath } from './ui.tsx';
+
+export function App() {
+  const [key, setKeyState] = useState(getKey());
+  const [rejected, setRejected] = useState(false);
+  const [path, go] = usePath();
+  useEffect(
+    () =>
+      onUnauthorized(() => {
+        setKeyState(null);
+        setRejected(true);
+      }),
+    [],
+  );
+  // A ready link (#key=...) opened in a tab that already shows the UI changes only the fragment.
+  useEffect(() => {
+    const on = () => {
+      takeKeyFromFragment();
+      setKeyState(getKey());
+      setRejected(false);
+    };
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  if (!key) return <KeyScreen rejected={rejected} onKey={(k) => (setKey(k), setKeyState(k), setRejected(false))} />;
+  const m = /^\/agents\/([^/]+)(?:\/([\w-]+))?\/?$/.exec(path);
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <Link to="/" go={go} className="brand">
+          Exemplar
+        </Link>
+        <nav aria-label="Main">
+          <Link to="/" go={go} current={path === '/'}>
+            Agents
+          </Link>
+          <a href="/docs">API docs</a>
+        </nav>
+        <button
+          type="button"
+          className="secondary"
+          onClick={() => {
+            clearKey();
+            setKeyState(null);
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {m ? <AgentPage name={decodeURIComponent(m[1])} tab={m[2] ?? 'examples'} go={go} /> : path === '/' ? <Agents go={go} /> : <NotFound go={go} />}
+      </main>
+    </>
+  );
+}
+
+function NotFound({ go }: { go: (to: string) => void }) {
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p>
+        <Link to="/" go={go}>
+          Back to the agents
+        </Link>
+      </p>
+    </section>
+  );
+}
+
+function KeyScreen({ onKey, rejected }: { onKey: (key: string) => void; rejected: boolean }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<unknown>(rejected ? new Error('The server did not accept that API key. Enter another.') : null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    // Check the key before keeping it.
+    const res = await fetch('/v1/agents', { headers: { authorization: `Bearer ${value.trim()}` } }).catch(() => null);
+    setBusy(false);
+    if (!res) return setError(new Error('cannot reach the server'));
+    if (res.ok) return onKey(value.trim());
+    const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+    setError(new Error(body.error?.message ?? `the server answered HTTP ${res.status}`));
+  };
+  return (
+    <main id="main" className="key-screen">
+      <form onSubmit={submit} className="card">
+        <h1>Exemplar</h1>
+        <p>Enter an API key to manage agents. Create one with <code>exemplar keys create --scope admin</code>.</p>
+        <label htmlFor="api-key">API key</label>
+        <input id="api-key" type="password" autoComplete="off" required value={value} onChange={(e) => setValue(e.target.value)} autoFocus />
+        <ErrorBox error={error} />
+        <button type="submit" disabled={busy || !value.trim()}>
+          {busy ? 'Checking…' : 'Continue'}
+        </button>
+        <p className="hint">The key is kept in this browser tab only (sessionStorage).</p>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,223 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { api, enc, type Agent, type OptimizeResult, type PromptDiff, type PromptVersion } from './api.ts';
+import { Empty, ErrorBox, Progress, useLoad, when } from './ui.tsx';
+
+export function Prompts({ agent }: { agent: Agent }) {
+  const base = `/v1/agents/${enc(agent.name)}/prompt`;
+  const versions = useLoad(() => api<{ items: PromptVersion[] }>('GET', `${base}/versions`), [agent.name]);
+  const items = versions.data?.items ?? [];
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [provider, setProvider] = useState('heuristic');
+  const production = items.find((v) => v.labels.includes('production'));
+  const candidate = items.find((v) => v.labels.includes('candidate'));
+
+  const act = async (label: string, fn: () => Promise<string>) => {
+    setBusy(label);
+    setError(null);
+    setNotice(null);
+    try {
+      setNotice(await fn());
+      versions.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
+  const optimize = () =>
+    act('Optimizing the prompt from the best and worst examples…', async () => {
+      const r = await api<OptimizeResult>('POST', `${base}/optimize`, provider ? { provider } : {});
+      return `Optimized (${r.method}, ${r.examplesUsed} examples): saved version ${r.version} as ${r.label}.`;
+    });
+  const promote = () =>
+    act('Promoting…', async () => {
+      const v = await api<PromptVersion>('POST', `${base}/promote`, { expectedVersion: production?.version ?? 0 });
+      return `Version ${v.version} is now production.`;
+    });
+  const rollback = () =>
+    act('Rolling back…', async () => {
+      const v = await api<PromptVersion>('POST', `${base}/rollback`, {});
+      return `Rolled back: production is now version ${v.version} (the content of version ${v.basedOnVersion}).`;
+    });
+
+  return (
+    <div className="tab-body">
+      <div className="card">
+        <h2>Actions</h2>
+        <p className="muted">
+          Production: {production ? `v${production.version}` : 'none'} · Candidate: {candidate ? `v${candidate.version}` : 'none'}
+        </p>
+        <div className="row wrap">
+          <label>
+            Optimizer
+            <select value={provider} onChange={(e) => setProvider(e.target.value)}>
+              <option value="heuristic">Heuristic (offline)</option>
+              <option value="anthropic">Anthropic</option>
+              <option value="openai">OpenAI-compatible</option>
+              <option value="">Server default</option>
+            </select>
+          </label>
+          <button type="button" onClick={optimize} disabled={busy !== null}>
+            Optimize prompt
+          </button>
+          <button type="button" onClick={promote} disabled={busy !== null || !candidate || candidate === production}>
+            Promote candidate
+          </button>
+          <button type="button" className="secondary" onClick={rollback} disabled={busy !== null || !production}>
+            Roll back production
+          </button>
+        </div>
+        {busy && <Progress value={null} label={busy} />}
+        {notice && (
+          <p role="status" className="ok">
+            {notice}
+          </p>
+        )}
+        <ErrorBox error={error} />
+      </div>
+      <NewVersion base={base} latest={items[0]?.version ?? 0} onSaved={versions.reload} />
+      <ErrorBox error={versions.error} />
+      {versions.data && items.length === 0 ? (
+        <Empty>No prompt versions yet. Write the first one above, or optimize to draft one from the examples.</Empty>
+      ) : (
+        items.length > 0 && (
+          <>
+            <Diff base={base} versions={items} />
+            <h2>History</h2>
+            <ol className="versions" reversed>
+              {items.map((v) => (
+                <li key={v.version} className="card">
+                  <p>
+                    <strong>v{v.version}</strong> {v.labels.map((l) => <span key={l} className={`tag ${l}`}>{l}</span>)} <span className="muted">
+                      {v.source}
+                      {v.basedOnVersion ? ` from v${v.basedOnVersion}` : ''}
+                      {v.model ? ` · ${v.model}` : ''} · {v.createdBy} · {when(v.createdAt)}
+                    </span>
+                  </p>
+                  {v.note && <p className="muted">{v.note}</p>}
+                  <details>
+                    <summary>Show prompt</summary>
+                    <pre>{v.content}</pre>
+                  </details>
+                </li>
+              ))}
+            </ol>
+          </>
+        )
+      )}
+    </div>
+  );
+}
+
+function NewVersion({ base, latest, onSaved }: { base: string; latest: number; onSaved: () => void }) {
+  const [content, setContent] = useState('');
+  const [label, setLabel] = useState('production');
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await api('POST', `${base}/versions`, { content, expectedVersion: latest, ...(label ? { label } : {}) });
+      setContent('');
+      onSaved();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <details className="card">
+      <summary>Write a new version</summary>
+      <form onSubmit={submit}>
+        <label>
+          System prompt
+          <textarea name="content" rows={5} required value={content} onChange={(e) => setContent(e.target.value)} />
+        </label>
+        <div className="row wrap">
+          <label>
+            Label
+            <select value={label} onChange={(e) => setLabel(e.target.value)}>
+              <option value="production">production</option>
+              <option value="candidate">candidate</option>
+              <option value="">none</option>
+            </select>
+          </label>
+          <button type="submit" disabled={busy || !content.trim()}>
+            Save version
+          </button>
+        </div>
+        <ErrorBox error={error} />
+      </form>
+    </details>
+  );
+}
+
+function Diff({ base, versions }: { base: string; versions: PromptVersion[] }) {
+  const newest = versions[0].version;
+  const [from, setFrom] = useState(versions[1]?.version ?? newest);
+  const [to, setTo] = useState(newest);
+  useEffect(() => {
+    setTo(newest);
+    setFrom(versions[1]?.version ?? newest);
+  }, [newest, versions]);
+  const [diff, setDiff] = useState<PromptDiff | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    api<PromptDiff>('GET', `${base}/diff`, undefined, { from, to }).then(
+      (d) => live && setDiff(d),
+      (e) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [base, from, to]);
+  const options = versions.map((v) => (
+    <option key={v.version} value={v.version}>
+      v{v.version}
+      {v.labels.length ? ` (${v.labels.join(', ')})` : ''}
+    </option>
+  ));
+  return (
+    <section className="card" aria-labelledby="diff-title">
+      <h2 id="diff-title">Compare versions</h2>
+      <div className="row wrap">
+        <label>
+          From
+          <select value={from} onChange={(e) => setFrom(Number(e.target.value))}>
+            {options}
+          </select>
+        </label>
+        <label>
+          To
+          <select value={to} onChange={(e) => setTo(Number(e.target.value))}>
+            {options}
+          </select>
+        </label>
+      </div>
+      <ErrorBox error={error} />
+      {diff && (
+        <div className="diff">
+          <div>
+            <h3>v{diff.from}</h3>
+            <p className="diff-text" data-testid="diff-from">
+              {diff.words.filter((w) => !w.added).map((w, i) => (w.removed ? <del key={i}>{w.value}</del> : <span key={i}>{w.value}</span>))}
+            </p>
+          </div>
+          <div>
+            <h3>v{diff.to}</h3>
+            <p className="diff-text" data-testid="diff-to">
+              {diff.words.filter((w) => !w.removed).map((w, i) => (w.added ? <ins key={i}>{w.value}</ins> : <span key={i}>{w.value}</span>))}
+            </p>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
