@@ -30,14 +30,16 @@ export async function benchMcp(n = 10_000, clients = 16, seconds = 8): Promise<v
       server.stderr.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
       server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     });
-    console.log(`\n## MCP (${fmt(n, 0)} examples, PGlite, server in its own process, ${clients} concurrent clients for ${seconds} s each)`);
+    console.log(`\n## MCP and REST (${fmt(n, 0)} examples, PGlite, server in its own process, ${clients} concurrent clients for ${seconds} s each)`);
     console.log('| transport | protocol | calls/s | p50 | p99 |');
     console.log('|---|---|---|---|---|');
     try {
       for (const version of ['2025-11-25', '2026-07-28'] as const) {
         const r = await httpLoad(`http://127.0.0.1:${port}/mcp`, key, version, clients, seconds);
-        console.log(`| Streamable HTTP, search_examples | ${version} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 1)} ms | ${fmt(r.p99, 1)} ms |`);
+        console.log(`| MCP Streamable HTTP, search_examples | ${version} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 1)} ms | ${fmt(r.p99, 1)} ms |`);
       }
+      const rest = await restLoad(`http://127.0.0.1:${port}/v1/agents/bench/search`, key, clients, seconds);
+      console.log(`| REST, POST /v1/agents/{agent}/search | - | ${fmt(rest.rate, 0)} | ${fmt(rest.p50, 1)} ms | ${fmt(rest.p99, 1)} ms |`);
     } finally {
       server.kill('SIGTERM');
       await new Promise((r) => server.once('exit', r));
@@ -69,6 +71,31 @@ async function httpLoad(url: string, key: string, version: '2025-11-25' | '2026-
         all.push(performance.now() - t);
       }
       await mcp.close();
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  all.sort((a, b) => a - b);
+  return { rate: all.length / secs, p50: percentile(all, 50), p99: percentile(all, 99) };
+}
+
+/** The same search through the REST door, with keep-alive connections. */
+async function restLoad(url: string, key: string, clients: number, seconds: number) {
+  const all: number[] = [];
+  const until = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const t = performance.now();
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ query: `retry on failure in python ${c} ${i}`, minScore: 0.5, topK: 10, exampleType: 'positive' }),
+        });
+        if (!res.ok) throw new Error(await res.text());
+        await res.json();
+        all.push(performance.now() - t);
+      }
     }),
   );
   const secs = (performance.now() - t0) / 1000;

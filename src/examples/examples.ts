@@ -28,7 +28,8 @@ export type ExampleFilter = z.input<typeof listExamplesFilter>;
 
 export const listExamplesPage = listExamplesFilter.extend({
   limit: z.number().int().min(1).max(1000).default(50).describe('Page size, 1-1000'),
-  cursor: z.string().optional().describe('The nextCursor of the previous page'),
+  sort: z.enum(['newest', 'oldest', 'best', 'worst']).default('newest').describe('newest or oldest first, or by reward: best or worst first'),
+  cursor: z.string().optional().describe('The nextCursor of the previous page (same sort)'),
 });
 export type ListExamplesOptions = z.input<typeof listExamplesPage>;
 
@@ -113,22 +114,26 @@ export class ExampleService {
     return rows[0];
   }
 
-  /** One page of an agent's examples, newest first, with a cursor that stays stable under inserts. */
+  /**
+   * One page of an agent's examples in the chosen order, with a keyset cursor (the last row's sort
+   * key and id) that stays stable while rows are added.
+   */
   async list(agentRef: string, options: ListExamplesOptions = {}): Promise<ExamplePage> {
     const opts = parseInput(listExamplesPage, options);
     const agent = await this.agents.resolve(agentRef);
     const where = filterSql(opts, [agent.id]);
+    const order = SORTS[opts.sort];
     if (opts.cursor) {
-      const [createdAt, id] = decodeCursor(opts.cursor);
-      where.params.push(createdAt, id);
-      where.clauses.push(`(created_at, id) < ($${where.params.length - 1}::timestamptz, $${where.params.length}::uuid)`);
+      const [key, id] = decodeCursor(opts.cursor, opts.sort);
+      where.params.push(key, id);
+      where.clauses.push(`(${order.column}, id) ${order.after} ($${where.params.length - 1}::${order.type}, $${where.params.length}::uuid)`);
     }
     where.params.push(opts.limit + 1);
-    const { rows } = await this.db.query<Example & { cursorKey: string }>(
-      `SELECT ${EXAMPLE_COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "cursorKey"
+    const { rows } = await this.db.query<Example & { cursorKey: string | number }>(
+      `SELECT ${EXAMPLE_COLUMNS}, ${order.key} AS "cursorKey"
          FROM training_examples
         WHERE ${where.clauses.join(' AND ')}
-        ORDER BY created_at DESC, id DESC LIMIT $${where.params.length}`,
+        ORDER BY ${order.column} ${order.direction}, id ${order.direction} LIMIT $${where.params.length}`,
       where.params,
     );
     const more = rows.length > opts.limit;
@@ -136,7 +141,7 @@ export class ExampleService {
     const last = page[page.length - 1];
     return {
       items: page.map(({ cursorKey: _, ...e }) => e),
-      nextCursor: more && last ? encodeCursor(last.cursorKey, last.id) : null,
+      nextCursor: more && last ? encodeCursor(opts.sort, last.cursorKey, last.id) : null,
     };
   }
 
@@ -255,16 +260,32 @@ function checkId(id: string, field = 'id'): string {
   return id;
 }
 
-function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+type Sort = z.output<typeof listExamplesPage>['sort'];
+
+/** Each order, with its keyset column. Times go through the cursor as text to keep microseconds. */
+const SORTS: Record<Sort, { column: string; type: string; direction: 'ASC' | 'DESC'; after: '<' | '>'; key: string }> = {
+  newest: { column: 'created_at', type: 'timestamptz', direction: 'DESC', after: '<', key: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` },
+  oldest: { column: 'created_at', type: 'timestamptz', direction: 'ASC', after: '>', key: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` },
+  best: { column: 'reward_score', type: 'float8', direction: 'DESC', after: '<', key: 'reward_score' },
+  worst: { column: 'reward_score', type: 'float8', direction: 'ASC', after: '>', key: 'reward_score' },
+};
+
+function encodeCursor(sort: Sort, key: string | number, id: string): string {
+  return Buffer.from(JSON.stringify([sort, key, id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): [string, string] {
+function decodeCursor(cursor: string, sort: Sort): [string | number, string] {
+  let parsed: unknown;
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof createdAt === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(createdAt) && uuid.safeParse(id).success) return [createdAt, id];
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // fall through
+    // reported below
+  }
+  if (Array.isArray(parsed) && parsed.length === 3 && uuid.safeParse(parsed[2]).success) {
+    const [cursorSort, key, id] = parsed as [unknown, unknown, string];
+    if (cursorSort !== sort) throw new ValidationError('cursor', `belongs to sort "${String(cursorSort)}", not "${sort}"`);
+    const timeKey = typeof key === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(key);
+    if (SORTS[sort].type === 'timestamptz' ? timeKey : typeof key === 'number' && Number.isFinite(key)) return [key as string | number, id];
   }
   throw new ValidationError('cursor', 'is not a cursor returned by a previous page');
 }

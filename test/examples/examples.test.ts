@@ -170,3 +170,25 @@ describe('bad input changes nothing', () => {
     expect(await snapshot(t.app)).toEqual(before);
   });
 });
+
+describe('sorting', () => {
+  it('pages by reward (best or worst first) and by age, each row once, in order', async () => {
+    await t.app.agents.create({ name: 'sorted' }, ACTOR);
+    await t.app.examples.addMany('sorted', Array.from({ length: 23 }, (_, i) => ({ ...ex(i), rewardScore: (i * 7) % 10 / 10 })), ACTOR);
+    for (const sort of ['newest', 'oldest', 'best', 'worst'] as const) {
+      const seen: { id: string; rewardScore: number }[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await t.app.examples.list('sorted', { sort, limit: 5, cursor });
+        seen.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(new Set(seen.map((e) => e.id)).size, sort).toBe(23);
+      const rewards = seen.map((e) => e.rewardScore);
+      if (sort === 'best') expect(rewards).toEqual([...rewards].sort((a, b) => b - a));
+      if (sort === 'worst') expect(rewards).toEqual([...rewards].sort((a, b) => a - b));
+    }
+    const first = await t.app.examples.list('sorted', { sort: 'best', limit: 5 });
+    await expect(t.app.examples.list('sorted', { sort: 'newest', cursor: first.nextCursor! })).rejects.toThrow(/belongs to sort "best"/);
+  });
+});

@@ -111,9 +111,16 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await page.getByRole('button', { name: '← Previous' }).click();
     await page.getByText('page 1').waitFor();
 
-    await page.getByRole('form', { name: 'Filter examples' }).getByRole('combobox').selectOption('negative');
+    const filters = page.getByRole('form', { name: 'Filter examples' });
+    await filters.getByLabel('Type').selectOption('negative');
+    await filters.getByLabel('Sort').selectOption('best');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await expect.poll(() => page.locator('li.example').count()).toBe(6);
+    await page.getByText('Best reward first · page 1').waitFor();
+    const rewards = await page.locator('li.example').evaluateAll((rows) =>
+      rows.map((r) => Number((r.querySelector('input[aria-label^="Reward of example"]') as HTMLInputElement).value)),
+    );
+    expect(rewards).toEqual([...rewards].sort((a, b) => b - a));
 
     // Edit the first negative example's reward, then delete it.
     const first = page.locator('li.example').first();

@@ -2,7 +2,11 @@ import { useRef, useState, type FormEvent } from 'react';
 import { api, enc, postWithProgress, type Agent, type Example, type ExampleType, type ImportResult } from './api.ts';
 import { Empty, ErrorBox, Progress, useLoad, when } from './ui.tsx';
 
+type Sort = 'newest' | 'oldest' | 'best' | 'worst';
+const SORT_LABELS: Record<Sort, string> = { newest: 'Newest first', oldest: 'Oldest first', best: 'Best reward first', worst: 'Worst reward first' };
+
 interface Filter {
+  sort?: Sort;
   exampleType?: ExampleType;
   minScore?: number;
   maxScore?: number;
@@ -29,11 +33,11 @@ export function Examples({ agent, onChange }: { agent: Agent; onChange: () => vo
       <FilterForm onApply={(f) => (setFilter(f), setCursors([undefined]))} />
       <ErrorBox error={page.error} />
       <p className="muted" aria-live="polite">
-        Newest first · page {cursors.length}
+        {SORT_LABELS[filter.sort ?? 'newest']} · page {cursors.length}
         {page.loading && ' · loading…'}
       </p>
       {page.data && page.data.items.length === 0 ? (
-        <Empty>{Object.keys(filter).length ? 'No examples match these filters.' : 'No examples yet. Import a JSONL or CSV file above.'}</Empty>
+        <Empty>{Object.keys(filter).some((k) => k !== 'sort') ? 'No examples match these filters.' : 'No examples yet. Import a JSONL or CSV file above.'}</Empty>
       ) : (
         <ul className="examples">
           {page.data?.items.map((e) => <ExampleRow key={e.id} example={e} onChange={changed} />)}
@@ -52,6 +56,7 @@ export function Examples({ agent, onChange }: { agent: Agent; onChange: () => vo
 }
 
 function FilterForm({ onApply }: { onApply: (f: Filter) => void }) {
+  const [sort, setSort] = useState<Sort>('newest');
   const [type, setType] = useState('');
   const [min, setMin] = useState('');
   const [max, setMax] = useState('');
@@ -59,6 +64,7 @@ function FilterForm({ onApply }: { onApply: (f: Filter) => void }) {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const f: Filter = {};
+    if (sort !== 'newest') f.sort = sort;
     if (type) f.exampleType = type as ExampleType;
     if (min !== '') f.minScore = Number(min);
     if (max !== '') f.maxScore = Number(max);
@@ -67,6 +73,16 @@ function FilterForm({ onApply }: { onApply: (f: Filter) => void }) {
   };
   return (
     <form className="filters" onSubmit={submit} aria-label="Filter examples">
+      <label>
+        Sort
+        <select value={sort} onChange={(e) => setSort(e.target.value as Sort)}>
+          {(Object.keys(SORT_LABELS) as Sort[]).map((s) => (
+            <option key={s} value={s}>
+              {SORT_LABELS[s]}
+            </option>
+          ))}
+        </select>
+      </label>
       <label>
         Type
         <select value={type} onChange={(e) => setType(e.target.value)}>
