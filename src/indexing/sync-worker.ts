@@ -1,3 +1,4 @@
+import { BackgroundLoop } from '../background/loop.ts';
 import type { Database } from '../db/database.ts';
 import type { VectorIndex } from './vector-index.ts';
 
@@ -7,69 +8,43 @@ import type { VectorIndex } from './vector-index.ts';
  * milliseconds; indexes are saved to disk now and then and on stop.
  */
 export class SyncWorker {
+  private readonly loop: BackgroundLoop;
   private stopListening?: () => Promise<void>;
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private again = false;
-  private stopped = true;
-  /** Errors are kept, not thrown: the worker must outlive a passing database hiccup. */
-  lastError?: Error;
 
   constructor(
     private readonly db: Database,
     private readonly index: VectorIndex,
-    private readonly opts: { pollMs?: number; onError?: (err: Error) => void } = {},
-  ) {}
+    opts: { pollMs?: number; onError?: (err: Error) => void } = {},
+  ) {
+    this.loop = new BackgroundLoop(async () => void (await index.catchUp()), { pollMs: opts.pollMs ?? 1000, onError: opts.onError });
+  }
+
+  /** The last error a catch-up hit (kept, not thrown: the worker must outlive a database hiccup). */
+  get lastError(): Error | undefined {
+    return this.loop.lastError;
+  }
 
   async start(): Promise<void> {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.stopListening = await this.db.listen('exemplar_index', () => this.kick());
-    const poll = () => {
-      this.timer = setTimeout(() => {
-        this.kick();
-        poll();
-      }, this.opts.pollMs ?? 1000);
-      this.timer.unref();
-    };
-    poll();
-    this.kick();
+    if (this.loop.active) return;
+    this.stopListening = await this.db.listen('exemplar_index', () => this.loop.kick());
+    this.loop.start();
   }
 
   /** Runs a catch-up now, or right after the one in progress. */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.index.catchUp();
-        } catch (err) {
-          this.lastError = err as Error;
-          this.opts.onError?.(err as Error);
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = undefined;
-    });
+    this.loop.kick();
   }
 
   /** Waits until the current catch-up is done. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.loop.idle();
   }
 
   /** Finishes the batch in progress, saves the indexes, and stops. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    clearTimeout(this.timer);
+    if (!this.loop.active) return;
     await this.stopListening?.();
-    await this.idle();
+    await this.loop.stop();
     await this.index.saveAll();
   }
 }
