@@ -1,14 +1,63 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite/vector';
+import { ExemplarError } from '../errors.ts';
 import type { Database, Queryable, QueryResult } from './database.ts';
+
+/** Another process has the embedded database open. */
+export class DatabaseInUseError extends ExemplarError {
+  readonly code = 'database_in_use';
+  readonly status = 409;
+}
 
 /** The embedded default: real PostgreSQL 17 in WASM, with pgvector bundled, stored in a folder. */
 export async function openPglite(dataDir: string): Promise<Database> {
   const inMemory = dataDir === 'memory://' || dataDir === '';
-  if (!inMemory) fs.mkdirSync(dataDir, { recursive: true });
-  const pg = await PGlite.create({ dataDir: inMemory ? undefined : dataDir, extensions: { vector } });
-  return new PgliteDatabase(pg);
+  if (inMemory) return new PgliteDatabase(await PGlite.create({ extensions: { vector } }));
+  fs.mkdirSync(dataDir, { recursive: true });
+  const releaseLock = lockDataDir(dataDir);
+  try {
+    return new PgliteDatabase(await PGlite.create({ dataDir, extensions: { vector } }), releaseLock);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+}
+
+/**
+ * PGlite is one process's database: two processes writing one folder would corrupt it. A lock
+ * file with the owner's pid keeps a second process out (a lock whose process is gone is taken over).
+ */
+function lockDataDir(dataDir: string): () => void {
+  const lock = path.join(dataDir, 'exemplar.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(fs.readFileSync(lock, 'utf8'));
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new DatabaseInUseError(
+          `the embedded database in ${dataDir} is in use by process ${owner} (exemplar serve?). ` +
+            'Stop it, use its HTTP API or MCP endpoint instead, or put the data in a PostgreSQL server (DATABASE_URL).',
+          { pid: owner },
+        );
+      }
+      fs.rmSync(lock, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new DatabaseInUseError(`could not lock the embedded database in ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function wrap(q: PGlite | Transaction): Queryable {
@@ -27,7 +76,10 @@ class PgliteDatabase implements Database {
   readonly kind = 'pglite' as const;
   private readonly queryable: Queryable;
 
-  constructor(private readonly pg: PGlite) {
+  constructor(
+    private readonly pg: PGlite,
+    private readonly releaseLock: () => void = () => {},
+  ) {
     this.queryable = wrap(pg);
   }
 
@@ -54,5 +106,6 @@ class PgliteDatabase implements Database {
 
   async close(): Promise<void> {
     if (!this.pg.closed) await this.pg.close();
+    this.releaseLock();
   }
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv } from '../support/app.ts';
+import { cliEnv, TEST_DB } from '../support/app.ts';
 
 const BIN = path.resolve('bin/exemplar.js');
 let t: Awaited<ReturnType<typeof cliEnv>>;
@@ -120,5 +120,21 @@ describe('exemplar serve --demo (npm start)', () => {
     expect(second.err()).toContain('Sign in to the web UI with an API key');
     second.child.kill('SIGTERM');
     await new Promise((r) => second.child.once('exit', r));
+  });
+});
+
+describe.runIf(TEST_DB === 'pglite')('the embedded database', () => {
+  it('refuses a second process clearly instead of letting two processes write one folder', async () => {
+    const { Exemplar } = await import('../../src/exemplar.ts');
+    const { loadConfig } = await import('../../src/config/config.ts');
+    const app = await Exemplar.open(loadConfig({ EXEMPLAR_DATA_DIR: t.env.EXEMPLAR_DATA_DIR }));
+    try {
+      const r = cli(['agents', 'list']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`is in use by process ${process.pid}`);
+    } finally {
+      await app.close();
+    }
+    expect(cli(['agents', 'list']).code).toBe(0);
   });
 });
