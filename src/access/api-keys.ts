@@ -61,8 +61,9 @@ export class ApiKeyService {
   }
 
   async list(): Promise<ApiKeyInfo[]> {
-    const { rows } = await this.db.query<{ id: string }>('SELECT id FROM api_keys ORDER BY created_at');
-    return Promise.all(rows.map((r) => this.get(r.id)));
+    const { rows } = await this.db.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at`);
+    const names = await this.agentNames();
+    return rows.map((r) => describeKey(r, names));
   }
 
   async revoke(id: string, actor: Actor): Promise<ApiKeyInfo> {
@@ -98,15 +99,23 @@ export class ApiKeyService {
   }
 
   private async get(id: string): Promise<ApiKeyInfo> {
-    const { rows } = await this.db.query<{ id: string; name: string; prefix: string; scopes: Grant[]; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null }>(
-      `SELECT id, name, prefix, scopes, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt" FROM api_keys WHERE id = $1`,
-      [id],
-    );
+    const { rows } = await this.db.query<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = $1`, [id]);
     if (rows.length === 0) throw new NotFoundError('api key', id);
-    const r = rows[0];
-    const names = new Map((await this.agents.list()).map((a) => [a.id, a.name]));
-    return { ...r, scopes: r.scopes.map((g) => (g === 'admin' ? 'admin' : `${g.access}:${names.get(g.agentId) ?? g.agentId}`)) };
+    return describeKey(rows[0], await this.agentNames());
   }
+
+  /** Agent names by id, to show scopes the way they were given (read:<name>). */
+  private async agentNames(): Promise<Map<string, string>> {
+    const { rows } = await this.db.query<{ id: string; name: string }>('SELECT id, name FROM agents');
+    return new Map(rows.map((a) => [a.id, a.name]));
+  }
+}
+
+type KeyRow = Omit<ApiKeyInfo, 'scopes'> & { scopes: Grant[] };
+const KEY_COLUMNS = `id, name, prefix, scopes, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"`;
+
+function describeKey(r: KeyRow, names: Map<string, string>): ApiKeyInfo {
+  return { ...r, scopes: r.scopes.map((g) => (g === 'admin' ? 'admin' : `${g.access}:${names.get(g.agentId) ?? g.agentId}`)) };
 }
 
 function hashKey(key: string): string {

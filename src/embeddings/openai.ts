@@ -3,7 +3,7 @@ import { redactUrl } from '../config/config.ts';
 import { EmbeddingProviderError, ValidationError } from '../errors.ts';
 import { ExemplarEmbedding, modelDimensions } from './embedding.ts';
 import { l2normalize } from './normalize.ts';
-import { hostOf, scrub, withRetries } from '../remote/retry.ts';
+import { hostOf, retryPolicy, scrub, withRetries, type RetryPolicy } from '../remote/retry.ts';
 
 export const OPENAI_DEFAULT_MODEL = 'text-embedding-3-small';
 const OPENAI_HOST = 'api.openai.com';
@@ -64,9 +64,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
   private readonly requestDimensions: number | undefined;
   private readonly batchSize: number;
   private readonly timeoutMs: number;
-  private readonly maxRetries: number;
-  private readonly retryBaseDelayMs: number;
-  private readonly retryMaxDelayMs: number;
+  private readonly retry: RetryPolicy;
   private client: OpenAI | undefined;
 
   constructor(options: OpenAIEmbeddingOptions = {}) {
@@ -80,9 +78,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
     this.modelId = `openai:${this.model}@${dimensions}`;
     this.batchSize = options.batchSize ?? 256;
     this.timeoutMs = options.timeoutMs ?? 60_000;
-    this.maxRetries = options.maxRetries ?? 6;
-    this.retryBaseDelayMs = options.retryBaseDelayMs ?? 500;
-    this.retryMaxDelayMs = options.retryMaxDelayMs ?? 30_000;
+    this.retry = retryPolicy(options, { maxRetries: 6, baseDelayMs: 500, maxDelayMs: 30_000 });
     this.embedBatchSize = this.batchSize;
   }
 
@@ -112,7 +108,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
         return this.toVectors(response, input.length);
       },
       (err) => ({ retryable: isRetryable(err), headers: err instanceof OpenAI.APIError ? err.headers : undefined }),
-      { maxRetries: this.maxRetries, baseDelayMs: this.retryBaseDelayMs, maxDelayMs: this.retryMaxDelayMs },
+      this.retry,
       (err) => this.explain(err),
     );
   }

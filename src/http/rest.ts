@@ -5,13 +5,15 @@ import type { Exemplar } from '../exemplar.ts';
 import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
 import { operations } from '../operations/registry.ts';
-import { fromText, inputFields } from '../operations/text-input.ts';
+import { fromText, inputFields, type FieldSchema } from '../operations/text-input.ts';
 
 interface Route {
   op: Operation;
   method: string;
   pattern: RegExp;
   params: string[];
+  /** The input's fields as JSON Schema, computed once: each request reads text into them. */
+  fields: Record<string, FieldSchema>;
 }
 
 /** The REST door: one route per operation that names one (`op.http`), all through `invoke`. */
@@ -25,7 +27,7 @@ export class RestApi {
     this.routes = restOperations().map((op) => {
       const params = [...op.http!.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       const pattern = new RegExp(`^${op.http!.path.replace(/\{\w+\}/g, '([^/]+)')}$`);
-      return { op, method: op.http!.method, pattern, params };
+      return { op, method: op.http!.method, pattern, params, fields: inputFields(op).fields };
     });
   }
 
@@ -50,8 +52,7 @@ export class RestApi {
       res.headers.set('allow', allowed);
       return res;
     }
-    const { op, params } = hit.r;
-    const { fields } = inputFields(op);
+    const { op, params, fields } = hit.r;
     let input: Record<string, unknown> = {};
     if (request.method === 'GET') {
       for (const [key, value] of url.searchParams) if (key in fields) input[key] = fromText(value, fields[key], key);

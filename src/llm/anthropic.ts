@@ -1,8 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { redactUrl } from '../config/config.ts';
 import { explainFailure, llmError, LlmProviderError, type ProviderContext } from './errors.ts';
-import type { LlmProvider, LlmProviderOptions, LlmReply, LlmRequest } from './provider.ts';
-import { hostOf, isRetryableStatus, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
+import { LLM_RETRY_DEFAULTS, type LlmProvider, type LlmProviderOptions, type LlmReply, type LlmRequest } from './provider.ts';
+import { hostOf, isRetryableStatus, retryPolicy, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
 
 /**
  * The newest Sonnet-class id in the installed SDK's `Model` union (@anthropic-ai/sdk 1.13.0):
@@ -35,11 +35,7 @@ export class AnthropicProvider implements LlmProvider {
     this.#apiKey = options.apiKey || undefined;
     this.#baseURL = options.baseURL || ANTHROPIC_DEFAULT_BASE_URL;
     this.#timeoutMs = options.timeoutMs ?? 120_000;
-    this.#retry = {
-      maxRetries: options.maxRetries ?? 4,
-      baseDelayMs: options.retryBaseDelayMs ?? 1000,
-      maxDelayMs: options.retryMaxDelayMs ?? 60_000,
-    };
+    this.#retry = retryPolicy(options, LLM_RETRY_DEFAULTS);
   }
 
   async complete(req: LlmRequest): Promise<LlmReply> {

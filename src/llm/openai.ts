@@ -1,8 +1,8 @@
 import OpenAI from 'openai';
 import { redactUrl } from '../config/config.ts';
 import { explainFailure, llmError, LlmProviderError, type ProviderContext } from './errors.ts';
-import type { LlmProvider, LlmProviderOptions, LlmReply, LlmRequest } from './provider.ts';
-import { hostOf, isRetryableStatus, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
+import { LLM_RETRY_DEFAULTS, type LlmProvider, type LlmProviderOptions, type LlmReply, type LlmRequest } from './provider.ts';
+import { hostOf, isRetryableStatus, retryPolicy, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
 
 export const OPENAI_CHAT_DEFAULT_MODEL = 'gpt-4o-mini';
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
@@ -31,11 +31,7 @@ export class OpenAIChatProvider implements LlmProvider {
     this.#apiKey = options.apiKey || undefined;
     this.#baseURL = options.baseURL || OPENAI_DEFAULT_BASE_URL;
     this.#timeoutMs = options.timeoutMs ?? 120_000;
-    this.#retry = {
-      maxRetries: options.maxRetries ?? 4,
-      baseDelayMs: options.retryBaseDelayMs ?? 1000,
-      maxDelayMs: options.retryMaxDelayMs ?? 60_000,
-    };
+    this.#retry = retryPolicy(options, LLM_RETRY_DEFAULTS);
   }
 
   async complete(req: LlmRequest): Promise<LlmReply> {

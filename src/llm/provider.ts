@@ -2,6 +2,7 @@ import { ValidationError } from '../errors.ts';
 import { AnthropicProvider } from './anthropic.ts';
 import { OpenAIChatProvider } from './openai.ts';
 import { envPositiveInt, envString } from '../config/env.ts';
+import type { RetryPolicy } from '../remote/retry.ts';
 
 /** One single-turn request: an optional system prompt and one user message. */
 export interface LlmRequest {
@@ -66,6 +67,8 @@ export interface LlmConfig {
 }
 
 export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
+/** Retries of one LLM request: a rewrite is worth waiting for, so patient defaults. */
+export const LLM_RETRY_DEFAULTS: RetryPolicy = { maxRetries: 4, baseDelayMs: 1000, maxDelayMs: 60_000 };
 
 export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
   return {

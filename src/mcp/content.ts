@@ -1,6 +1,7 @@
 import { canRead, type Access } from '../access/access.ts';
 import { NotFoundError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
+import { exampleBlock, xml } from '../optimization/prompt-xml.ts';
 
 /**
  * Tool results carry stored examples, which are text anyone could have written. The text rendering
@@ -36,20 +37,12 @@ export async function fewShotPrompt(app: Exemplar, access: Access, agentRef: str
   const agent = await app.agents.resolve(agentRef);
   if (!canRead(access, agent.id)) throw new NotFoundError('agent', agentRef);
   const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query: task, topK, positiveRatio: 0.8 });
-  const block = (tag: string, items: typeof mix.positive) =>
-    `<${tag}>\n${items
-      .map((e) => `<example>\n<input>${xml(e.input)}</input>\n<output>${xml(e.output)}</output>\n<reward>${e.score}</reward>\n</example>`)
-      .join('\n')}\n</${tag}>`;
   return [
     `Here are examples of how the agent "${agent.name}" answered similar requests, with their reward scores (1 is best).`,
-    block('examples', mix.positive),
-    mix.negative.length ? `Answers like these were judged bad; do not imitate them:\n${block('negative_examples', mix.negative)}` : '',
+    exampleBlock('examples', mix.positive),
+    mix.negative.length ? `Answers like these were judged bad; do not imitate them:\n${exampleBlock('negative_examples', mix.negative)}` : '',
     `Now handle this request the way the best examples do:\n<task>${xml(task)}</task>`,
   ]
     .filter(Boolean)
     .join('\n\n');
-}
-
-function xml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

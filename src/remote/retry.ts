@@ -13,6 +13,18 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+/** A policy from a client's options, with that client's defaults for what the options leave out. */
+export function retryPolicy(
+  options: { maxRetries?: number; retryBaseDelayMs?: number; retryMaxDelayMs?: number },
+  defaults: RetryPolicy,
+): RetryPolicy {
+  return {
+    maxRetries: options.maxRetries ?? defaults.maxRetries,
+    baseDelayMs: options.retryBaseDelayMs ?? defaults.baseDelayMs,
+    maxDelayMs: options.retryMaxDelayMs ?? defaults.maxDelayMs,
+  };
+}
+
 /** What the retry loop needs to know about a failure. */
 export interface FailureInfo {
   retryable: boolean;
