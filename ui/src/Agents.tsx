@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, enc, type Agent } from './api.ts';
-import { Empty, ErrorBox, Link, useLoad } from './ui.tsx';
+import { Empty, ErrorBox, Link, useAction, useLoad } from './ui.tsx';
 
 export function Agents({ go }: { go: (to: string) => void }) {
   const agents = useLoad(() => api<{ items: Agent[] }>('GET', '/v1/agents'), []);
@@ -56,19 +56,12 @@ function CreateAgent({ onCreated }: { onCreated: (a: Agent) => void }) {
   const [description, setDescription] = useState('');
   const [alpha, setAlpha] = useState('0.6');
   const [beta, setBeta] = useState('0.4');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, act } = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await act(async () => {
       onCreated(await api<Agent>('POST', '/v1/agents', { name: name.trim(), description, similarityWeight: Number(alpha), scoreWeight: Number(beta) }));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form className="card" onSubmit={submit} aria-labelledby="create-agent">

@@ -1,6 +1,6 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { api, enc, postWithProgress, type Agent, type Example, type ExampleType, type ImportResult } from './api.ts';
-import { Empty, ErrorBox, Progress, useLoad, when } from './ui.tsx';
+import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 type Sort = 'newest' | 'oldest' | 'best' | 'worst';
 const SORT_LABELS: Record<Sort, string> = { newest: 'Newest first', oldest: 'Oldest first', best: 'Best reward first', worst: 'Worst reward first' };
@@ -111,20 +111,13 @@ function FilterForm({ onApply }: { onApply: (f: Filter) => void }) {
 function ExampleRow({ example, onChange }: { example: Example; onChange: () => void }) {
   const [reward, setReward] = useState(String(example.rewardScore));
   const [type, setType] = useState<ExampleType>(example.exampleType);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, act } = useAction();
   const dirty = Number(reward) !== example.rewardScore || type !== example.exampleType;
   const run = async (fn: () => Promise<unknown>) => {
-    setBusy(true);
-    setError(null);
-    try {
+    await act(async () => {
       await fn();
       onChange();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   const idShort = example.id.slice(0, 8);
   return (

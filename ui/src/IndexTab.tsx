@@ -1,26 +1,19 @@
 import { useState } from 'react';
 import { api, type Agent, type IndexStatus } from './api.ts';
-import { Empty, ErrorBox, Progress, useLoad, when } from './ui.tsx';
+import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 export function IndexTab({ agent }: { agent: Agent }) {
   const status = useLoad(() => api<{ items: IndexStatus[] }>('GET', '/v1/index/status'), [agent.id]);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, act } = useAction();
   const [done, setDone] = useState<string | null>(null);
   const s = status.data?.items.find((i) => i.agentId === agent.id);
   const rebuild = async () => {
-    setBusy(true);
-    setError(null);
     setDone(null);
-    try {
+    await act(async () => {
       const r = await api<{ agents: { count: number; ms: number }[] }>('POST', '/v1/index/sync', { agent: agent.name, forceRebuild: true });
       setDone(`Rebuilt: ${r.agents[0]?.count ?? 0} examples indexed in ${Math.round(r.agents[0]?.ms ?? 0)} ms.`);
       status.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <div className="tab-body">

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, enc, type Agent, type OptimizeResult, type PromptDiff, type PromptVersion } from './api.ts';
-import { Empty, ErrorBox, Progress, useLoad, when } from './ui.tsx';
+import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 export function Prompts({ agent }: { agent: Agent }) {
   const base = `/v1/agents/${enc(agent.name)}/prompt`;
@@ -114,21 +114,14 @@ export function Prompts({ agent }: { agent: Agent }) {
 function NewVersion({ base, latest, onSaved }: { base: string; latest: number; onSaved: () => void }) {
   const [content, setContent] = useState('');
   const [label, setLabel] = useState('production');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, act } = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await act(async () => {
       await api('POST', `${base}/versions`, { content, expectedVersion: latest, ...(label ? { label } : {}) });
       setContent('');
       onSaved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <details className="card">

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, availableRoutes, enc, type Agent, type Run } from './api.ts';
-import { Empty, ErrorBox, Progress, useLoad, when } from './ui.tsx';
+import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 // Formats the dataset builder knows (the server validates; an unknown one gets its error message shown).
 const FORMATS = ['openai-sft', 'openai-dpo', 'trl-prompt-completion', 'trl-conversational', 'trl-preference', 'trl-kto', 'axolotl-alpaca', 'axolotl-chat-template'];
@@ -44,20 +44,13 @@ function download(name: string, text: string) {
 function DatasetBuilder({ agent }: { agent: Agent }) {
   const [format, setFormat] = useState('openai-sft');
   const [minScore, setMinScore] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, act } = useAction();
   const [res, setRes] = useState<DatasetResult | null>(null);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await act(async () => {
       setRes(await api<DatasetResult>('POST', `/v1/agents/${enc(agent.name)}/datasets`, { format, ...(minScore !== '' ? { minScore: Number(minScore) } : {}) }));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form className="card" onSubmit={submit} aria-labelledby="dataset-title">
@@ -177,19 +170,12 @@ function CreateRun({ agent, onCreated }: { agent: Agent; onCreated: (r: Run) => 
   const [backend, setBackend] = useState('external');
   const [baseModel, setBaseModel] = useState('');
   const [format, setFormat] = useState('openai-sft');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, act } = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await act(async () => {
       onCreated(await api<Run>('POST', `/v1/agents/${enc(agent.name)}/runs`, { backend, baseModel, format }));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <details className="card">

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, enc, type Agent, type ExampleType, type SearchResponse } from './api.ts';
-import { Bar, Empty, ErrorBox } from './ui.tsx';
+import { Bar, Empty, ErrorBox, useAction } from './ui.tsx';
 
 export function Search({ agent }: { agent: Agent }) {
   const [query, setQuery] = useState('');
@@ -10,13 +10,10 @@ export function Search({ agent }: { agent: Agent }) {
   const [type, setType] = useState('');
   const [topK, setTopK] = useState('10');
   const [res, setRes] = useState<SearchResponse | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, act } = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await act(async () => {
       setRes(
         await api<SearchResponse>('POST', `/v1/agents/${enc(agent.name)}/search`, {
           query,
@@ -27,11 +24,7 @@ export function Search({ agent }: { agent: Agent }) {
           ...(type ? { exampleType: type as ExampleType } : {}),
         }),
       );
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <div className="tab-body">

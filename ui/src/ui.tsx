@@ -72,6 +72,27 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
 }
 
 /** A labelled bar for a 0..1 value. */
+/**
+ * The busy flag and error of one user action: `act(fn)` runs it, clearing the last error first and
+ * keeping a new one to show (an ErrorBox), so a form never crashes on a failed request.
+ */
+export function useAction(): { busy: boolean; error: unknown; act: (fn: () => Promise<void>) => Promise<void> } {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const act = async (fn: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, act };
+}
+
 export function Bar({ label, value, kind, text }: { label: string; value: number; kind: string; text?: string }) {
   const pct = Math.max(0, Math.min(1, value)) * 100;
   return (
