@@ -2,7 +2,7 @@ import type { AgentRef, AgentService } from '../agents/agents.ts';
 import type { Database } from '../db/database.ts';
 import type { CachedEmbedder } from '../embeddings/cache.ts';
 import { ValidationError } from '../errors.ts';
-import type { ScanFilter } from '../vectors/vector-table.ts';
+import { hybridScore, type ScanFilter } from '../vectors/vector-table.ts';
 import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
 
 const BATCH = 1000;
@@ -96,7 +96,7 @@ export class PgvectorIndex implements VectorIndex {
          FROM training_examples e JOIN example_vectors v ON v.example_id = e.id AND v.model = $3
         WHERE e.agent_id = $1 AND e.reward_score >= $4 AND ($5::text[] IS NULL OR e.example_type = ANY($5::text[]))
           AND ($9::uuid[] IS NULL OR e.id = ANY($9::uuid[]))
-        ORDER BY $6 * (2 - (v.embedding <=> $2::vector)) / 2 + $7 * e.reward_score DESC, e.id
+        ORDER BY $6 * (1 - (v.embedding <=> $2::vector)) + $7 * e.reward_score DESC, e.id
         LIMIT $10`,
       [agent.id, toVector(query), model, filter.minReward, filter.types ?? null, filter.alpha, filter.beta, Boolean(opts.withVectors), opts.onlyIds ?? null, k],
     );
@@ -108,7 +108,7 @@ export class PgvectorIndex implements VectorIndex {
         similarity,
         reward: r.reward,
         type: r.type,
-        hybrid: (filter.alpha * (1 + similarity)) / 2 + filter.beta * r.reward,
+        hybrid: hybridScore(similarity, r.reward, filter.alpha, filter.beta),
         indexedHash: r.hash,
         vector: r.vector ? Float32Array.from(JSON.parse(r.vector) as number[]) : undefined,
       };

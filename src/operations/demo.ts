@@ -18,7 +18,7 @@ export const loadDemoOp = defineOperation({
     positive: z.number().int(),
     negative: z.number().int(),
     query: z.string(),
-    results: z.array(z.object({ rank: z.number().int(), hybridScore: z.number(), similarity: z.number(), score: z.number(), input: z.string() })),
+    results: z.array(z.object({ rank: z.number().int(), hybridScore: z.number().nullable(), similarity: z.number().nullable(), score: z.number(), input: z.string() })),
   }),
   access: 'admin',
   http: { method: 'POST', path: '/v1/demo' },
@@ -28,7 +28,7 @@ export const loadDemoOp = defineOperation({
     columns: ['rank', 'hybridScore', 'similarity', 'score', 'input'],
     summary: (r) =>
       `${r.created ? 'Created' : 'Found'} agent "${r.agent}": ${r.examples} examples (${r.positive} positive, ${r.negative} negative), ` +
-      `${r.added} added now.\n\nIts best positive examples for "${r.query}"\n(hybrid = 0.6 · (1 + similarity) / 2 + 0.4 · reward score):\n`,
+      `${r.added} added now.\n\nIts best positive examples for "${r.query}"\n(hybrid = 0.6 · similarity + 0.4 · reward score):\n`,
     examples: [
       'exemplar demo',
       `exemplar search --agent ${DEMO_AGENT} "fix a borrow checker error" --type positive`,

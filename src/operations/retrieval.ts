@@ -10,8 +10,8 @@ const retrievedExample = z.object({
   input: z.string(),
   output: z.string(),
   score: z.number().describe('reward_score'),
-  similarity: z.number().describe('cosine similarity of query and prompt, -1..1'),
-  hybridScore: z.number().describe('α·(1+similarity)/2 + β·score'),
+  similarity: z.number().nullable().describe('cosine similarity of query and prompt, -1..1 (below 0: unlike the query); null without a query'),
+  hybridScore: z.number().nullable().describe('α·similarity + β·score; null without a query'),
   rank: z.number().int(),
   exampleType,
   metadata: z.record(z.string(), z.unknown()),
@@ -22,9 +22,9 @@ export const searchExamples = defineOperation({
   title: 'Search examples (hybrid)',
   description:
     "Finds an agent's best examples for a query: exact filters first (reward >= minScore, type, and any others), then " +
-    'a rank by hybrid = α·(1+cosine)/2 + β·reward (cosine is mapped to 0..1 to share the reward scale; α and β default ' +
-    "to the agent's weights, 0.6 and 0.4). Every result shows its similarity, reward and hybrid score. Use diversity " +
-    '(MMR) or dedupeThreshold to avoid near-identical results. Use this to pick few-shot examples for a task.',
+    "a rank by hybrid = α·cosine + β·reward (the raw cosine, -1..1; α and β default to the agent's weights, 0.6 and 0.4). " +
+    'Without a query, examples rank by reward (negatives: lowest first). Every result shows its similarity, reward and ' +
+    'hybrid score. Use diversity (MMR) or dedupeThreshold to avoid near-identical results. Use this to pick few-shot examples for a task.',
   input: retrieveInput.omit({ agentId: true }).extend({ agent: agentRefInput }),
   output: z.object({
     results: z.array(retrievedExample),
@@ -43,6 +43,7 @@ export const searchExamples = defineOperation({
     examples: [
       'exemplar search --agent demo-coding-assistant "read a csv file in python" --min-score 0.8 --top-k 10 --type positive',
       'exemplar search --agent demo-coding-assistant "docker build is slow" --alpha 0.9 --beta 0.1 --diversity 0.3',
+      'exemplar search --agent demo-coding-assistant --type negative --top-k 5   # no query: the lowest-rated negatives',
     ],
   },
   run: async ({ agent, ...rest }, { app }) => app.hybridRetrieveBestExamples({ agentId: agent, ...rest }),

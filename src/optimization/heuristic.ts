@@ -1,5 +1,5 @@
 import type { RetrievedExample } from '../retrieval/retrieval.ts';
-import { exampleBlock } from './prompt-xml.ts';
+import { exampleBlock, neutraliseTags } from './prompt-xml.ts';
 
 export const HEURISTIC_METHOD = 'heuristic (offline, no LLM): the current prompt, guidelines drawn from the rated examples, and the best examples as few-shot blocks';
 
@@ -26,11 +26,12 @@ export function heuristicPrompt(input: {
     guidelines.push('Answer the question asked directly first, then explain briefly.');
   }
   for (const e of negative) {
-    guidelines.push(`Avoid answers like the one rated ${e.score} for "${oneLine(e.input, 80)}": ${oneLine(e.output, 100)}`);
+    guidelines.push(`Avoid answers like this one to "${neutraliseTags(oneLine(e.input, 80))}": ${neutraliseTags(oneLine(e.output, 100))}`);
   }
   const parts = [base];
   if (guidelines.length) parts.push(`## Guidelines\n${guidelines.map((g) => `- ${g}`).join('\n')}`);
-  if (positive.length) parts.push(`## Examples of excellent answers\n${exampleBlock('examples', positive)}`);
+  // No reward scores: this is the agent's own prompt, and to the agent they are noise.
+  if (positive.length) parts.push(`## Examples of excellent answers\n${exampleBlock('examples', positive, { reward: false })}`);
   return parts.join('\n\n');
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AgentRef, AgentService } from '../agents/agents.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Database } from '../db/database.ts';
 import { exampleType } from '../examples/example.ts';
 import type { Proposal, VectorIndex } from '../indexing/vector-index.ts';
@@ -12,7 +12,11 @@ const weight = z.number().min(0, 'must be between 0 and 1').max(1, 'must be betw
 
 export const retrieveInput = z.object({
   agentId: z.string().min(1).describe('Agent name or id'),
-  query: z.string().min(1, 'must not be empty').describe('What to find examples for, e.g. the task at hand'),
+  query: z
+    .string()
+    .min(1, 'must not be empty')
+    .optional()
+    .describe('What to find examples for, e.g. the task at hand. Without it, examples rank by reward alone (negatives: lowest first)'),
   minScore: z.number().min(0).max(1).default(0).describe('Lowest reward_score to consider'),
   topK: z.number().int().min(1).max(200).default(5).describe('How many examples to return'),
   exampleType: exampleType.optional().describe('Only positive or only negative examples'),
@@ -37,10 +41,10 @@ export interface RetrievedExample {
   output: string;
   /** reward_score, 0..1. */
   score: number;
-  /** Cosine similarity of the query and the example's prompt, -1..1. */
-  similarity: number;
-  /** α · (1 + similarity) / 2 + β · score (β · (1 − score) when ranking the most instructive negatives). */
-  hybridScore: number;
+  /** Cosine similarity of the query and the example's prompt, -1..1 (below 0: it points away from the query); null without a query. */
+  similarity: number | null;
+  /** α · similarity + β · score (β · (1 − score) when ranking the most instructive negatives); without a query, the reward part alone. */
+  hybridScore: number | null;
   /** 1-based. */
   rank: number;
   exampleType: RowType;
@@ -83,6 +87,7 @@ export class RetrievalService {
 
   async hybridRetrieveBestExamples(options: RetrieveOptions, ranking: { preferLowReward?: boolean } = {}): Promise<RetrieveResult> {
     const o = parseInput(retrieveInput, options);
+    if (o.query === undefined) return this.byReward(o, ranking);
     let agent = this.agentCache.get(o.agentId);
     for (let attempt = 0; ; attempt++) {
       agent ??= await this.agents.resolve(o.agentId);
@@ -106,7 +111,7 @@ export class RetrievalService {
     const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
     const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
     const embedder = this.index.embedder(agent.embeddingModel);
-    const [query] = await embedder.embed([o.query]);
+    const [query] = await embedder.embed([o.query!]);
     // Ranking the most instructive negatives: low reward is better, so score with −β and add β back.
     const b = ranking.preferLowReward ? -beta : beta;
     const shift = ranking.preferLowReward ? beta : 0;
@@ -152,6 +157,43 @@ export class RetrievalService {
       model: embedder.provider.modelId,
     };
     return { result, candidates, agent: verified.agent };
+  }
+
+  /**
+   * Without a query there is no similarity: the seed's Strategy 3 asks for "the best" of a type, so
+   * examples rank by reward, best first, or lowest first for negatives (the most instructive).
+   */
+  private async byReward(o: z.output<typeof retrieveInput>, ranking: { preferLowReward?: boolean }): Promise<RetrieveResult> {
+    if (o.diversity > 0) throw new ValidationError('diversity', 'needs a query: it trades relevance to the query for variety');
+    if (o.dedupeThreshold !== undefined) throw new ValidationError('dedupeThreshold', 'needs a query: near duplicates are found by the query index');
+    const agent = await this.agents.resolve(o.agentId);
+    const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
+    const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
+    const lowFirst = ranking.preferLowReward || o.exampleType === 'negative';
+    const { clauses, params } = filterSql(o, [agent.id]);
+    params.push(o.topK);
+    const { rows } = await this.db.query<{ id: string; prompt: string; completion: string; reward: number; type: RowType; metadata: Record<string, unknown> }>(
+      `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, metadata
+         FROM training_examples WHERE ${clauses.join(' AND ')}
+        ORDER BY reward_score ${lowFirst ? 'ASC' : 'DESC'}, created_at DESC, id LIMIT $${params.length}`,
+      params,
+    );
+    return {
+      results: rows.map((r, i) => ({
+        id: r.id,
+        input: r.prompt,
+        output: r.completion,
+        score: r.reward,
+        similarity: null,
+        hybridScore: null,
+        rank: i + 1,
+        exampleType: r.type,
+        metadata: r.metadata,
+      })),
+      similarityWeight: alpha,
+      scoreWeight: beta,
+      model: this.index.embedder(agent.embeddingModel).provider.modelId,
+    };
   }
 
   /**

@@ -45,15 +45,14 @@
       (i32.add (i32x4.extract_lane 2 (local.get $s0)) (i32x4.extract_lane 3 (local.get $s0)))))
 
   ;; First pass over rows [0, n). A row passes when rewards[i] >= minReward and bit types[i] of
-  ;; typeMask is set. For a passing row, out[i] = alpha * (1 + cos~) / 2 + beta * rewards[i], where
+  ;; typeMask is set. For a passing row, out[i] = alpha * cos~ + beta * rewards[i] (the seed's hybrid), where
   ;; cos~ = scales[i] * queryScale * dot_i8(row, query) approximates the cosine; other rows get -inf.
   ;; Returns the number of passing rows.
   (func (export "approx_hybrid")
     (param $rows i32) (param $scales i32) (param $rewards i32) (param $types i32) (param $n i32) (param $dim i32)
     (param $query i32) (param $queryScale f32) (param $out i32)
     (param $minReward f32) (param $typeMask i32) (param $alpha f32) (param $beta f32) (result i32)
-    (local $i i32) (local $row i32) (local $reward f32) (local $passed i32) (local $halfAlpha f32)
-    (local.set $halfAlpha (f32.mul (local.get $alpha) (f32.const 0.5)))
+    (local $i i32) (local $row i32) (local $reward f32) (local $passed i32)
     (local.set $row (local.get $rows))
     (block $done
       (loop $next
@@ -67,11 +66,10 @@
             (local.set $passed (i32.add (local.get $passed) (i32.const 1)))
             (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
               (f32.add
-                (f32.mul (local.get $halfAlpha)
-                  (f32.add (f32.const 1)
-                    (f32.mul
-                      (f32.mul (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))) (local.get $queryScale))
-                      (f32.convert_i32_s (call $dot_i8 (local.get $row) (local.get $query) (local.get $dim))))))
+                (f32.mul (local.get $alpha)
+                  (f32.mul
+                    (f32.mul (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))) (local.get $queryScale))
+                    (f32.convert_i32_s (call $dot_i8 (local.get $row) (local.get $query) (local.get $dim)))))
                 (f32.mul (local.get $beta) (local.get $reward)))))
           (else
             (f32.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))) (f32.const -inf))))
@@ -100,10 +98,10 @@
         (br $next))))
 
   ;; Writes to rowsOut the index of every row whose score plus its error bound reaches threshold:
-  ;; out[i] + halfAlpha * (errors[i] + (1 + errors[i]) * queryError) + 1e-5 >= threshold.
-  ;; (halfAlpha = 0 collects plain out[i] >= threshold.) Returns how many were written.
+  ;; out[i] + alpha * (errors[i] + (1 + errors[i]) * queryError) + 1e-5 >= threshold.
+  ;; (alpha = 0 collects plain out[i] >= threshold.) Returns how many were written.
   (func (export "collect") (param $out i32) (param $errors i32) (param $n i32) (param $threshold f32)
-    (param $halfAlpha f32) (param $queryError f32) (param $rowsOut i32) (result i32)
+    (param $alpha f32) (param $queryError f32) (param $rowsOut i32) (result i32)
     (local $i i32) (local $e f32) (local $count i32)
     (block $done
       (loop $next
@@ -112,7 +110,7 @@
         (if (f32.ge
               (f32.add
                 (f32.add (f32.load (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2))))
-                  (f32.mul (local.get $halfAlpha)
+                  (f32.mul (local.get $alpha)
                     (f32.add (local.get $e) (f32.mul (f32.add (f32.const 1) (local.get $e)) (local.get $queryError)))))
                 (f32.const 1e-5))
               (local.get $threshold))

@@ -218,7 +218,7 @@ export class ExemplarVectorStore extends BaseVectorStore<Exemplar> {
       const vectors = await embed(stale.map((h) => h.prompt));
       stale.forEach((h, i) => {
         h.similarity = vectors[i].reduce((s, x, j) => s + x * query[j], 0);
-        h.hybrid = (1 + h.similarity) / 2;
+        h.hybrid = h.similarity;
       });
     }
     return hits;

@@ -15,7 +15,7 @@ const KERNEL = new WebAssembly.Module(fs.readFileSync(new URL('./kernel.wasm', i
 interface Kernel {
   dot_f32(a: number, b: number, dim: number): number;
   histogram(out: number, n: number, lo: number, hi: number, buckets: number, nb: number): void;
-  collect(out: number, errors: number, n: number, threshold: number, halfAlpha: number, queryError: number, rowsOut: number): number;
+  collect(out: number, errors: number, n: number, threshold: number, alpha: number, queryError: number, rowsOut: number): number;
   approx_hybrid(
     rows: number, scales: number, rewards: number, types: number, n: number, dim: number,
     query: number, queryScale: number, out: number, minReward: number, typeMask: number, alpha: number, beta: number,
@@ -30,7 +30,7 @@ export interface ScanFilter {
   minReward: number;
   /** Row types to include; both when omitted. */
   types?: RowType[];
-  /** α: weight of similarity, mapped from cosine [-1, 1] to [0, 1]. */
+  /** α: weight of similarity (raw cosine, -1..1). */
   alpha: number;
   /** β: weight of reward. */
   beta: number;
@@ -43,7 +43,7 @@ export interface ScoredRow {
   similarity: number;
   reward: number;
   type: RowType;
-  /** α · (1 + similarity) / 2 + β · reward */
+  /** α · similarity + β · reward */
   hybrid: number;
 }
 
@@ -61,9 +61,12 @@ const PAGE = 65536;
 const BUCKETS = 2048;
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
 
-/** The hybrid score. Cosine is mapped from [-1, 1] to [0, 1] so it shares reward's scale. */
+/**
+ * The seed's hybrid score, α · cosine + β · reward, with the raw cosine. Mapping cosine onto [0, 1]
+ * first would halve similarity's weight against reward and let reward outrank relevance.
+ */
 export function hybridScore(similarity: number, reward: number, alpha: number, beta: number): number {
-  return (alpha * (1 + similarity)) / 2 + beta * reward;
+  return alpha * similarity + beta * reward;
 }
 
 export class VectorTable {
@@ -203,9 +206,9 @@ export class VectorTable {
     const v = this.view();
 
     // First pass: about m rows with the best approximate scores (found with a histogram, not a
-    // sort), re-scored exactly. Scores range over [min(0, β), α + max(0, β)], give or take the error.
+    // sort), re-scored exactly. Scores range over [−α + min(0, β), α + max(0, β)], give or take the error.
     const m = Math.min(passed, k * 4 + 16);
-    const lo = Math.min(0, filter.beta) - 0.05;
+    const lo = -filter.alpha + Math.min(0, filter.beta) - 0.05;
     const hi = filter.alpha + Math.max(0, filter.beta) + 0.05;
     this.kernel.histogram(L.out, n, lo, hi, L.buckets, BUCKETS);
     let above = 0;
@@ -228,7 +231,7 @@ export class VectorTable {
     // were collected above already.)
     const kth = best.kth();
     if (kth > -Infinity) {
-      const more = this.kernel.collect(L.out, L.errors, n, kth, filter.alpha / 2, queryError, L.rowsOut);
+      const more = this.kernel.collect(L.out, L.errors, n, kth, filter.alpha, queryError, L.rowsOut);
       for (let i = 0; i < more; i++) add(v.rowsOut[i]);
     }
     return [...exact.values()].sort((x, y) => y.hybrid - x.hybrid || x.row - y.row).slice(0, k);

@@ -87,7 +87,7 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
         got.results.forEach((r, i) => {
           expect(r.rank).toBe(i + 1);
           expect(r.hybridScore).toBeCloseTo(want[i].hybrid, 5);
-          if (r.id !== want[i].id) expect(Math.abs(r.hybridScore - want[i].hybrid)).toBeLessThan(1e-5);
+          if (r.id !== want[i].id) expect(Math.abs(r.hybridScore! - want[i].hybrid)).toBeLessThan(1e-5);
           expect(r.score).toBeGreaterThanOrEqual(o.minScore);
           if (o.exampleType) expect(r.exampleType).toBe(o.exampleType);
         });
@@ -143,7 +143,7 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
     expect(byAgent).toMatchObject({ similarityWeight: 0.2, scoreWeight: 0.8, model: 'hashing-384' });
     expect(byAgent.results[0].input).toContain('kubernetes');
     const r0 = byAgent.results[0];
-    expect(r0.hybridScore).toBeCloseTo(0.2 * (1 + r0.similarity) / 2 + 0.8 * r0.score, 5);
+    expect(r0.hybridScore).toBeCloseTo(0.2 * r0.similarity! + 0.8 * r0.score, 5);
     const byCall = await t.app.hybridRetrieveBestExamples({ agentId: 'weights', query: 'sort a list in python', topK: 2, similarityWeight: 1, scoreWeight: 0 });
     expect(byCall.results[0].input).toBe('sort a list in python');
     t.app.similarityWeight = 0.9;
@@ -191,7 +191,7 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
     const mix = await t.app.retrieval.retrieveBalanced({ agentId: 'mix', query: 'escape sql input', topK: 3, positiveRatio: 1 / 3 });
     expect(mix.positive.map((r) => r.output)).toEqual(['use parameters']);
     expect(mix.negative.map((r) => r.output)).toEqual(['string concat', 'meh']);
-    expect(mix.negative[0].hybridScore).toBeCloseTo(0.6 * (1 + mix.negative[0].similarity) / 2 + 0.4 * (1 - 0.05), 5);
+    expect(mix.negative[0].hybridScore).toBeCloseTo(0.6 * mix.negative[0].similarity! + 0.4 * (1 - 0.05), 5);
   });
 
   it('sees changes to the agent made since its last search: weights, name, deletion', async () => {
@@ -206,6 +206,38 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
     expect((await t.app.hybridRetrieveBestExamples({ agentId: 'renamed', query: 'p' })).results).toHaveLength(1);
     await t.app.db.query(`DELETE FROM agents WHERE name = 'renamed'`);
     await expect(t.app.hybridRetrieveBestExamples({ agentId: 'renamed', query: 'p' })).rejects.toThrow(/agent not found: renamed/);
+  });
+
+  it("scores with the seed's formula, α·cosine + β·reward, and reproduces its worked example", async () => {
+    // The seed: similarity 0.85, reward 0.92, weights 0.6 and 0.4 give 0.878.
+    expect(hybridScore(0.85, 0.92, 0.6, 0.4)).toBeCloseTo(0.878, 10);
+    await t.app.agents.create({ name: 'seed' }, ACTOR);
+    await t.app.examples.addMany('seed', [
+      { prompt: 'read a csv file in python', completion: 'csv.DictReader', rewardScore: 0.92, exampleType: 'positive' },
+      { prompt: 'reverse a string', completion: 's[::-1]', rewardScore: 1, exampleType: 'positive' },
+    ], ACTOR);
+    const { results } = await t.app.hybridRetrieveBestExamples({ agentId: 'seed', query: 'read a csv file in python', topK: 2 });
+    // The exact match (cosine 1) leads: 0.6·1 + 0.4·0.92 = 0.968, against 0.6·cos + 0.4 for the other.
+    expect(results[0]).toMatchObject({ input: 'read a csv file in python', similarity: 1, hybridScore: 0.968 });
+    expect(results[1].hybridScore).toBeCloseTo(0.6 * results[1].similarity! + 0.4, 5);
+  });
+
+  it('ranks by reward when there is no query: best first, negatives lowest first', async () => {
+    await t.app.agents.create({ name: 'noquery' }, ACTOR);
+    await t.app.examples.addMany('noquery', [0.3, 0.9, 0.6].flatMap((r, i) => [
+      { prompt: `good ${i}`, completion: 'c', rewardScore: r, exampleType: 'positive' as const },
+      { prompt: `bad ${i}`, completion: 'c', rewardScore: [0.1, 0.3, 0.2][i], exampleType: 'negative' as const },
+    ]), ACTOR);
+    const best = await t.app.hybridRetrieveBestExamples({ agentId: 'noquery', exampleType: 'positive', topK: 2 });
+    expect(best.results.map((r) => [r.score, r.similarity, r.hybridScore, r.rank])).toEqual([[0.9, null, null, 1], [0.6, null, null, 2]]);
+    const worst = await t.app.hybridRetrieveBestExamples({ agentId: 'noquery', exampleType: 'negative', topK: 2 });
+    expect(worst.results.map((r) => r.score)).toEqual([0.1, 0.2]);
+    const filtered = await t.app.hybridRetrieveBestExamples({ agentId: 'noquery', exampleType: 'positive', maxScore: 0.7, minScore: 0.5 });
+    expect(filtered.results.map((r) => r.score)).toEqual([0.6]);
+    const mix = await t.app.retrieval.retrieveBalanced({ agentId: 'noquery', topK: 4 });
+    expect(mix.positive.map((r) => r.score)).toEqual([0.9, 0.6]);
+    expect(mix.negative.map((r) => r.score)).toEqual([0.1, 0.2]);
+    await expect(t.app.hybridRetrieveBestExamples({ agentId: 'noquery', diversity: 0.5 })).rejects.toMatchObject({ field: 'diversity' });
   });
 
   it('rejects bad queries with the field named', async () => {
