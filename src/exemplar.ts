@@ -13,6 +13,7 @@ import { PromptService } from './prompts/prompts.ts';
 import type { SyncResult, VectorIndex } from './indexing/vector-index.ts';
 import { SyncWorker } from './indexing/sync-worker.ts';
 import { RetrievalService, type RetrieveOptions, type RetrieveResult } from './retrieval/retrieval.ts';
+import { RelevanceService } from './relevance/relevance.ts';
 
 /**
  * The core every door talks to: the database and the domain services on top of it. Open one per
@@ -28,6 +29,8 @@ export class Exemplar {
   /** The in-memory backend; it also owns the embedders and their cache statistics. */
   readonly memoryIndex: IndexService;
   readonly retrieval: RetrievalService;
+  /** Labelled questions and judgments: measures search relevance and tunes α and β. */
+  readonly relevance: RelevanceService;
   /** Fine-tuning runs and their backends (openai, local, external). */
   readonly runs: RunService;
   /** Orchestrator-wide α and β. When set, they replace each agent's own weights (a call's weights still win). */
@@ -53,6 +56,7 @@ export class Exemplar {
       similarityWeight: this.similarityWeight,
       scoreWeight: this.scoreWeight,
     }));
+    this.relevance = new RelevanceService(db, this.agents, (options) => this.retrieval.hybridRetrieveBestExamples(options));
     this.runs = new RunService(this);
   }
 

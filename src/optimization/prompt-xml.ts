@@ -31,8 +31,8 @@ export function optimizationRequest(input: {
     exampleBlock('examples', input.positive, { reward: true }),
     exampleBlock('negative_examples', input.negative, { reward: true }),
     `Write the improved system prompt. Think first if you like, then give the complete prompt inside <${REPLY_TAG}></${REPLY_TAG}> tags, ` +
-      'with nothing else inside the tags. Write it as plain text, exactly as the agent should read it: do not escape characters ' +
-      '(write <, > and & as themselves, not as &lt; &gt; &amp;).',
+      'with nothing else inside the tags. Write it as plain text, exactly as the agent should read it: write <, > and & as ' +
+      'themselves, never as HTML entities.',
   ].join('\n\n');
   return { system, prompt };
 }

@@ -117,7 +117,7 @@ describe('optimizePromptWithMcpRag', () => {
 describe('parseImprovedPrompt', () => {
   it('takes the last complete tag and ignores the text around it', () => {
     expect(parseImprovedPrompt('x <improved_prompt>draft</improved_prompt> then <improved_prompt>\n final \n</improved_prompt> y')).toBe('final');
-    expect(parseImprovedPrompt('<improved_prompt>Use &lt;code&gt; tags</improved_prompt>')).toBe('Use <code> tags');
+    expect(parseImprovedPrompt('<improved_prompt>Use &lt;code&gt; tags</improved_prompt>')).toBe('Use &lt;code&gt; tags'); // verbatim
     expect(() => parseImprovedPrompt('no tag here')).toThrow(OptimizationReplyError);
     expect(() => parseImprovedPrompt('<improved_prompt>  </improved_prompt>')).toThrow(/empty/);
     expect(() => parseImprovedPrompt('<improved_prompt>cut off by max_tokens')).toThrow(/no <improved_prompt>/);

@@ -213,8 +213,8 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
     expect(hybridScore(0.85, 0.92, 0.6, 0.4)).toBeCloseTo(0.878, 10);
     await t.app.agents.create({ name: 'seed' }, ACTOR);
     await t.app.examples.addMany('seed', [
-      { prompt: 'read a csv file in python', completion: 'csv.DictReader', rewardScore: 0.92, exampleType: 'positive' },
-      { prompt: 'reverse a string', completion: 's[::-1]', rewardScore: 1, exampleType: 'positive' },
+      { prompt: 'read a csv file in python', completion: 'csv.DictReader', rewardScore: 0.92, exampleType: 'positive', metadata: {} },
+      { prompt: 'reverse a string', completion: 's[::-1]', rewardScore: 1, exampleType: 'positive', metadata: {} },
     ], ACTOR);
     const { results } = await t.app.hybridRetrieveBestExamples({ agentId: 'seed', query: 'read a csv file in python', topK: 2 });
     // The exact match (cosine 1) leads: 0.6·1 + 0.4·0.92 = 0.968, against 0.6·cos + 0.4 for the other.
@@ -225,8 +225,8 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
   it('ranks by reward when there is no query: best first, negatives lowest first', async () => {
     await t.app.agents.create({ name: 'noquery' }, ACTOR);
     await t.app.examples.addMany('noquery', [0.3, 0.9, 0.6].flatMap((r, i) => [
-      { prompt: `good ${i}`, completion: 'c', rewardScore: r, exampleType: 'positive' as const },
-      { prompt: `bad ${i}`, completion: 'c', rewardScore: [0.1, 0.3, 0.2][i], exampleType: 'negative' as const },
+      { prompt: `good ${i}`, completion: 'c', rewardScore: r, exampleType: 'positive' as const, metadata: {} },
+      { prompt: `bad ${i}`, completion: 'c', rewardScore: [0.1, 0.3, 0.2][i], exampleType: 'negative' as const, metadata: {} },
     ]), ACTOR);
     const best = await t.app.hybridRetrieveBestExamples({ agentId: 'noquery', exampleType: 'positive', topK: 2 });
     expect(best.results.map((r) => [r.score, r.similarity, r.hybridScore, r.rank])).toEqual([[0.9, null, null, 1], [0.6, null, null, 2]]);
