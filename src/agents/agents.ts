@@ -25,8 +25,8 @@ export const createAgentInput = z.object({
   embeddingModel: z
     .string()
     .min(1)
-    .default('hashing')
-    .describe('Embedding model of its index: "hashing" (offline, lexical), "openai:<model>" or "transformers:<model>"'),
+    .default('hashing-v2')
+    .describe('Embedding model of its index: "hashing-v2" (offline, lexical; the default), "hashing" (v1), "openai:<model>" or "transformers:<model>"'),
 });
 export type CreateAgentInput = z.input<typeof createAgentInput>;
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
-import type { ExemplarEmbedding } from './embedding.ts';
+import type { ExampleText, ExemplarEmbedding } from './embedding.ts';
 
 /** Hashes per statement: keeps parameters and statements a sane size on huge inputs. */
 const CHUNK = 5000;
@@ -101,6 +101,11 @@ export class CachedEmbedder {
     this.hits += r.hits;
     this.misses += r.misses;
     return r.vectors;
+  }
+
+  /** Embeds examples from the text the model indexes them by (see ExemplarEmbedding.exampleText). */
+  embedExamples(examples: ExampleText[]): Promise<Float32Array[]> {
+    return this.embed(examples.map((e) => this.provider.exampleText(e)));
   }
 
   /** hits / (hits + misses), or null before any cached lookup. */

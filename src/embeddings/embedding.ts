@@ -16,6 +16,14 @@ export abstract class ExemplarEmbedding extends BaseEmbedding {
   /** Embeds many texts; each result has `dimensions` entries and unit length. */
   abstract embed(texts: string[]): Promise<Float32Array[]>;
 
+  /**
+   * The text an example is indexed by. Most models embed the prompt alone: "find examples asked
+   * like this". A model may take in the completion too (hashing-v2 does, at a lower weight).
+   */
+  exampleText(example: ExampleText): string {
+    return example.prompt;
+  }
+
   constructor() {
     super();
     this.getTextEmbeddings = async (texts: string[]) => (await this.embed(texts)).map((v) => Array.from(v));
@@ -24,6 +32,12 @@ export abstract class ExemplarEmbedding extends BaseEmbedding {
   async getTextEmbedding(text: string): Promise<number[]> {
     return Array.from((await this.embed([text]))[0]);
   }
+}
+
+/** What an index embeds an example from. */
+export interface ExampleText {
+  prompt: string;
+  completion: string;
 }
 
 /**

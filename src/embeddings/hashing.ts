@@ -11,7 +11,7 @@ const DIMENSIONS = 384;
 
 // FNV-1a 32-bit. Each kind of feature starts from its own seed, so the word "abc" and the
 // character 3-gram "abc" do not land in the same bucket with the same sign by construction.
-const FNV_PRIME = 0x01000193;
+export const FNV_PRIME = 0x01000193;
 const SEED_WORD = 0x811c9dc5; // the standard FNV offset basis
 const SEED_BIGRAM = 0x2f7b1a37;
 const SEED_TRIGRAM = 0x5bd1e995;
@@ -76,7 +76,7 @@ function addTrigrams(v: Float32Array, s: string, start: number, end: number): vo
   }
 }
 
-function hashRange(s: string, start: number, end: number, seed: number): number {
+export function hashRange(s: string, start: number, end: number, seed: number): number {
   let h = seed;
   for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
   return h;
@@ -84,7 +84,7 @@ function hashRange(s: string, start: number, end: number, seed: number): number 
 
 /** One hash gives both the bucket and the sign. FNV's low bits mix poorly, so the hash goes
  * through murmur3's finaliser first; then bit 0 is the sign and the rest pick the bucket. */
-function add(v: Float32Array, hash: number, weight: number): void {
+export function add(v: Float32Array, hash: number, weight: number): void {
   let h = hash;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

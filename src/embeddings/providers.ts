@@ -2,6 +2,7 @@ import path from 'node:path';
 import { ValidationError } from '../errors.ts';
 import type { ExemplarEmbedding } from './embedding.ts';
 import { HashingEmbedding } from './hashing.ts';
+import { HashingEmbeddingV2 } from './hashing-v2.ts';
 import { OpenAIEmbedding } from './openai.ts';
 import { TransformersEmbedding } from './transformers.ts';
 import { envPositiveInt, envString } from '../config/env.ts';
@@ -33,7 +34,8 @@ export function loadEmbeddingConfig(env: NodeJS.ProcessEnv = process.env): Embed
 
 /**
  * Builds the provider an agent's `embeddingModel` names:
- * - `hashing` (also `hashing-384`): the offline lexical default;
+ * - `hashing-v2`: the offline lexical default (stop words, identifiers, stems, and the completion too);
+ * - `hashing` (also `hashing-384`): the first offline model, kept so existing indexes stay valid;
  * - `openai:<model>`, e.g. `openai:text-embedding-3-small`, `openai:nomic-embed-text@768`;
  * - `transformers:<hub id or folder>`, e.g. `transformers:Xenova/all-MiniLM-L6-v2`.
  * An `@<dimensions>` suffix sets the vector size (it wins over EXEMPLAR_EMBEDDING_DIMENSIONS), so a
@@ -41,6 +43,7 @@ export function loadEmbeddingConfig(env: NodeJS.ProcessEnv = process.env): Embed
  */
 export function createEmbedding(spec: string, config: EmbeddingConfig): ExemplarEmbedding {
   const s = spec.trim();
+  if (s === 'hashing-v2') return new HashingEmbeddingV2();
   if (s === 'hashing' || s === 'hashing-384') return new HashingEmbedding();
   const colon = s.indexOf(':');
   const kind = colon > 0 ? s.slice(0, colon) : '';
@@ -64,7 +67,7 @@ export function createEmbedding(spec: string, config: EmbeddingConfig): Exemplar
   }
   throw new ValidationError(
     'embeddingModel',
-    `unknown embedding model "${spec}"; use "hashing", "openai:<model>" or "transformers:<model or folder>"`,
+    `unknown embedding model "${spec}"; use "hashing-v2", "hashing", "openai:<model>" or "transformers:<model or folder>"`,
   );
 }
 

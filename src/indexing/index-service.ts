@@ -27,6 +27,7 @@ interface LoadedIndex {
 interface ExampleRow {
   id: string;
   prompt: string;
+  completion: string;
   reward: number;
   type: RowType;
   hash: string;
@@ -315,8 +316,8 @@ export class IndexService implements VectorIndex {
 
   private async upsertRows(table: VectorTable, rows: ExampleRow[], embedder: CachedEmbedder): Promise<void> {
     if (rows.length === 0) return;
-    // The prompt is what a query is compared with: "find examples asked like this".
-    const vectors = await embedder.embed(rows.map((r) => r.prompt));
+    // What a query is compared with: the prompt ("find examples asked like this"), and for some models the completion too.
+    const vectors = await embedder.embedExamples(rows);
     rows.forEach((r, i) => table.upsert({ id: r.id, vector: vectors[i], reward: r.reward, type: r.type, hash: r.hash }));
   }
 
@@ -351,6 +352,6 @@ export class IndexService implements VectorIndex {
   }
 }
 
-const SELECT_ROWS = `SELECT id::text, prompt, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash FROM training_examples`;
+const SELECT_ROWS = `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash FROM training_examples`;
 
 export type { IndexStatus, SyncResult };

@@ -121,8 +121,8 @@ export class PgvectorIndex implements VectorIndex {
     const model = embedder.provider.modelId;
     let done = 0;
     for (;;) {
-      const { rows } = await this.db.query<{ id: string; prompt: string; hash: string }>(
-        `SELECT e.id::text, e.prompt, left(e.content_hash, 16) AS hash
+      const { rows } = await this.db.query<{ id: string; prompt: string; completion: string; hash: string }>(
+        `SELECT e.id::text, e.prompt, e.completion, left(e.content_hash, 16) AS hash
            FROM training_examples e LEFT JOIN example_vectors v ON v.example_id = e.id
           WHERE e.agent_id = $1 AND ($2::uuid[] IS NULL OR e.id = ANY($2::uuid[]))
             AND (v.example_id IS NULL OR v.model <> $3 OR v.content_hash <> left(e.content_hash, 16))
@@ -130,7 +130,7 @@ export class PgvectorIndex implements VectorIndex {
         [agent.id, ids ?? null, model],
       );
       if (rows.length === 0) return done;
-      const vectors = await embedder.embed(rows.map((r) => r.prompt));
+      const vectors = await embedder.embedExamples(rows);
       await this.db.query(
         `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding)
          SELECT u.id, $1, $2, u.hash, u.v::vector FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v)

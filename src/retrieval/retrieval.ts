@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AgentRef, AgentService } from '../agents/agents.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Database } from '../db/database.ts';
+import type { ExampleText } from '../embeddings/embedding.ts';
 import { exampleType } from '../examples/example.ts';
 import type { Proposal, VectorIndex } from '../indexing/vector-index.ts';
 import { filterSql, listExamplesFilter } from '../examples/examples.ts';
@@ -120,7 +121,7 @@ export class RetrievalService {
     const pool = needsPool ? Math.max(o.topK * 5, 50) : o.topK;
     const sqlOnly = o.maxScore !== undefined || o.contains || o.createdAfter || o.createdBefore;
 
-    const embed = (texts: string[]) => embedder.embed(texts);
+    const embed = (examples: ExampleText[]) => embedder.embedExamples(examples);
     const withVectors = needsPool;
     let verified: { candidates: Candidate[]; agent: AgentRef | undefined } = { candidates: [], agent: undefined };
     if (sqlOnly) {
@@ -220,7 +221,7 @@ export class RetrievalService {
     o: z.output<typeof retrieveInput>,
     proposed: Proposal[],
     query: Float32Array,
-    embed: (texts: string[]) => Promise<Float32Array[]>,
+    embed: (examples: ExampleText[]) => Promise<Float32Array[]>,
     filter: { alpha: number; beta: number },
   ): Promise<{ candidates: Candidate[]; agent: AgentRef | undefined }> {
     if (proposed.length === 0) return { candidates: [], agent: undefined };
@@ -249,19 +250,19 @@ export class RetrievalService {
     const rows = all.filter((r): r is typeof r & { id: string } => r.id !== null);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const out: Candidate[] = [];
-    const staleRows: { c: Candidate; prompt: string }[] = [];
+    const staleRows: Candidate[] = [];
     for (const p of proposed) {
       const r = byId.get(p.id);
       if (!r) continue; // deleted, or changed out of the filter since the index saw it
       const c: Candidate = { ...p, reward: r.reward, type: r.type, prompt: r.prompt, completion: r.completion, metadata: r.metadata };
-      if (r.hash !== p.indexedHash) staleRows.push({ c, prompt: r.prompt });
+      if (r.hash !== p.indexedHash) staleRows.push(c);
       c.hybrid = hybridScore(c.similarity, c.reward, filter.alpha, filter.beta);
       out.push(c);
     }
     if (staleRows.length > 0) {
-      // The prompt changed since it was indexed: score it with a fresh embedding.
-      const vectors = await embed(staleRows.map((s) => s.prompt));
-      staleRows.forEach(({ c }, i) => {
+      // The example changed since it was indexed: score it with a fresh embedding.
+      const vectors = await embed(staleRows);
+      staleRows.forEach((c, i) => {
         c.similarity = dot(vectors[i], query);
         if (c.vector) c.vector = vectors[i];
         c.hybrid = hybridScore(c.similarity, c.reward, filter.alpha, filter.beta);

@@ -88,7 +88,7 @@ export async function exportLlamaIndex(
       return p?.vector && p.indexedHash === r.hash ? p.vector : undefined;
     });
     const stale = rows.filter((_, i) => !found[i]);
-    const fresh = stale.length > 0 ? await embedder.embed(stale.map((r) => r.prompt)) : [];
+    const fresh = stale.length > 0 ? await embedder.embedExamples(stale) : [];
     let s = 0;
     const nodes: TextNode[] = [];
     rows.forEach((r, i) => {

@@ -15,6 +15,7 @@ import { ValidationError } from '../errors.ts';
 import { validateExample, type NewExample } from '../examples/example.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { l2normalize } from '../embeddings/normalize.ts';
+import type { ExampleText } from '../embeddings/embedding.ts';
 import type { Proposal } from '../indexing/vector-index.ts';
 import { isUuid } from '../validation.ts';
 import type { RowType } from './vector-table.ts';
@@ -120,7 +121,7 @@ export class ExemplarVectorStore extends BaseVectorStore<Exemplar> {
     if (k <= 0 || f.types.length === 0) return { nodes: [], similarities: [], ids: [] };
     const scan = { minReward: f.minReward, types: f.types, alpha: 1, beta: 0 };
 
-    const verify = (proposed: Proposal[]) => this.verify(proposed, f, q, (texts) => embedder.embed(texts));
+    const verify = (proposed: Proposal[]) => this.verify(proposed, f, q, (examples) => embedder.embedExamples(examples));
     let hits: Hit[];
     if (query.docIds) {
       const onlyIds = query.docIds.filter(isUuid); // example ids are UUIDs; other ids match nothing
@@ -195,7 +196,7 @@ export class ExemplarVectorStore extends BaseVectorStore<Exemplar> {
   }
 
   /** Re-reads the proposals from PostgreSQL with the filters applied; re-scores stale vectors. */
-  private async verify(proposed: Proposal[], f: CompiledFilters, query: Float32Array, embed: (texts: string[]) => Promise<Float32Array[]>): Promise<Hit[]> {
+  private async verify(proposed: Proposal[], f: CompiledFilters, query: Float32Array, embed: (examples: ExampleText[]) => Promise<Float32Array[]>): Promise<Hit[]> {
     if (proposed.length === 0) return [];
     const { rows } = await this.app.db.query<{ id: string; prompt: string; completion: string; reward: number; type: RowType; hash: string }>(
       `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash
@@ -215,7 +216,7 @@ export class ExemplarVectorStore extends BaseVectorStore<Exemplar> {
     }
     if (stale.length > 0) {
       // The prompt changed since it was indexed: score it with a fresh embedding of the same model.
-      const vectors = await embed(stale.map((h) => h.prompt));
+      const vectors = await embed(stale);
       stale.forEach((h, i) => {
         h.similarity = vectors[i].reduce((s, x, j) => s + x * query[j], 0);
         h.hybrid = h.similarity;

@@ -19,7 +19,7 @@ describe('changing an agent\'s embedding model', () => {
     await t.app.agents.create({ name: 'switch' }, ACTOR);
     await t.app.examples.addMany('switch', ['alpha', 'beta', 'gamma'].map((p) => ({ prompt: p, completion: 'c', rewardScore: 0.5, exampleType: 'positive' as const, metadata: {} })), ACTOR);
     const before = await t.app.hybridRetrieveBestExamples({ agentId: 'switch', query: 'alpha', topK: 1 });
-    expect(before.model).toBe('hashing-384');
+    expect(before.model).toBe('hashing-v2');
 
     await t.app.agents.update('switch', { embeddingModel: 'openai:text-embedding-3-small@64' }, ACTOR);
     const after = await t.app.hybridRetrieveBestExamples({ agentId: 'switch', query: 'alpha', topK: 1 });

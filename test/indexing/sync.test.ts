@@ -20,9 +20,9 @@ describe('sync', () => {
     const agent = await t.app.agents.create({ name: 'persist' }, ACTOR);
     await t.app.examples.addMany('persist', [ex('alpha one'), ex('beta two'), ex('gamma three')], ACTOR);
     const first = await t.app.syncTrainingDataToVectorStore('persist');
-    expect(first).toMatchObject({ rebuilt: true, count: 3, model: 'hashing-384' });
+    expect(first).toMatchObject({ rebuilt: true, count: 3, model: 'hashing-v2' });
     const manifest = t.app.memoryIndex.store.readManifest(agent.id)!;
-    expect(manifest).toMatchObject({ format: 1, model: 'hashing-384', dimensions: 384, count: 3 });
+    expect(manifest).toMatchObject({ format: 1, model: 'hashing-v2', dimensions: 384, count: 3 });
     expect(manifest.checksum).toMatch(/^[0-9a-f]{8}$/);
 
     // A second process's view: a fresh IndexService reading the same folder.
@@ -54,7 +54,7 @@ describe('sync', () => {
     await t.app.agents.create({ name: 'status' }, ACTOR);
     await t.app.examples.addMany('status', [ex('s1'), ex('s2')], ACTOR);
     const before = (await t.app.index.status()).find((s) => s.agentName === 'status')!;
-    expect(before).toMatchObject({ examples: 2, lagChanges: 2, model: 'hashing-384', count: null, lastSync: null });
+    expect(before).toMatchObject({ examples: 2, lagChanges: 2, model: 'hashing-v2', count: null, lastSync: null });
     await t.app.syncTrainingDataToVectorStore('status');
     const after = (await t.app.index.status()).find((s) => s.agentName === 'status')!;
     expect(after).toMatchObject({ examples: 2, lagChanges: 0, lagSeconds: 0, count: 2 });
@@ -130,7 +130,7 @@ describe.runIf(TEST_DB === 'pglite')('crash safety of the file store', () => {
     const store = new FileVectorStore(root);
     const seed = new VectorTable(64);
     seed.upsert({ id: '00000000-0000-4000-8000-000000000000', vector: new Float32Array(64).fill(0.125), reward: 0.5, type: 'positive', hash: '0000000000000000' });
-    store.save('agent', seed, { model: 'hashing-384', watermark: 0 });
+    store.save('agent', seed, { model: 'hashing-v2', watermark: 0 });
     // A child process saves bigger and bigger indexes in a loop; we kill it at random moments.
     const script = `
       import { FileVectorStore } from ${JSON.stringify(path.resolve('src/vectors/file-store.ts'))};
@@ -142,7 +142,7 @@ describe.runIf(TEST_DB === 'pglite')('crash safety of the file store', () => {
           const id = gen.toString(16).padStart(8, '0') + '-0000-4000-8000-' + i.toString(16).padStart(12, '0');
           table.upsert({ id, vector: new Float32Array(64).fill(0.125), reward: gen % 100 / 100, type: 'positive', hash: '0000000000000000' });
         }
-        store.save('agent', table, { model: 'hashing-384', watermark: gen });
+        store.save('agent', table, { model: 'hashing-v2', watermark: gen });
       }`;
     const file = path.join(root, 'saver.ts');
     fs.writeFileSync(file, script);

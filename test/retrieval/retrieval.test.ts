@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HashingEmbedding } from '../../src/embeddings/hashing.ts';
+import { HashingEmbeddingV2 } from '../../src/embeddings/hashing-v2.ts';
 import { hybridScore } from '../../src/vectors/vector-table.ts';
 import { ACTOR, openTestApp, TEST_DB, type TestEnv } from '../support/app.ts';
 
@@ -16,14 +16,15 @@ const sentence = (rand: () => number, n = 6) => Array.from({ length: n }, () => 
 
 /** The oracle: plain SQL for the filter, plain JS for cosine and rank. */
 async function oracle(agentId: string, query: string, o: { minScore: number; topK: number; exampleType?: string; alpha: number; beta: number }) {
-  const { rows } = await t.app.db.query<{ id: string; prompt: string; reward: number }>(
-    `SELECT id::text, prompt, reward_score AS reward FROM training_examples
+  const { rows } = await t.app.db.query<{ id: string; prompt: string; completion: string; reward: number }>(
+    `SELECT id::text, prompt, completion, reward_score AS reward FROM training_examples
       WHERE agent_id = $1 AND reward_score >= $2 AND ($3::text IS NULL OR example_type = $3)`,
     [agentId, o.minScore, o.exampleType ?? null],
   );
-  const e = new HashingEmbedding();
+  // The default model, hashing-v2, embeds an example from its prompt and its completion.
+  const e = new HashingEmbeddingV2();
   const [q] = await e.embed([query]);
-  const vs = await e.embed(rows.map((r) => r.prompt));
+  const vs = await e.embed(rows.map((r) => e.exampleText(r)));
   return rows
     .map((r, i) => {
       let s = 0;
@@ -140,7 +141,7 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
       { prompt: 'unrelated kubernetes ingress question', completion: 'yaml', rewardScore: 1, exampleType: 'positive', metadata: {} },
     ], ACTOR);
     const byAgent = await t.app.hybridRetrieveBestExamples({ agentId: 'weights', query: 'sort a list in python', topK: 2 });
-    expect(byAgent).toMatchObject({ similarityWeight: 0.2, scoreWeight: 0.8, model: 'hashing-384' });
+    expect(byAgent).toMatchObject({ similarityWeight: 0.2, scoreWeight: 0.8, model: 'hashing-v2' });
     expect(byAgent.results[0].input).toContain('kubernetes');
     const r0 = byAgent.results[0];
     expect(r0.hybridScore).toBeCloseTo(0.2 * r0.similarity! + 0.8 * r0.score, 5);
@@ -211,7 +212,8 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
   it("scores with the seed's formula, α·cosine + β·reward, and reproduces its worked example", async () => {
     // The seed: similarity 0.85, reward 0.92, weights 0.6 and 0.4 give 0.878.
     expect(hybridScore(0.85, 0.92, 0.6, 0.4)).toBeCloseTo(0.878, 10);
-    await t.app.agents.create({ name: 'seed' }, ACTOR);
+    // hashing (v1) embeds the prompt alone, so the exact match has cosine 1.
+    await t.app.agents.create({ name: 'seed', embeddingModel: 'hashing' }, ACTOR);
     await t.app.examples.addMany('seed', [
       { prompt: 'read a csv file in python', completion: 'csv.DictReader', rewardScore: 0.92, exampleType: 'positive', metadata: {} },
       { prompt: 'reverse a string', completion: 's[::-1]', rewardScore: 1, exampleType: 'positive', metadata: {} },

@@ -36,7 +36,7 @@ beforeAll(async () => {
     ACTOR,
   );
   store = await ExemplarVectorStore.open(t.app, 'llama');
-  // LlamaIndex embeds queries with Settings.embedModel: the agent's own provider (hashing-384).
+  // LlamaIndex embeds queries with Settings.embedModel: the agent's own provider (hashing-v2).
   Settings.embedModel = store.embedModel;
 });
 afterAll(async () => {
@@ -133,7 +133,7 @@ describe('exportLlamaIndex', () => {
     };
     expect(op.output.safeParse(out).success).toBe(true);
     const { rows } = await t.app.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM training_examples e JOIN agents a ON a.id = e.agent_id WHERE a.name = 'llama'`);
-    expect(out).toMatchObject({ persistDir, count: rows[0].n, model: 'hashing-384' });
+    expect(out).toMatchObject({ persistDir, count: rows[0].n, model: 'hashing-v2' });
     expect(out.files.map((f) => path.basename(f)).sort()).toEqual(['doc_store.json', 'index_store.json', 'vector_store.json']);
 
     const storageContext = await storageContextFromDefaults({ persistDir });
