@@ -22,6 +22,34 @@ export interface GlobalOptions {
 }
 
 
+/** The options every command takes (`hidden` on each command, shown once in the program's help). */
+export function addGlobalOptions(command: Command, hidden: boolean): Command {
+  const options = [
+    new Option('--json', 'print results as JSON, for scripts'),
+    new Option('--database-url <url>', 'use this PostgreSQL instead of the embedded database (default: $DATABASE_URL)'),
+    new Option('--data-dir <dir>', 'where the embedded database and indexes live (default: $EXEMPLAR_DATA_DIR or ./.exemplar)'),
+  ];
+  for (const option of options) command.addOption(hidden ? option.hideHelp() : option);
+  return command;
+}
+
+/**
+ * Once every command is added: global options work before or after the command
+ * (`exemplar --json agents list` and `exemplar agents list --json`), and a command with
+ * subcommands of its own (`search`, with `search eval`) leaves its required flags to zod, because
+ * commander checks a parent's required flags before it runs a subcommand.
+ */
+export function finishCommands(program: Command): void {
+  const visit = (command: Command) => {
+    for (const c of command.commands) {
+      addGlobalOptions(c, true);
+      if (c.commands.length > 0) for (const o of c.options) o.mandatory = false;
+      visit(c);
+    }
+  };
+  visit(program);
+}
+
 /** The CLI door: turns each operation's CLI adapter into a commander command. */
 export function addOperationCommand(program: Command, op: Operation): void {
   if (!op.cli) return;
@@ -87,7 +115,8 @@ export function addOperationCommand(program: Command, op: Operation): void {
       if (raw !== undefined) input[field] = fromText(raw, prop, flagOf(field));
     }
     for (const field of cli.files ?? []) {
-      const file = input[field] as string;
+      const file = input[field] as string | undefined;
+      if (file === undefined) continue; // an optional file not given
       input[field] = readInputFile(file);
       if ('fileName' in props) input.fileName = file === '-' ? 'stdin' : file;
     }
@@ -233,6 +262,9 @@ function commandAt(program: Command, path: string[]): Command {
       parent = existing;
       continue;
     }
+    // A command with subcommands of its own (`search` and `search eval`): options after a
+    // subcommand's name belong to the subcommand, not to the command.
+    parent.enablePositionalOptions();
     const child = parent.command(name);
     if (i < path.length - 1) child.description(GROUPS[name] ?? '');
     parent = child;

@@ -20,7 +20,8 @@ export function renderTable(rows: Record<string, unknown>[], columns: string[], 
 }
 
 function header(name: string): string {
-  return name.replace(/([A-Z])/g, ' $1').toLowerCase();
+  // Metric names read as people write them: hitAt1 is "hit@1", ndcgAt10 "ndcg@10".
+  return name.replace(/At(\d+)$/, '@$1').replace(/([A-Z])/g, ' $1').toLowerCase();
 }
 
 function cell(v: unknown): string {

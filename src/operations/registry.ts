@@ -18,6 +18,7 @@ import type { Operation } from './operation.ts';
 import { optimizePrompt } from './optimize.ts';
 import { diffPrompts, getPrompt, listPromptVersions, promotePrompt, rollbackPrompt, setPrompt } from './prompts.ts';
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
+import { evaluateSearch, judgeResult, listJudgments, tuneSearch } from './relevance.ts';
 import { describeSchemaOp, runSql } from './sql.ts';
 
 /** Every operation Exemplar has. Each door builds itself from this list. */
@@ -38,6 +39,10 @@ export const operations: Operation[] = [
   buildDatasetOp,
   validateDatasetOp,
   searchExamples,
+  evaluateSearch,
+  tuneSearch,
+  judgeResult,
+  listJudgments,
   getPrompt,
   listPromptVersions,
   diffPrompts,
