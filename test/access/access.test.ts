@@ -48,6 +48,7 @@ const PER_OP: Record<string, Record<string, unknown>> = {
   promote_prompt: { from: 'candidate', to: 'production' },
   build_dataset: { format: 'trl-kto' },
   create_run: { format: 'trl-kto', backend: 'external', baseModel: 'base-model' },
+  judge_result: { exampleId: '00000000-0000-4000-8000-000000000000', grade: 1 },
 };
 
 describe('a key scoped to one agent', () => {

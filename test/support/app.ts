@@ -60,6 +60,7 @@ const TABLES = [
   'audit_log',
   'index_outbox',
   'embedding_cache',
+  'relevance_judgments',
 ];
 
 /** A fingerprint of every row of every table: equal fingerprints mean the database did not change. */
