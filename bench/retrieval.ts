@@ -22,7 +22,7 @@ async function timeQueries(n: number, run: (q: string) => Promise<unknown>): Pro
 
 /** Issue 3's figures. Every baseline runs in this process, on the same data, so the ratios hold. */
 export async function benchRetrieval(): Promise<void> {
-  console.log('\n## Hybrid retrieval (384 dims, hashing embedder, min_score 0.5, type positive, top 10)');
+  console.log('\n## Hybrid retrieval (384 dims, hashing-v2 embedder, min_score 0.5, type positive, top 10)');
   const rows: string[] = [];
   for (const n of [10_000, 100_000]) {
     const { app, close } = await openBenchApp('pglite');
@@ -76,7 +76,7 @@ async function pgvectorBaseline(app: Exemplar, table: VectorTable, embed: (t: st
     const [v] = await embed([q]);
     await app.db.query(
       `SELECT e.id, e.prompt, e.completion, e.reward_score,
-              0.6 * (1 + (1 - (b.embedding <=> $2::vector))) / 2 + 0.4 * e.reward_score AS hybrid
+              0.6 * (1 - (b.embedding <=> $2::vector)) + 0.4 * e.reward_score AS hybrid
          FROM training_examples e JOIN bench_vectors b ON b.id = e.id
         WHERE e.agent_id = $1 AND e.reward_score >= 0.5 AND e.example_type = 'positive'
         ORDER BY hybrid DESC LIMIT 10`,
@@ -111,7 +111,7 @@ async function simpleVectorStoreBaseline(table: VectorTable, embed: (t: string[]
       filters: { filters: [{ key: 'reward_score', value: 0.5, operator: FilterOperator?.GTE ?? '>=' }, { key: 'example_type', value: 'positive', operator: FilterOperator?.EQ ?? '==' }] },
     });
     r.ids
-      .map((id: string, i: number) => ({ id, h: 0.6 * (1 + r.similarities[i]) / 2 + 0.4 * table.reward(table.rowOf(id)!) }))
+      .map((id: string, i: number) => ({ id, h: 0.6 * r.similarities[i] + 0.4 * table.reward(table.rowOf(id)!) }))
       .sort((a: { h: number }, b: { h: number }) => b.h - a.h)
       .slice(0, 10);
   });

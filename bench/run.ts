@@ -2,12 +2,14 @@
 import { benchDatasets } from './datasets.ts';
 import { benchImport } from './import.ts';
 import { benchMcp } from './mcp.ts';
+import { benchRelevance } from './relevance.ts';
 import { benchRetrieval } from './retrieval.ts';
 import { benchUi } from './ui.ts';
 
 console.log(`# Exemplar benchmarks (${new Date().toISOString()}, node ${process.version})`);
 const only = process.argv[2];
 if (!only || only === 'import') await benchImport();
+if (!only || only === 'relevance') await benchRelevance();
 if (!only || only === 'retrieval') await benchRetrieval();
 if (!only || only === 'mcp') await benchMcp();
 if (!only || only === 'datasets') await benchDatasets();

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { canWrite, ForbiddenError } from '../access/access.ts';
 import { agentRefInput } from '../agents/agents.ts';
 import { judgeInput } from '../relevance/relevance.ts';
-import { defineOperation } from './operation.ts';
+import { defineOperation, toJson } from './operation.ts';
 
 const metrics = {
   hitAt1: z.number().describe('Share of questions whose first result is relevant'),
@@ -152,7 +152,7 @@ const judgment = z.object({
   exampleId: z.string(),
   grade: z.number().int(),
   judgedBy: z.string(),
-  judgedAt: z.date(),
+  judgedAt: z.string().describe('ISO 8601'),
 });
 
 export const judgeResult = defineOperation({
@@ -176,7 +176,7 @@ export const judgeResult = defineOperation({
       'exemplar search judge "docker build is slow" --agent demo-coding-assistant --example-id <id> --grade 0',
     ],
   },
-  run: async ({ agent, ...input }, { app, actor }) => app.relevance.judge(agent, input, actor),
+  run: async ({ agent, ...input }, { app, actor }) => toJson(await app.relevance.judge(agent, input, actor)),
 });
 
 export const listJudgments = defineOperation({
@@ -193,7 +193,7 @@ export const listJudgments = defineOperation({
   http: { method: 'GET', path: '/v1/agents/{agent}/judgments' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'search judgments', columns: ['judgedAt', 'grade', 'query', 'exampleId', 'judgedBy'] },
-  run: async ({ agent, query, limit }, { app }) => ({ items: await app.relevance.judgments(agent, { query, limit }) }),
+  run: async ({ agent, query, limit }, { app }) => ({ items: toJson(await app.relevance.judgments(agent, { query, limit })) }),
 });
 
 function cut(text: string, max: number): string {

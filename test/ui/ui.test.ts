@@ -150,6 +150,21 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await shot('03-search');
   });
 
+  it('records a relevance judgment per result with one click, and measures and tunes the search on them', async () => {
+    const first = page.locator('li.result').first();
+    await first.getByRole('button', { name: 'Relevant', exact: true }).click();
+    await expect.poll(async () => (await t.app.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM relevance_judgments WHERE query = 'read a csv file in python' AND grade = 1`)).rows[0].n).toBe(1);
+    await expect.poll(() => first.getByRole('button', { name: 'Relevant', exact: true }).getAttribute('aria-pressed')).toBe('true');
+    await page.locator('li.result').nth(1).getByRole('button', { name: 'Not relevant' }).click();
+    await expect.poll(async () => (await t.app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM relevance_judgments WHERE grade = 0')).rows[0].n).toBe(1);
+    // A new search for the same query shows the judgments made.
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => page.locator('li.result').first().getByRole('button', { name: 'Relevant', exact: true }).getAttribute('aria-pressed')).toBe('true');
+    await page.getByRole('button', { name: 'Measure on my judgments' }).click();
+    await page.getByText(/1 judged query\. Now \(α/).waitFor();
+    await shot('03b-judgments');
+  });
+
   it('writes a prompt, optimizes with the heuristic, diffs, promotes and rolls back', async () => {
     await page.getByRole('link', { name: 'Prompt versions' }).click();
     await page.getByText('No prompt versions yet').waitFor();

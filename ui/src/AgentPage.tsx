@@ -54,7 +54,7 @@ export function AgentPage({ name, tab, go }: { name: string; tab: string; go: (t
         (tab === 'examples' ? (
           <Examples agent={a} onChange={agent.reload} />
         ) : tab === 'search' ? (
-          <Search agent={a} />
+          <Search agent={a} onAgentChanged={agent.reload} />
         ) : tab === 'prompts' ? (
           <Prompts agent={a} />
         ) : tab === 'index' ? (

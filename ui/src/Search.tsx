@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from 'react';
-import { api, enc, type Agent, type ExampleType, type SearchResponse } from './api.ts';
+import { api, enc, type Agent, type ExampleType, type Judgment, type SearchResponse, type TuneResult } from './api.ts';
 import { Bar, Empty, ErrorBox, useAction } from './ui.tsx';
 
-export function Search({ agent }: { agent: Agent }) {
+export function Search({ agent, onAgentChanged }: { agent: Agent; onAgentChanged?: () => void }) {
   const [query, setQuery] = useState('');
   const [alpha, setAlpha] = useState(agent.similarityWeight);
   const [beta, setBeta] = useState(agent.scoreWeight);
@@ -10,12 +10,16 @@ export function Search({ agent }: { agent: Agent }) {
   const [type, setType] = useState('');
   const [topK, setTopK] = useState('10');
   const [res, setRes] = useState<SearchResponse | null>(null);
+  /** The query the results are for, and this query's judgments by example id. */
+  const [asked, setAsked] = useState('');
+  const [grades, setGrades] = useState<Map<string, number>>(new Map());
   const { busy, error, act } = useAction();
+  const judging = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     await act(async () => {
-      setRes(
-        await api<SearchResponse>('POST', `/v1/agents/${enc(agent.name)}/search`, {
+      const [found, judged] = await Promise.all([
+        api<SearchResponse>('POST', `/v1/agents/${enc(agent.name)}/search`, {
           query,
           similarityWeight: alpha,
           scoreWeight: beta,
@@ -23,9 +27,18 @@ export function Search({ agent }: { agent: Agent }) {
           topK: Number(topK) || 10,
           ...(type ? { exampleType: type as ExampleType } : {}),
         }),
-      );
+        api<{ items: Judgment[] }>('GET', `/v1/agents/${enc(agent.name)}/judgments`, undefined, { query }),
+      ]);
+      setRes(found);
+      setAsked(query);
+      setGrades(new Map(judged.items.map((j) => [j.exampleId, j.grade])));
     });
   };
+  const judge = (exampleId: string, grade: number) =>
+    judging.act(async () => {
+      await api<Judgment>('POST', `/v1/agents/${enc(agent.name)}/judgments`, { query: asked, exampleId, grade });
+      setGrades((g) => new Map(g).set(exampleId, grade));
+    });
   return (
     <div className="tab-body">
       <form className="card" onSubmit={submit} aria-label="Search playground">
@@ -44,7 +57,7 @@ export function Search({ agent }: { agent: Agent }) {
           </label>
           <label>
             Min reward
-            <input type="number" min={0} max={1} step={0.05} value={minScore} onChange={(e) => setMinScore(e.target.value)} />
+            <input type="number" min={0} max={1} step="any" value={minScore} onChange={(e) => setMinScore(e.target.value)} />
           </label>
           <label>
             Type
@@ -70,27 +83,84 @@ export function Search({ agent }: { agent: Agent }) {
         ) : (
           <>
             <p className="muted">
-              hybrid = α·(1+similarity)/2 + β·reward with α {res.similarityWeight}, β {res.scoreWeight} · index model {res.model}
+              hybrid = α·similarity + β·reward with α {res.similarityWeight}, β {res.scoreWeight} · similarity is the cosine, −1..1
+              (below 0: the example points away from the query) · index model {res.model}
             </p>
+            <p className="muted">Mark each result relevant or not to this query: your judgments measure and tune the search below.</p>
+            <ErrorBox error={judging.error} />
             <ol className="results">
-              {res.results.map((r) => (
-                <li key={r.id} className="card result">
-                  <div className="result-text">
-                    <p className="prompt">
-                      <span className={`tag ${r.exampleType}`}>{r.exampleType}</span> {r.input}
-                    </p>
-                    <p className="completion">{r.output}</p>
-                  </div>
-                  <div className="bars">
-                    <Bar label="Similarity" kind="sim" value={(1 + r.similarity) / 2} text={r.similarity.toFixed(3)} />
-                    <Bar label="Reward" kind="reward" value={r.score} />
-                    <Bar label="Hybrid" kind="hybrid" value={r.hybridScore} />
-                  </div>
-                </li>
-              ))}
+              {res.results.map((r) => {
+                const grade = grades.get(r.id);
+                return (
+                  <li key={r.id} className="card result">
+                    <div className="result-text">
+                      <p className="prompt">
+                        <span className={`tag ${r.exampleType}`}>{r.exampleType}</span> {r.input}
+                      </p>
+                      <p className="completion">{r.output}</p>
+                      <div className="judge" role="group" aria-label={`Judge result ${r.rank}`}>
+                        <button type="button" className={grade !== undefined && grade > 0 ? 'chosen' : ''} aria-pressed={grade !== undefined && grade > 0} onClick={() => judge(r.id, 1)}>
+                          Relevant
+                        </button>
+                        <button type="button" className={grade === 0 ? 'chosen' : ''} aria-pressed={grade === 0} onClick={() => judge(r.id, 0)}>
+                          Not relevant
+                        </button>
+                      </div>
+                    </div>
+                    <div className="bars">
+                      {r.similarity !== null && <Bar label="Similarity" kind="sim" value={Math.max(0, r.similarity)} text={r.similarity.toFixed(3)} />}
+                      <Bar label="Reward" kind="reward" value={r.score} />
+                      {r.hybridScore !== null && <Bar label="Hybrid" kind="hybrid" value={r.hybridScore} />}
+                    </div>
+                  </li>
+                );
+              })}
             </ol>
           </>
         ))}
+      <Tuning agent={agent} onApplied={(a, b) => { setAlpha(a); setBeta(b); onAgentChanged?.(); }} />
     </div>
+  );
+}
+
+/** Measures the search on the judgments made so far, and tunes α and β on them. */
+function Tuning({ agent, onApplied }: { agent: Agent; onApplied: (alpha: number, beta: number) => void }) {
+  const [result, setResult] = useState<TuneResult | null>(null);
+  const { busy, error, act } = useAction();
+  const run = (apply: boolean) =>
+    act(async () => {
+      setResult(null);
+      const r = await api<TuneResult>('POST', `/v1/agents/${enc(agent.name)}/search/tune`, { apply });
+      setResult(r);
+      if (r.applied) onApplied(r.best.similarityWeight, r.best.scoreWeight);
+    });
+  const better = result && result.best.ndcgAt10 > result.current.ndcgAt10;
+  return (
+    <section className="card" aria-label="Search tuning">
+      <h3>Relevance of this agent's search</h3>
+      <p className="muted">
+        Runs every judged query through the search for α from 0 to 1 (β = 1 − α) and scores it: hit@1 and hit@5 (a relevant result first, or in
+        the top 5), and nDCG@10, which also rewards putting the better-rated relevant examples first.
+      </p>
+      <button type="button" disabled={busy} onClick={() => run(false)}>
+        {busy ? 'Measuring…' : 'Measure on my judgments'}
+      </button>
+      <ErrorBox error={error} />
+      {result && (
+        <div aria-label="Tuning result">
+          <p>
+            {result.questions} judged {result.questions === 1 ? 'query' : 'queries'}. Now (α {result.current.similarityWeight}, β {result.current.scoreWeight}): hit@1{' '}
+            {result.current.hitAt1}, hit@5 {result.current.hitAt5}, nDCG@10 {result.current.ndcgAt10}. Best (α {result.best.similarityWeight}, β{' '}
+            {result.best.scoreWeight}): hit@1 {result.best.hitAt1}, hit@5 {result.best.hitAt5}, nDCG@10 {result.best.ndcgAt10}.
+            {result.applied ? ' Applied.' : ''}
+          </p>
+          {better && !result.applied && (
+            <button type="button" disabled={busy} onClick={() => run(true)}>
+              Use α {result.best.similarityWeight}, β {result.best.scoreWeight}
+            </button>
+          )}
+        </div>
+      )}
+    </section>
   );
 }

@@ -145,8 +145,9 @@ export interface SearchResult {
   input: string;
   output: string;
   score: number;
-  similarity: number;
-  hybridScore: number;
+  /** null when the search had no query. */
+  similarity: number | null;
+  hybridScore: number | null;
   rank: number;
   exampleType: ExampleType;
 }
@@ -155,6 +156,28 @@ export interface SearchResponse {
   similarityWeight: number;
   scoreWeight: number;
   model: string;
+}
+export interface Judgment {
+  query: string;
+  exampleId: string;
+  grade: number;
+  judgedBy: string;
+  judgedAt: string;
+}
+export interface RelevanceMetrics {
+  similarityWeight: number;
+  scoreWeight: number;
+  hitAt1: number;
+  hitAt5: number;
+  mrrAt10: number;
+  ndcgAt10: number;
+}
+export interface TuneResult {
+  questions: number;
+  grid: RelevanceMetrics[];
+  current: RelevanceMetrics;
+  best: RelevanceMetrics;
+  applied: boolean;
 }
 export interface PromptVersion {
   version: number;
