@@ -21,11 +21,12 @@ const labelSource = z
   );
 const weightPair = z
   .string()
-  .regex(/^\s*(0(\.\d+)?|1(\.0+)?)\s*,\s*(0(\.\d+)?|1(\.0+)?)\s*$/, 'must be "α,β" with both between 0 and 1, e.g. "0.8,0.2"')
-  .transform((s) => {
-    const [similarityWeight, scoreWeight] = s.split(',').map(Number);
-    return { similarityWeight, scoreWeight };
-  });
+  .regex(/^\s*(0(\.\d+)?|1(\.0+)?)\s*,\s*(0(\.\d+)?|1(\.0+)?)\s*$/, 'must be "α,β" with both between 0 and 1, e.g. "0.8,0.2"');
+/** "α,β" as weights. (Not a zod transform: doors parse an input more than once.) */
+const toWeights = (pair: string) => {
+  const [similarityWeight, scoreWeight] = pair.split(',').map(Number);
+  return { similarityWeight, scoreWeight };
+};
 
 export const evaluateSearch = defineOperation({
   name: 'evaluate_search',
@@ -91,7 +92,7 @@ export const evaluateSearch = defineOperation({
       'exemplar search eval --agent code-helper        # the relevance judgments people made',
     ],
   },
-  run: async ({ agent, questions, compare }, { app }) => app.relevance.evaluate(agent, questions, compare),
+  run: async ({ agent, questions, compare }, { app }) => app.relevance.evaluate(agent, questions, compare?.map(toWeights)),
 });
 
 export const tuneSearch = defineOperation({

@@ -4,7 +4,7 @@ import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Database } from '../db/database.ts';
 import { ValidationError } from '../errors.ts';
 import type { RetrieveOptions, RetrieveResult } from '../retrieval/retrieval.ts';
-import { uuid } from '../validation.ts';
+import { parseInput, uuid } from '../validation.ts';
 import { parseLabelledSet, resolveLabelledSet, type ResolvedQuestion } from './labelled-set.ts';
 import { CUTOFF, meanMetrics, questionMetrics, type MeanMetrics } from './metrics.ts';
 
@@ -140,7 +140,7 @@ export class RelevanceService {
 
   /** Records that an example is (or is not) relevant to a query; a new judgment replaces the old. */
   async judge(agentRef: string, input: z.input<typeof judgeInput>, actor: Actor): Promise<Judgment> {
-    const j = judgeInput.parse(input);
+    const j = parseInput(judgeInput, input);
     const query = normalizeQuery(j.query);
     const agent = await this.agents.resolve(agentRef);
     return this.db.transaction(async (tx) => {

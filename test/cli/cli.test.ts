@@ -89,6 +89,40 @@ describe('exemplar CLI', () => {
     expect(importHelp).toContain('--skip-invalid');
     expect(importHelp).toContain('Examples:');
     expect(importHelp).toContain('exemplar examples import data.jsonl --agent code-helper');
+    expect(cli(['--help']).stdout).toContain('--json');
+  });
+
+  it('takes the global options before or after the command', () => {
+    const before = JSON.parse(cli(['--json', 'agents', 'list']).stdout);
+    const after = JSON.parse(cli(['agents', 'list', '--json']).stdout);
+    expect(after).toEqual(before);
+  });
+
+  it('measures and tunes search on a labelled file, under `search` beside plain searches', () => {
+    const file = path.join(tmp, 'questions.jsonl');
+    fs.writeFileSync(file, [
+      '{"query": "load csv rows as dicts in python", "relevant": [{"prompt": "How do I read a CSV file into a list", "exampleType": "positive"}]}',
+      '{"query": "undo the last git commit", "relevant": [{"prompt": "How do I undo my last commit", "exampleType": "positive", "grade": 2}]}',
+    ].join('\n'));
+    const evaluated = cli(['search', 'eval', file, '--agent', 'demo-coding-assistant', '--compare', '0.6,0.4', '1,0']);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(evaluated.stdout).toContain('2 questions (labelled set) on agent "demo-coding-assistant"');
+    expect(evaluated.stdout).toMatch(/similarity weight +score weight +hit@1 +hit@5 +mrr@10 +ndcg@10/);
+    const json = JSON.parse(cli(['--json', 'search', 'eval', file, '--agent', 'demo-coding-assistant']).stdout);
+    expect(json.settings.map((x: { similarityWeight: number }) => x.similarityWeight)).toEqual([0.6, 1]);
+    const tuned = JSON.parse(cli(['search', 'tune', file, '--agent', 'demo-coding-assistant', '--step', '0.25', '--json']).stdout);
+    expect(tuned.grid).toHaveLength(5);
+    expect(tuned.applied).toBe(false);
+    // A plain search still works, with or without a query.
+    expect(cli(['search', 'undo the last git commit', '--agent', 'demo-coding-assistant', '--top-k', '1']).stdout).toContain('undo');
+    const noQuery = JSON.parse(cli(['--json', 'search', '--agent', 'demo-coding-assistant', '--type', 'negative', '--top-k', '2']).stdout);
+    expect(noQuery.results.map((r: { similarity: null }) => r.similarity)).toEqual([null, null]);
+    // Bad lines are named, with exit code 2.
+    fs.writeFileSync(file, '{"query": "x", "relevant": ["How do I read a CSV file into a list"]}\n{"query": "y"}\n');
+    const bad = cli(['search', 'eval', file, '--agent', 'demo-coding-assistant']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('line 2: relevant: is required');
+    expect(cli(['search', 'eval', '--agent', 'demo-coding-assistant']).stderr).toContain('has no relevance judgments yet');
   });
 });
 

@@ -1,18 +1,10 @@
-import fs from 'node:fs';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_FILE } from '../../src/demo/demo.ts';
 import { startHttpServer, type RunningServer } from '../../src/http/server.ts';
 import { wrapData } from '../../src/mcp/content.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
+import { demoRow } from '../support/demo.ts';
 
-interface DemoRow { prompt: string; completion: string; reward_score: number; example_type: 'positive' | 'negative' }
-const demo: DemoRow[] = fs.readFileSync(DEMO_FILE, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-function demoRow(prompt: string, type: DemoRow['example_type'], contains: string): DemoRow {
-  const row = demo.find((r) => r.prompt.startsWith(prompt) && r.example_type === type && r.completion.includes(contains));
-  if (!row) throw new Error(`demo example not found: ${prompt}`);
-  return row;
-}
 
 const GOOD = [
   demoRow('how to implement Display for my struct in rust', 'positive', 'fn fmt(&self, f: &mut fmt::Formatter<\'_>) -> fmt::Result'),

@@ -1,19 +1,11 @@
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_FILE } from '../../src/demo/demo.ts';
 import { loadLlmConfig } from '../../src/llm/provider.ts';
 import { optimizePromptWithMcpRag } from '../../src/optimization/optimize.ts';
 import { neutraliseTags, parseImprovedPrompt } from '../../src/optimization/prompt-xml.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
+import { demoRow } from '../support/demo.ts';
 import { ANTHROPIC_TEST_KEY, startLocalAnthropic, type LocalLlmServer } from '../llm/llm-servers.ts';
 
-interface DemoRow { prompt: string; completion: string; reward_score: number; example_type: 'positive' | 'negative' }
-const demo: DemoRow[] = fs.readFileSync(DEMO_FILE, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-function demoRow(prompt: string, type: DemoRow['example_type'], contains: string): DemoRow {
-  const row = demo.find((r) => r.prompt.startsWith(prompt) && r.example_type === type && r.completion.includes(contains));
-  if (!row) throw new Error(`demo example not found: ${prompt}`);
-  return row;
-}
 
 /** Real demo answers whose code entity-escaping used to break. */
 const CODE = [
