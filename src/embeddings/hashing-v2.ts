@@ -33,6 +33,8 @@ const TOKEN = /[\p{L}\p{N}_]+(?:[.'\-][\p{L}\p{N}_]+)*/gu;
 /** Where identifiers split: `_ . ' -`, camelCase and PascalCase humps, letters against digits. */
 const PARTS = /[_.'\-]+|(?<=\p{Ll})(?=\p{Lu})|(?<=\p{Lu})(?=\p{Lu}\p{Ll})|(?<=\p{L})(?=\p{N})|(?<=\p{N})(?=\p{L})/u;
 const LETTERS = /^[a-z]+$/;
+/** A lower-case token that may still split: it has a joiner or a digit. */
+const MAY_SPLIT = /[_.'\-\p{N}]/u;
 
 /**
  * The default offline embedding since `hashing` (v1): feature hashing into 384 signed buckets, like
@@ -72,46 +74,121 @@ export function hashingV2Vector(text: string): Float32Array {
 /** The terms of a text, in order: lower-cased, split, stemmed, without stop words. */
 export function terms(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(TOKEN)) {
-    const raw = m[0];
-    const parts = raw.split(PARTS).filter(Boolean);
-    if (parts.length > 1) out.push(raw.toLowerCase());
-    for (const p of parts) {
-      const t = p.toLowerCase();
-      if (!STOP_WORDS.has(t)) out.push(stem(t));
-    }
-  }
+  forEachTerm(text, (t) => out.push(t));
   return out;
 }
+
+function forEachTerm(text: string, fn: (term: string) => void): void {
+  for (const m of text.matchAll(TOKEN)) {
+    const raw = m[0];
+    const lower = raw.toLowerCase();
+    // Most tokens are plain lower-case words: only identifiers go through the (slower) split.
+    if (lower === raw && !MAY_SPLIT.test(raw)) {
+      if (!STOP_WORDS.has(raw)) fn(stem(raw));
+      continue;
+    }
+    const parts = raw.split(PARTS).filter(Boolean);
+    if (parts.length > 1) fn(lower);
+    for (const p of parts) {
+      const t = p.toLowerCase();
+      if (!STOP_WORDS.has(t)) fn(stem(t));
+    }
+  }
+}
+
+const WORD = 0;
+const BIGRAM = 1;
+const TRIGRAM = 2;
+const KIND_WEIGHTS = [V2_WORD_WEIGHT, V2_BIGRAM_WEIGHT, V2_TRIGRAM_WEIGHT];
 
 /** Counts each feature of one part, then adds weight · (1 + ln count) per feature. */
 function addPart(v: Float32Array, text: string, partWeight: number): void {
-  const words = new Map<number, number>();
-  const bigrams = new Map<number, number>();
-  const trigrams = new Map<number, number>();
-  const count = (m: Map<number, number>, h: number) => m.set(h, (m.get(h) ?? 0) + 1);
-  let prev: string | undefined;
-  for (const t of terms(text)) {
-    count(words, hashRange(t, 0, t.length, SEED_WORD));
-    if (prev !== undefined) count(bigrams, hashRange(t, 0, t.length, Math.imul(hashRange(prev, 0, prev.length, SEED_BIGRAM) ^ SPACE, FNV_PRIME)));
-    if (t.length >= 4) for (const h of trigramHashes(t)) count(trigrams, h);
-    prev = t;
-  }
-  for (const [m, w] of [[words, V2_WORD_WEIGHT], [bigrams, V2_BIGRAM_WEIGHT], [trigrams, V2_TRIGRAM_WEIGHT]] as const) {
-    for (const [h, n] of m) add(v, h, partWeight * w * (1 + Math.log(n)));
-  }
+  const counts = FEATURES.start();
+  let prev: number | undefined;
+  forEachTerm(text, (t) => {
+    const h = hashRange(t, 0, t.length, SEED_WORD);
+    counts.count(h, WORD);
+    if (prev !== undefined) counts.count(Math.imul(Math.imul(prev ^ SEED_BIGRAM, FNV_PRIME) ^ SPACE, FNV_PRIME) ^ h, BIGRAM);
+    if (t.length >= 4) {
+      // The character 3-grams of "#term#".
+      for (let i = -1; i + 2 <= t.length; i++) {
+        let g = SEED_TRIGRAM;
+        for (let j = i; j < i + 3; j++) g = Math.imul(g ^ (j < 0 || j >= t.length ? BOUNDARY : t.charCodeAt(j)), FNV_PRIME);
+        counts.count(g, TRIGRAM);
+      }
+    }
+    prev = h;
+  });
+  counts.forEach((h, kind, n) => add(v, h, partWeight * KIND_WEIGHTS[kind] * (n === 1 ? 1 : 1 + Math.log(n))));
 }
 
-/** Hashes of the character 3-grams of "#term#". */
-function trigramHashes(t: string): number[] {
-  const out: number[] = [];
-  for (let i = -1; i + 2 <= t.length; i++) {
-    let h = SEED_TRIGRAM;
-    for (let j = i; j < i + 3; j++) h = Math.imul(h ^ (j < 0 || j >= t.length ? BOUNDARY : t.charCodeAt(j)), FNV_PRIME);
-    out.push(h);
+/**
+ * Feature counts of one text, in an open-addressing table that is reused from text to text
+ * (a Map per text made the garbage collector the biggest cost of embedding).
+ */
+class FeatureCounts {
+  private size = 0;
+  private keys = new Int32Array(1024);
+  private kinds = new Uint8Array(1024);
+  private counts = new Uint32Array(1024);
+  /** Which slots are in use: slot i is used when marks[i] === mark. Saves clearing the table. */
+  private marks = new Uint32Array(1024);
+  private mark = 0;
+  private slots: number[] = [];
+
+  start(): this {
+    this.mark = (this.mark + 1) >>> 0;
+    if (this.mark === 0) {
+      this.marks.fill(0);
+      this.mark = 1;
+    }
+    this.size = 0;
+    this.slots.length = 0;
+    return this;
   }
-  return out;
+
+  count(hash: number, kind: number): void {
+    if ((this.size + 1) * 2 > this.keys.length) this.grow();
+    const mask = this.keys.length - 1;
+    // Features of different kinds never share a key: the kind is part of it.
+    const key = (hash ^ Math.imul(kind, 0x9e3779b9)) | 0;
+    for (let i = (key ^ (key >>> 15)) & mask; ; i = (i + 1) & mask) {
+      if (this.marks[i] !== this.mark) {
+        this.marks[i] = this.mark;
+        this.keys[i] = key;
+        this.kinds[i] = kind;
+        this.counts[i] = 1;
+        this.slots.push(i);
+        this.size++;
+        return;
+      }
+      if (this.keys[i] === key && this.kinds[i] === kind) {
+        this.counts[i]++;
+        return;
+      }
+    }
+  }
+
+  /** Each feature with its original hash, kind and count. */
+  forEach(fn: (hash: number, kind: number, n: number) => void): void {
+    for (const i of this.slots) fn(this.keys[i] ^ Math.imul(this.kinds[i], 0x9e3779b9), this.kinds[i], this.counts[i]);
+  }
+
+  private grow(): void {
+    const old = this.slots.map((i) => [this.keys[i] ^ Math.imul(this.kinds[i], 0x9e3779b9), this.kinds[i], this.counts[i]] as const);
+    const capacity = this.keys.length * 2;
+    this.keys = new Int32Array(capacity);
+    this.kinds = new Uint8Array(capacity);
+    this.counts = new Uint32Array(capacity);
+    this.marks = new Uint32Array(capacity);
+    this.start();
+    for (const [hash, kind, n] of old) {
+      this.count(hash, kind);
+      this.counts[this.slots[this.slots.length - 1]] = n;
+    }
+  }
 }
+const FEATURES = new FeatureCounts();
 
 /** Porter stems of plain words, memoised: vocabularies repeat, and stemming is the slow part. */
 const stems = new Map<string, string>();

