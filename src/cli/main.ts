@@ -29,5 +29,24 @@ for (const op of operations) if (!op.doors || op.doors.includes('cli')) addOpera
 addServerCommands(program);
 finishCommands(program);
 
+// A reader that goes away early (`exemplar examples export | head`) is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(cliExitCode());
+    throw err;
+  });
+}
+
 await program.parseAsync(process.argv);
+// Exit only once everything written has reached the pipe or file: output to a pipe is written
+// asynchronously, and exiting earlier cut it off at the pipe's 64 KB buffer. (The exit itself is
+// still needed: PGlite's WASM runtime can leave handles that keep the process alive.)
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(cliExitCode());
+
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.writableLength === 0) resolve();
+    else stream.write('', () => resolve());
+  });
+}

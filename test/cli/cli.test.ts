@@ -19,7 +19,7 @@ afterAll(async () => {
 
 function cli(args: string[], input?: string) {
   const { DATABASE_URL: _, ...parentEnv } = process.env;
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...parentEnv, ...t.env }, input, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...parentEnv, ...t.env }, input, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -90,6 +90,27 @@ describe('exemplar CLI', () => {
     expect(importHelp).toContain('Examples:');
     expect(importHelp).toContain('exemplar examples import data.jsonl --agent code-helper');
     expect(cli(['--help']).stdout).toContain('--json');
+  });
+
+  it('writes whole outputs through a pipe: a 50k-row export and a large --json carry the bytes a file gets', () => {
+    const file = path.join(tmp, 'big.jsonl');
+    fs.writeFileSync(file, Array.from({ length: 50_000 }, (_, i) => JSON.stringify({ prompt: `question number ${i}`, completion: `answer ${i}`, reward_score: (i % 100) / 100, example_type: i % 2 ? 'positive' : 'negative' })).join('\n'));
+    expect(cli(['agents', 'create', 'piped']).code).toBe(0);
+    expect(cli(['examples', 'import', file, '--agent', 'piped']).code).toBe(0);
+    const out = path.join(tmp, 'export.jsonl');
+    expect(cli(['examples', 'export', '--agent', 'piped', '--out', out]).code).toBe(0);
+    const piped = cli(['examples', 'export', '--agent', 'piped']); // spawnSync reads stdout through a pipe
+    expect(piped.code).toBe(0);
+    expect(Buffer.byteLength(piped.stdout)).toBe(fs.statSync(out).size);
+    expect(piped.stdout.trim().split('\n')).toHaveLength(50_000);
+    const json = cli(['--json', 'examples', 'list', '--agent', 'piped', '--limit', '1000']);
+    expect(json.stdout.length).toBeGreaterThan(65_536);
+    expect(JSON.parse(json.stdout).items).toHaveLength(1000);
+    // A reader that stops early is not an error: no stack trace.
+    const { DATABASE_URL: _, ...parentEnv } = process.env;
+    const head = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" examples export --agent piped | head -c 100`], { env: { ...parentEnv, ...t.env }, encoding: 'utf8' });
+    expect(head.stdout).toHaveLength(100);
+    expect(head.stderr).not.toMatch(/EPIPE|at .*\.ts/);
   });
 
   it('takes the global options before or after the command', () => {
