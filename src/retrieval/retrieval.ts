@@ -42,9 +42,9 @@ export interface RetrievedExample {
   output: string;
   /** reward_score, 0..1. */
   score: number;
-  /** Cosine similarity of the query and the example's prompt, -1..1 (below 0: it points away from the query); null without a query. */
+  /** Cosine similarity of the query and the example's embedding, -1..1 (below 0: it points away from the query); null without a query. */
   similarity: number | null;
-  /** α · similarity + β · score (β · (1 − score) when ranking the most instructive negatives); without a query, the reward part alone. */
+  /** α · similarity + β · score (β · (1 − score) when ranking the most instructive negatives); null without a query. */
   hybridScore: number | null;
   /** 1-based. */
   rank: number;
