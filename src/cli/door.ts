@@ -152,6 +152,7 @@ async function runOperation(
     });
     bar?.stop();
     printOutput(op, output as Record<string, unknown>, global, extra.out, extra.outs);
+    if (cli.failed?.(output)) exitCode = 1;
   } catch (err) {
     bar?.stop();
     reportError(err, global, extra.flagOf);
@@ -208,6 +209,11 @@ function printOutput(op: Operation, output: Record<string, unknown>, global: Glo
 
 let exitCode = 0;
 
+/** Commander found the command line itself wrong (an unknown option, a bad choice): invalid input. */
+export function usageError(): void {
+  exitCode = 2;
+}
+
 /** The exit code of the command that ran. (PGlite's WASM runtime overwrites process.exitCode on close.) */
 export function cliExitCode(): number {
   return exitCode;
@@ -249,7 +255,9 @@ function readInputFile(file: string): string {
   try {
     bytes = fs.readFileSync(file === '-' ? 0 : file);
   } catch (err) {
-    throw new ValidationError('file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const why = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' }[code] ?? (err as Error).message;
+    throw new ValidationError('', `cannot read ${file}: ${why}`);
   }
   return decodeUtf8(bytes);
 }

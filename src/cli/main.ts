@@ -1,9 +1,12 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { operations } from '../operations/registry.ts';
-import { addGlobalOptions, addOperationCommand, cliExitCode, finishCommands } from './door.ts';
+import { addGlobalOptions, addOperationCommand, cliExitCode, finishCommands, usageError } from './door.ts';
 import { addServerCommands } from './serve.ts';
 
 const program = addGlobalOptions(new Command('exemplar'), false)
+  // Commander reports a bad command line (unknown option, bad choice, missing argument) and throws
+  // instead of exiting with its own code, so every invalid input exits 2.
+  .exitOverride()
   .description(
     "Exemplar keeps your AI agents' training examples, prompts and fine-tuning runs in PostgreSQL, " +
       "and finds each agent's best examples. Data lives in an embedded database (./.exemplar/db) " +
@@ -37,7 +40,12 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  if (err.exitCode !== 0) usageError(); // help and --version exit 0
+}
 // Exit only once everything written has reached the pipe or file: output to a pipe is written
 // asynchronously, and exiting earlier cut it off at the pipe's 64 KB buffer. (The exit itself is
 // still needed: PGlite's WASM runtime can leave handles that keep the process alive.)

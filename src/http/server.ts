@@ -8,6 +8,7 @@ import { AuthenticationError, type Access } from '../access/access.ts';
 import { errorBody, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { McpHttpHandler } from '../mcp/http.ts';
+import { compress } from './compression.ts';
 import { docsPage } from './docs.ts';
 import { Metrics } from './metrics.ts';
 import { fromNodeRequest, sendResponse } from './node-adapter.ts';
@@ -92,7 +93,10 @@ export async function startHttpServer(
     let status = 500;
     let failure: string | undefined;
     try {
-      const response = await route(await fromNodeRequest(req, ac.signal), path, seen);
+      const routed = await route(await fromNodeRequest(req, ac.signal), path, seen);
+      // The UI's hashed assets never change: compressed once, at the best quality.
+      const immutable = routed.status === 200 && path.startsWith('/assets/') && uiOwns(req.method ?? 'GET', path) ? path : undefined;
+      const response = await compress(req.headers['accept-encoding'], routed, immutable);
       status = response.status;
       await sendResponse(res, response);
     } catch (err) {

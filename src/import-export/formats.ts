@@ -47,7 +47,8 @@ export function parseExamplesFile(data: Uint8Array | string, format: FileFormat,
 function parseJsonlFile(data: Uint8Array | string, defaults: LineDefaults, maxTextBytes: number): ParsedFile {
   const result: ParsedFile = { examples: [], problems: [], lines: 0 };
   const lines = splitLines(data);
-  result.lines = lines.length;
+  // A final newline ends the last line; it does not start another.
+  result.lines = lines.length > 0 && lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
   lines.forEach((text, i) => {
     const line = i + 1;
     if (text instanceof EncodingError) return result.problems.push(problem(line, '', text.message));

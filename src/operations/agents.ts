@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { canRead } from '../access/access.ts';
 import { agentJson, agentRefInput, createAgentInput, updateAgentInput } from '../agents/agents.ts';
-import { defineOperation, toJson } from './operation.ts';
+import { counted, defineOperation, toJson } from './operation.ts';
 
 const agentRef = agentRefInput;
 
@@ -85,7 +85,7 @@ export const deleteAgent = defineOperation({
     command: 'agents delete',
     args: ['agent'],
     confirm: true,
-    summary: (r) => `Deleted agent "${r.name}" and its ${r.deletedExamples} examples.`,
+    summary: (r) => `Deleted agent "${r.name}" and its ${counted(r.deletedExamples, 'example')}.`,
   },
   run: async ({ agent }, { app, actor }) => app.agents.delete(agent, actor),
 });

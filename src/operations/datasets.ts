@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { buildDataset, DATASET_FORMATS, datasetSpec } from '../datasets/builder.ts';
 import { validateDataset } from '../datasets/validate.ts';
-import { defineOperation } from './operation.ts';
+import { counted, defineOperation } from './operation.ts';
 
 const count = z.number().int();
 const split = z.object({ examples: count, tokens: count });
@@ -55,9 +55,9 @@ export const buildDatasetOp = defineOperation({
     summary: (r) => {
       const rm = r.report.removed;
       return (
-        `Built ${r.format}: ${r.report.train.examples} train (${r.report.train.tokens} tokens), ` +
-        `${r.report.validation.examples} validation (${r.report.validation.tokens} tokens) from ${r.report.selected} selected; ` +
-        `removed ${rm.exactDuplicates} exact and ${rm.nearDuplicates} near duplicates` +
+        `Built ${r.format}: ${r.report.train.examples} train (${counted(r.report.train.tokens, 'token')}), ` +
+        `${r.report.validation.examples} validation (${counted(r.report.validation.tokens, 'token')}) from ${r.report.selected} selected; ` +
+        `removed ${rm.exactDuplicates} exact and ${counted(rm.nearDuplicates, 'near duplicate')}` +
         `${rm.unpaired ? `, ${rm.unpaired} unpaired` : ''}${rm.invalid ? `, ${rm.invalid} invalid` : ''}. train sha256 ${r.sha256.train}.`
       );
     },
@@ -105,10 +105,11 @@ export const validateDatasetOp = defineOperation({
     command: 'dataset validate',
     args: ['data'],
     files: ['data'],
+    failed: (r) => !r.ok,
     summary: (r) =>
       r.ok
-        ? `Valid: ${r.examples} examples.`
-        : `Invalid: ${r.errors.length} problems in ${r.examples} examples.${r.errors.map((e) => `\n  ${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('')}`,
+        ? `Valid: ${counted(r.examples, 'example')}.`
+        : `Invalid: ${counted(r.errors.length, 'problem')} in ${counted(r.examples, 'example')}.${r.errors.map((e) => `\n  ${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('')}`,
     examples: ['exemplar dataset validate train.jsonl --format openai-sft'],
   },
   run: async ({ data, format, minExamples }) => validateDataset(format, data, { minExamples }),

@@ -5,7 +5,7 @@ import { listExamplesFilter, listExamplesPage } from '../examples/examples.ts';
 import { detectFormat } from '../import-export/formats.ts';
 import { exportExamples, importExamples } from '../import-export/import-export.ts';
 import { uuid } from '../validation.ts';
-import { defineOperation, toJson } from './operation.ts';
+import { counted, defineOperation, toJson } from './operation.ts';
 
 const agentRef = agentRefInput;
 
@@ -98,7 +98,7 @@ export const deleteExamples = defineOperation({
   access: { examples: (i) => i.ids },
   http: { method: 'POST', path: '/v1/examples/delete' },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
-  cli: { command: 'examples delete', args: ['ids'], confirm: true, summary: (r) => `Deleted ${r.deleted} examples.` },
+  cli: { command: 'examples delete', args: ['ids'], confirm: true, summary: (r) => `Deleted ${counted(r.deleted, 'example')}.` },
   run: async ({ ids }, { app, actor }) => app.examples.delete(ids, actor),
 });
 
@@ -134,7 +134,7 @@ export const importExamplesOp = defineOperation({
     files: ['data'],
     flags: { defaultRewardScore: 'reward', defaultExampleType: 'type' },
     summary: (r) =>
-      `Imported ${r.added} examples (${r.duplicates} duplicates skipped${r.invalid ? `, ${r.invalid} invalid lines skipped` : ''}).` +
+      `Imported ${counted(r.added, 'example')} (${counted(r.duplicates, 'duplicate')} skipped${r.invalid ? `, ${counted(r.invalid, 'invalid line')} skipped` : ''}).` +
       r.problems.map((p) => `\n  ${p.message}`).join(''),
     examples: [
       'exemplar examples import data.jsonl --agent code-helper',
@@ -165,7 +165,7 @@ export const exportExamplesOp = defineOperation({
     command: 'examples export',
     flags: { exampleType: 'type' },
     outputFile: 'jsonl',
-    summary: (r) => `Exported ${r.count} examples.`,
+    summary: (r) => `Exported ${counted(r.count, 'example')}.`,
     examples: ['exemplar examples export --agent code-helper --min-score 0.8 --out best.jsonl'],
   },
   run: async ({ agent, ...filter }, { app }) => {

@@ -3,7 +3,7 @@ import { ForbiddenError } from '../access/access.ts';
 import { agentRefInput } from '../agents/agents.ts';
 import { datasetSpec } from '../datasets/builder.ts';
 import { BACKEND_NAMES, RUN_STATUSES } from '../finetune/types.ts';
-import { defineOperation, toJson } from './operation.ts';
+import { counted, defineOperation, toJson } from './operation.ts';
 
 const runJson = z.object({
   id: z.string(),
@@ -64,7 +64,7 @@ export const createRun = defineOperation({
   cli: {
     command: 'finetune create',
     summary: (r) =>
-      `Run ${r.id} (${r.backend}, ${r.baseModel}): ${r.status}; ${r.examples.train} train and ${r.examples.validation} validation examples${r.error ? `; error: ${r.error}` : ''}.`,
+      `Run ${r.id} (${r.backend}, ${r.baseModel}): ${r.status}; ${r.examples.train} train and ${counted(r.examples.validation, 'validation example')}${r.error ? `; error: ${r.error}` : ''}.`,
     examples: [
       'exemplar finetune create --agent code-helper --backend openai --base-model gpt-4.1-mini-2025-04-14 --format openai-sft --hyperparameters \'{"n_epochs":3}\'',
       "exemplar finetune create --agent code-helper --backend local --base-model Qwen/Qwen2.5-0.5B-Instruct --format axolotl-chat-template --command 'axolotl train {config}'",
@@ -126,7 +126,7 @@ export const getRun = defineOperation({
     summary: (r) =>
       `Run ${r.id} (${r.agentName}, ${r.backend}, ${r.baseModel}, ${r.datasetFormat}): ${r.status}` +
       `${r.resultModel ? ` -> ${r.resultModel}` : ''}${r.error ? `; error: ${r.error}` : ''}; ` +
-      `${r.examples.train} train / ${r.examples.validation} validation examples; history: ${r.statusHistory.map((h) => h.status).join(' > ')}`,
+      `${r.examples.train} train / ${counted(r.examples.validation, 'validation example')}; history: ${r.statusHistory.map((h) => h.status).join(' > ')}`,
   },
   run: async ({ id }, { app, access }) => {
     await app.runs.authorize(id, access, 'read');

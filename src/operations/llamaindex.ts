@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { agentRefInput } from '../agents/agents.ts';
 import { exportLlamaIndex } from '../vectors/llamaindex-export.ts';
-import { defineOperation } from './operation.ts';
+import { counted, defineOperation } from './operation.ts';
 
 export const exportLlamaIndexOp = defineOperation({
   name: 'export_llamaindex',
@@ -29,7 +29,7 @@ export const exportLlamaIndexOp = defineOperation({
   cli: {
     command: 'index export-llamaindex',
     flags: { persistDir: 'dir' },
-    summary: (r) => `Exported ${r.count} examples (${r.model}) to ${r.persistDir}.`,
+    summary: (r) => `Exported ${counted(r.count, 'example')} (${r.model}) to ${r.persistDir}.`,
     examples: ['exemplar index export-llamaindex --agent demo-coding-assistant --dir ./storage'],
   },
   run: async ({ agent, persistDir }, { app, progress }) => exportLlamaIndex(app, agent, persistDir, { onProgress: progress }),

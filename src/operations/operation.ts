@@ -32,6 +32,8 @@ export interface CliAdapter<O> {
   confirm?: boolean;
   /** Columns for the table view of `items` (or of an array output). */
   columns?: string[];
+  /** When this says the result is a failure (an invalid file), the command exits 1 after printing it. */
+  failed?: (output: O) => boolean;
   /** A one-line human summary of the result. */
   summary?: (output: O) => string;
   /** Example invocations, shown in --help. */
@@ -79,6 +81,11 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
 
 export function defineOperation<I extends z.ZodObject, O extends z.ZodType>(op: Operation<I, O>): Operation<I, O> {
   return op;
+}
+
+/** "1 example", "2 examples": counts in the CLI's summaries. */
+export function counted(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
 }
 
 /** T as it looks after JSON.stringify: dates become ISO strings. */

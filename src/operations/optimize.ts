@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { agentRefInput } from '../agents/agents.ts';
 import { optimizeInput, optimizePromptWithMcpRag } from '../optimization/optimize.ts';
-import { defineOperation } from './operation.ts';
+import { counted, defineOperation } from './operation.ts';
 
 export const optimizePrompt = defineOperation({
   name: 'optimize_prompt',
@@ -32,7 +32,7 @@ export const optimizePrompt = defineOperation({
     command: 'optimize',
     summary: (r) =>
       `${r.version === null ? 'Dry run: not saved.' : `Saved version ${r.version} as ${r.label}.`} Method: ${r.method}.\n` +
-      `Grounded in ${r.examplesUsed} examples (${r.retrievalStrategy}).${r.usage ? ` Tokens: ${r.usage.inputTokens} in, ${r.usage.outputTokens} out.` : ''}\n\n${r.optimizedPrompt}`,
+      `Grounded in ${counted(r.examplesUsed, 'example')} (${r.retrievalStrategy}).${r.usage ? ` Tokens: ${r.usage.inputTokens} in, ${r.usage.outputTokens} out.` : ''}\n\n${r.optimizedPrompt}`,
     examples: [
       'exemplar optimize --agent demo-coding-assistant --provider heuristic --dry-run',
       'exemplar optimize --agent code-helper --provider anthropic --model claude-sonnet-4-5',

@@ -31,7 +31,11 @@ export function fieldType(field: FieldSchema): string {
 export function fromText(raw: unknown, field: FieldSchema, name: string): unknown {
   const type = fieldType(field);
   if (Array.isArray(raw)) return type === 'array' ? raw.map((r) => (field.items ? fromText(r, field.items, name) : r)) : raw;
-  if (type === 'number' || type === 'integer') return raw === '' ? raw : Number(raw);
+  if (type === 'number' || type === 'integer') {
+    const n = raw === '' ? NaN : Number(raw);
+    if (Number.isNaN(n)) throw new ValidationError(name, `must be a number, got ${JSON.stringify(raw)}`);
+    return n;
+  }
   if (type === 'boolean') return raw === true || raw === 'true' || raw === '1' || raw === '' ? true : raw === 'false' || raw === '0' ? false : raw;
   if (type === 'array' && typeof raw === 'string') return raw.split(',').map((r) => (field.items ? fromText(r, field.items, name) : r));
   if (type === 'object') {

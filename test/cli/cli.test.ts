@@ -52,7 +52,7 @@ describe('exemplar CLI', () => {
     const imported = cli(['examples', 'import', file, '--agent', 'io']);
     expect(imported.stdout).toContain('Imported 2 examples (0 duplicates skipped)');
     const out = path.join(tmp, 'out.jsonl');
-    expect(cli(['examples', 'export', '--agent', 'io', '--type', 'positive', '--out', out]).stderr).toContain('Exported 1 examples');
+    expect(cli(['examples', 'export', '--agent', 'io', '--type', 'positive', '--out', out]).stderr).toContain('Exported 1 example.');
     expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toMatchObject({ prompt: 'q1', reward_score: 0.9 });
     const ids = JSON.parse(cli(['--json', 'examples', 'list', '--agent', 'io']).stdout).items.map((e: { id: string }) => e.id);
     expect(cli(['examples', 'delete', ...ids]).code).toBe(2); // no --yes, no terminal: refuses
@@ -76,6 +76,17 @@ describe('exemplar CLI', () => {
     expect(r.stderr).toContain('--skip-invalid');
     const flag = cli(['examples', 'add', '--agent', 'bad', '--prompt', 'p', '--completion', 'c', '--reward', '2', '--type', 'positive']);
     expect(flag.stderr).toContain('error: --reward: must be between 0 and 1');
+    // Every invalid input exits 2, in the user's own words: the flag typed, the value typed.
+    const choice = cli(['examples', 'list', '--agent', 'bad', '--type', 'good']);
+    expect([choice.code, choice.stderr]).toEqual([2, expect.stringContaining("argument 'good' is invalid. Allowed choices are positive, negative")]);
+    expect(cli(['examples', 'list', '--agent', 'bad', '--min-score', 'high'])).toMatchObject({ code: 2, stderr: 'error: --min-score: must be a number, got "high"\n' });
+    expect(cli(['examples', 'import', path.join(tmp, 'missing.jsonl'), '--agent', 'bad'])).toMatchObject({ code: 2, stderr: `error: cannot read ${path.join(tmp, 'missing.jsonl')}: no such file\n` });
+    expect(cli(['no-such-command']).code).toBe(2);
+    // One line with its newline is one line, and one example is not "examples".
+    fs.writeFileSync(file, '{"prompt":"one","completion":"b","reward_score":0.5,"example_type":"positive"}\n');
+    const one = cli(['--json', 'examples', 'import', file, '--agent', 'bad']);
+    expect(JSON.parse(one.stdout)).toMatchObject({ lines: 1, added: 1 });
+    expect(cli(['examples', 'import', file, '--agent', 'bad']).stdout).toContain('Imported 0 examples (1 duplicate skipped).');
     const json = cli(['--json', 'agents', 'show', 'nobody']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'not_found', message: 'agent not found: nobody', details: { entity: 'agent', key: 'nobody' } } });

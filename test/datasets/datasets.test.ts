@@ -343,6 +343,8 @@ describe('dataset operations', () => {
       fs.writeFileSync(path.join(tmp, 'bad.jsonl'), '{"messages": []}\n');
       const bad = cli(['--json', 'dataset', 'validate', path.join(tmp, 'bad.jsonl'), '--format', 'openai-sft']);
       expect(JSON.parse(bad.stdout).errors[0]).toEqual({ line: 1, message: 'messages: must not be empty' });
+      expect(bad.status).toBe(1); // an invalid file fails the command, for scripts and CI
+      expect(ok.status).toBe(0);
     } finally {
       await env.close();
       fs.rmSync(tmp, { recursive: true, force: true });

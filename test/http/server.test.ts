@@ -1,4 +1,5 @@
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type RequestLog, type RunningServer } from '../../src/http/server.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
@@ -52,6 +53,27 @@ describe('exemplar serve', () => {
     expect(text).toContain('exemplar_sync_lag_seconds');
     expect(text).toContain('exemplar_embedding_cache_hit_ratio');
     expect(text).toContain('# TYPE exemplar_mcp_tool_calls_total counter');
+  });
+
+  it('compresses JSON answers for clients that take gzip or brotli, and nothing for those that do not', async () => {
+    const raw = (encoding: string) =>
+      new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        http.get(`${server.url}/openapi.json`, { headers: { 'accept-encoding': encoding } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+    const plain = await raw('identity');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    const gz = await raw('gzip, deflate');
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(zlib.gunzipSync(gz.body).equals(plain.body)).toBe(true);
+    const br = await raw('gzip;q=0.5, br');
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(zlib.brotliDecompressSync(br.body).equals(plain.body)).toBe(true);
+    expect(br.body.length * 4).toBeLessThan(plain.body.length);
+    expect((await raw('br;q=0, gzip;q=0')).headers['content-encoding']).toBeUndefined();
   });
 
   it('documents the API at /docs', async () => {

@@ -63,6 +63,15 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     const js = await fetch(`${server.url}${asset}`);
     expect(js.headers.get('content-type')).toContain('text/javascript');
     expect(js.headers.get('cache-control')).toContain('immutable');
+    // Compressed for clients that take it (brotli first), byte for byte the same once decoded.
+    const plain = await fetch(`${server.url}${asset}`, { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    for (const [accept, encoding] of [['br, gzip', 'br'], ['gzip', 'gzip']]) {
+      const packed = await fetch(`${server.url}${asset}`, { headers: { 'accept-encoding': accept } });
+      expect(packed.headers.get('content-encoding')).toBe(encoding);
+      expect(packed.headers.get('vary')).toContain('accept-encoding');
+      expect(await packed.text()).toBe(await (await fetch(`${server.url}${asset}`, { headers: { 'accept-encoding': 'identity' } })).text());
+    }
     expect((await fetch(`${server.url}/assets/missing.js`)).status).toBe(404);
     expect((await fetch(`${server.url}/v1/nope`)).status).toBe(401);
     expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' });
