@@ -1,7 +1,20 @@
 import type { z } from 'zod';
 import { NotFoundError } from '../errors.ts';
 import type { Operation, OperationContext } from '../operations/operation.ts';
-import { canRead, canWrite, ForbiddenError } from './access.ts';
+import { canRead, canWrite, ForbiddenError, type Access } from './access.ts';
+
+/**
+ * Whether a caller could ever call the operation: what a key's tool list shows it. A read-only key
+ * does not see tools that only change things; the check per call (`authorize`) still decides.
+ */
+export function mayCall(op: Operation, access: Access): boolean {
+  if (access.admin) return true;
+  const rule = op.access ?? 'admin';
+  if (rule === 'filtered') return true;
+  if (rule === 'admin') return false;
+  const level = rule.level ?? (op.annotations.readOnlyHint ? 'read' : 'write');
+  return level === 'read' ? access.read.size + access.write.size > 0 : access.write.size > 0;
+}
 
 /**
  * Checks the caller's access against the operation's rule. An agent the caller may not read is

@@ -62,6 +62,8 @@ export async function startHttpServer(
     }
     if (path === '/openapi.json') return Response.json(openapi);
     if (path === '/docs') return new Response(docsPage(openapi), { headers: { 'content-type': 'text/html; charset=utf-8' } });
+    // No OAuth here (bearer API keys): a client probing for OAuth metadata gets a clean 404, not the web UI.
+    if (path.startsWith('/.well-known/')) return jsonError(404, 'not_found', `no ${path}: Exemplar takes an API key as a bearer token (exemplar keys create)`);
     if (uiOwns(request.method, path)) return serveUi(path);
     if (path !== '/mcp' && !rest.owns(path)) return jsonError(404, 'not_found', `no route ${request.method} ${path}`);
     const origin = request.headers.get('origin');

@@ -35,7 +35,8 @@ export class McpHttpHandler {
     private readonly hooks: McpHooks = {},
     private readonly replicaId = randomUUID().slice(0, 8),
   ) {
-    this.modern = createMcpHandler(() => createMcpServer(app, NO_ACCESS, hooks), { legacy: 'reject' });
+    // A fresh server per request, built for the request's key (its tool list is the key's).
+    this.modern = createMcpHandler((ctx) => createMcpServer(app, (ctx.authInfo?.extra?.access as Access | undefined) ?? NO_ACCESS, hooks), { legacy: 'reject' });
     this.sweeper = setInterval(() => this.closeIdle(), 60_000);
     this.sweeper.unref();
   }
@@ -56,7 +57,7 @@ export class McpHttpHandler {
       return session.transport.handleRequest(request, { authInfo, parsedBody });
     }
     if (request.method === 'POST' && isInitializeRequest(parsedBody)) {
-      const server = createMcpServer(this.app, NO_ACCESS, this.hooks);
+      const server = createMcpServer(this.app, access, this.hooks);
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => `${this.replicaId}.${randomUUID()}`,
         onsessioninitialized: (id: string) => {

@@ -98,8 +98,15 @@ describe.each(VERSIONS)('MCP over Streamable HTTP, protocol %s', (version) => {
       const other = await c.callTool({ name: 'search_examples', arguments: { agent: 'hidden', query: 'secret' } });
       expect(other.isError).toBe(true);
       expect((other.content as { text: string }[])[0].text).toBe('agent not found: hidden');
-      const write = await c.callTool({ name: 'add_example', arguments: { agent: 'mcp-agent', prompt: 'p', completion: 'c', rewardScore: 0.5, exampleType: 'positive' } });
-      expect(write.isError).toBe(true);
+      // A read key's tool list has only what it may call; a write tool is refused even when called blind.
+      const names = (await c.listTools()).tools.map((x) => x.name);
+      expect(names).toEqual(expect.arrayContaining(['list_agents', 'search_examples', 'evaluate_search', 'list_examples']));
+      for (const tool of ['add_example', 'delete_agent', 'create_agent', 'judge_result', 'load_demo', 'update_example']) expect(names).not.toContain(tool);
+      const write = await c
+        .callTool({ name: 'add_example', arguments: { agent: 'mcp-agent', prompt: 'p', completion: 'c', rewardScore: 0.5, exampleType: 'positive' } })
+        .then((r) => Boolean(r.isError), () => true);
+      expect(write).toBe(true);
+      expect(await t.app.db.query(`SELECT 1 FROM training_examples WHERE prompt = 'p' AND completion = 'c' AND reward_score = 0.5`).then((r) => r.rows.length)).toBe(0);
       const { resources } = await c.listResources();
       expect(resources.map((r) => r.uri)).toContain('exemplar://agents/mcp-agent/prompt');
       expect(resources.map((r) => r.uri)).not.toContain('exemplar://agents/hidden/prompt');
@@ -220,6 +227,12 @@ describe('MCP HTTP security', () => {
     const foreign = await fetch(`${server.url}/mcp`, { method: 'POST', body, headers: { authorization: `Bearer ${adminKey}`, origin: 'https://evil.example' } });
     expect(foreign.status).toBe(403);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    // No OAuth: its discovery documents are a clean JSON 404, so a client does not start an OAuth flow.
+    for (const doc of ['oauth-protected-resource', 'oauth-protected-resource/mcp', 'oauth-authorization-server', 'openid-configuration']) {
+      const r = await fetch(`${server.url}/.well-known/${doc}`);
+      expect([r.status, r.headers.get('content-type')]).toEqual([404, 'application/json']);
+      expect((await r.json()).error.code).toBe('not_found');
+    }
   });
 
   it('records every tool call in audit_log with the key id, never the key', async () => {
