@@ -51,8 +51,8 @@ export class TextTooLargeError extends ExemplarError {
 export class NotFoundError extends ExemplarError {
   readonly code = 'not_found';
   readonly status = 404;
-  constructor(entity: string, key: string) {
-    super(`${entity} not found: ${key}`, { entity, key });
+  constructor(entity: string, key: string, similar: string[] = []) {
+    super(`${entity} not found: ${key}${similar.length ? ` (did you mean ${similar.join(', ')}?)` : ''}`, { entity, key, ...(similar.length ? { similar } : {}) });
   }
 }
 

@@ -59,6 +59,14 @@ describe('a key scoped to one agent', () => {
     writer = await t.app.apiKeys.authenticate((await t.app.apiKeys.create({ scopes: ['write:mine'] }, ACTOR)).key);
   });
 
+  it('hears of similar agents it can see when it names one that is not found, and of no others', async () => {
+    await expect(call(FULL_ACCESS, 'get_agent', { agent: 'mien' })).rejects.toThrow(/^agent not found: mien \(did you mean mine\?\)$/);
+    await expect(call(FULL_ACCESS, 'search_examples', { agent: 'THEIRS2', query: 'q' })).rejects.toThrow('agent not found: THEIRS2 (did you mean theirs?)');
+    await expect(call(reader, 'get_agent', { agent: 'mien' })).rejects.toThrow('agent not found: mien (did you mean mine?)');
+    // "theirs" exists, but this key cannot see it: not named, not hinted at.
+    await expect(call(reader, 'get_agent', { agent: 'theirs2' })).rejects.toThrow(/^agent not found: theirs2$/);
+  });
+
   it('sees only its agent in lists', async () => {
     expect((await call(reader, 'list_agents', {})).items.map((a: { name: string }) => a.name)).toEqual(['mine']);
     expect((await call(reader, 'index_status', {})).items.map((a: { agentName: string }) => a.agentName)).toEqual(['mine']);
