@@ -216,6 +216,47 @@ describe('every MCP tool', () => {
   });
 });
 
+describe('MCP completions and logging', () => {
+  it.each(VERSIONS)('completes agent names in the prompt and the resource template, only those the key can see (%s)', async (version) => {
+    for (const [key, want] of [[adminKey, ['mcp-agent']], [readerKey, ['mcp-agent']]] as const) {
+      const c = await connect(version, key);
+      try {
+        const byPrompt = await c.complete({ ref: { type: 'ref/prompt', name: 'few_shot' }, argument: { name: 'agent', value: 'MCP' } });
+        expect(byPrompt.completion.values).toEqual(want);
+        const byTemplate = await c.complete({ ref: { type: 'ref/resource', uri: 'exemplar://agents/{name}/prompt' }, argument: { name: 'name', value: '' } });
+        expect(byTemplate.completion.values).toContain('mcp-agent');
+        if (key === readerKey) expect(byTemplate.completion.values).not.toContain('hidden');
+        else expect(byTemplate.completion.values).toContain('hidden');
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  it('sends log messages at the level a 2025 session sets: progress of long tools, and errors', async () => {
+    const c = await connect('2025-11-25');
+    const messages: { level: string; data: unknown }[] = [];
+    c.setNotificationHandler('notifications/message', (n) => {
+      messages.push(n.params as { level: string; data: unknown });
+    });
+    try {
+      await c.setLoggingLevel('info');
+      await c.callTool({ name: 'sync_index', arguments: { agent: 'mcp-agent', forceRebuild: true } });
+      await c.callTool({ name: 'get_agent', arguments: { agent: 'no-such-agent' } });
+      await expect.poll(() => messages.map((m) => m.level)).toEqual(expect.arrayContaining(['info', 'error']));
+      expect(messages.find((m) => m.level === 'info')!.data).toMatchObject({ tool: 'sync_index' });
+      expect(messages.find((m) => m.level === 'error')!.data).toMatchObject({ tool: 'get_agent', message: expect.stringContaining('agent not found: no-such-agent') });
+      // Above the level set, nothing more arrives.
+      await c.setLoggingLevel('error');
+      const before = messages.length;
+      await c.callTool({ name: 'sync_index', arguments: { agent: 'mcp-agent', forceRebuild: true } });
+      expect(messages.length).toBe(before);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe('MCP HTTP security', () => {
   it('refuses requests without a valid key (401) and from a foreign Origin (403)', async () => {
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
