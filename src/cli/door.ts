@@ -3,10 +3,9 @@ import os from 'node:os';
 import readline from 'node:readline/promises';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { loadConfig } from '../config/config.ts';
 import { decodeUtf8 } from '../import-export/formats.ts';
 import { ExemplarError, ImportError, ValidationError, errorBody, EncodingError, TextTooLargeError } from '../errors.ts';
-import { Exemplar } from '../exemplar.ts';
+import type { Exemplar } from '../exemplar.ts';
 import { FULL_ACCESS } from '../access/access.ts';
 import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
@@ -48,6 +47,15 @@ export function finishCommands(program: Command): void {
     }
   };
   visit(program);
+}
+
+/**
+ * Opens the core when a command runs, not when the CLI starts: `--help` and a mistyped command line
+ * load none of it (the database, the embedders, the LLM SDKs).
+ */
+export async function openApp(global: GlobalOptions): Promise<Exemplar> {
+  const [{ Exemplar }, { loadConfig }] = await Promise.all([import('../exemplar.ts'), import('../config/config.ts')]);
+  return Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
 }
 
 /** The CLI door: turns each operation's CLI adapter into a commander command. */
@@ -136,7 +144,7 @@ async function runOperation(
   try {
     const input = parseInput(op.input, rawInput);
     if (cli.confirm && !extra.yes) await confirm(`${op.title}: ${describeTarget(input)}. This cannot be undone.`);
-    app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
+    app = await openApp(global);
     const output = await invoke(op, input, {
       app,
       actor: `cli:${os.userInfo().username}`,
@@ -163,7 +171,7 @@ async function runOperation(
 
 /** Runs a --watch mode until Ctrl-C or SIGTERM, then lets it finish its work and close cleanly. */
 async function runWatch(watch: NonNullable<Operation['cli']>['watch'] & object, global: GlobalOptions): Promise<void> {
-  const app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
+  const app = await openApp(global);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);

@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
 import { FULL_ACCESS } from '../access/access.ts';
-import { loadConfig } from '../config/config.ts';
-import { loadDemo } from '../demo/demo.ts';
-import { Exemplar } from '../exemplar.ts';
-import { startHttpServer } from '../http/server.ts';
-import { serveMcpOverStdio } from '../mcp/stdio.ts';
-import { reportError, type GlobalOptions } from './door.ts';
+import type { Exemplar } from '../exemplar.ts';
+import { openApp, reportError, type GlobalOptions } from './door.ts';
 
 /** The long-running doors: `exemplar serve` (HTTP) and `exemplar mcp` (MCP over stdio). */
 export function addServerCommands(program: Command): void {
@@ -20,9 +16,10 @@ export function addServerCommands(program: Command): void {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       let app: Exemplar | undefined;
       try {
-        app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
+        app = await openApp(global);
         const worker = await app.startSyncWorker();
         const poller = await app.runs.startPoller();
+        const { startHttpServer } = await import('../http/server.ts');
         const server = await startHttpServer(app, { host: opts.host, port: opts.port ? Number(opts.port) : undefined, log: true });
         const firstKey = opts.demo ? await firstStart(app) : undefined;
         process.stderr.write(
@@ -50,9 +47,10 @@ export function addServerCommands(program: Command): void {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       let app: Exemplar | undefined;
       try {
-        app = await Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
+        app = await openApp(global);
         const access = process.env.EXEMPLAR_API_KEY ? await app.apiKeys.authenticate(process.env.EXEMPLAR_API_KEY) : FULL_ACCESS;
         const worker = await app.startSyncWorker();
+        const { serveMcpOverStdio } = await import('../mcp/stdio.ts');
         await serveMcpOverStdio(app, access);
         await worker.stop();
       } catch (err) {
@@ -68,6 +66,7 @@ export function addServerCommands(program: Command): void {
  * there are no keys yet (returned once, so the terminal can show a sign-in link; it is not logged).
  */
 async function firstStart(app: Exemplar): Promise<string | undefined> {
+  const { loadDemo } = await import('../demo/demo.ts');
   if ((await app.agents.list()).length === 0) await loadDemo(app, 'serve --demo');
   if ((await app.apiKeys.list()).length > 0) return undefined;
   return (await app.apiKeys.create({ name: 'web UI (first start)', scopes: ['admin'] }, 'serve --demo')).key;

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { agentRefInput } from '../agents/agents.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
-import { exampleType as exampleTypeSchema, type ExampleType } from '../examples/example.ts';
-import { listExamplesFilter, type ExampleFilter } from '../examples/examples.ts';
+import type { ExampleType } from '../examples/example.ts';
+import type { ExampleFilter } from '../examples/examples.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { parseInput } from '../validation.ts';
 import { DATASET_FORMATS, FORMAT_KIND, renderPair, renderSingle, type DatasetFormat, type RenderedRecord } from './formats.ts';
@@ -12,34 +11,10 @@ import { redact, type RedactionCounts } from './redact.ts';
 import { countTokens, TOKENIZER } from './tokens.ts';
 import { OPENAI_MIN_EXAMPLES, validateDataset } from './validate.ts';
 
+import { datasetSpec, MAX_QUERY_LIMIT } from './spec.ts';
+
 export { DATASET_FORMATS, type DatasetFormat } from './formats.ts';
-
-/** The most examples a query selects: hybrid retrieval's own top-k limit. */
-export const MAX_QUERY_LIMIT = 200;
-
-export const datasetSpec = z.object({
-  agent: agentRefInput,
-  format: z.enum(DATASET_FORMATS).describe(`Output format: ${DATASET_FORMATS.join(', ')}`),
-  query: z.string().min(1, 'must not be empty').optional()
-    .describe(`Select the examples most relevant to this text by hybrid search (at most ${MAX_QUERY_LIMIT}); without it, every matching example`),
-  minScore: z.number().min(0).max(1).optional().describe('Lowest reward_score to include'),
-  maxScore: z.number().min(0).max(1).optional().describe('Highest reward_score to include'),
-  exampleType: exampleTypeSchema.optional()
-    .describe('Only positive or only negative examples (default: positive for SFT formats, both for DPO, preference and KTO)'),
-  contains: listExamplesFilter.shape.contains,
-  createdAfter: listExamplesFilter.shape.createdAfter,
-  createdBefore: listExamplesFilter.shape.createdBefore,
-  limit: z.number().int().min(1).optional().describe('Most examples to select (newest first without a query)'),
-  dedupe: z.boolean().default(true).describe('Remove exact and near duplicates'),
-  nearDuplicateThreshold: z.number().min(0).max(1).default(0.95)
-    .describe('Cosine of prompt+completion (hashing embeddings) at or above which two examples are near duplicates; 0 turns it off'),
-  validationFraction: z.number().min(0).max(0.5).default(0.1).describe('Share of examples put in the validation file, 0..0.5'),
-  seed: z.number().int().default(42).describe('Seed of the train/validation split and of the record order'),
-  redact: z.boolean().default(false).describe('Replace emails, phone numbers and API keys with placeholders'),
-  systemPrompt: z.string().optional()
-    .describe("System message for the chat formats (default: the agent's production prompt, if any; \"\" for none)"),
-});
-export type DatasetSpec = z.input<typeof datasetSpec>;
+export { datasetSpec, MAX_QUERY_LIMIT, type DatasetSpec } from './spec.ts';
 
 export interface DatasetRecordRef {
   id: string;

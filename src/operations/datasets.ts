@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { buildDataset, DATASET_FORMATS, datasetSpec } from '../datasets/builder.ts';
+import { DATASET_FORMATS } from '../datasets/formats.ts';
+import { datasetSpec } from '../datasets/spec.ts';
 import { validateDataset } from '../datasets/validate.ts';
 import { counted, defineOperation } from './operation.ts';
 
@@ -68,6 +69,7 @@ export const buildDatasetOp = defineOperation({
     ],
   },
   run: async (input, { app, progress }) => {
+    const { buildDataset } = await import('../datasets/builder.ts'); // the tokenizer and embedders load only when a build runs
     const built = await buildDataset(app, input, progress);
     return {
       format: built.format,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ForbiddenError } from '../access/access.ts';
 import { agentRefInput } from '../agents/agents.ts';
-import { datasetSpec } from '../datasets/builder.ts';
+import { datasetSpec } from '../datasets/spec.ts';
 import { BACKEND_NAMES, RUN_STATUSES } from '../finetune/types.ts';
 import { counted, defineOperation, toJson } from './operation.ts';
 

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { agentRefInput } from '../agents/agents.ts';
-import { exportLlamaIndex } from '../vectors/llamaindex-export.ts';
 import { counted, defineOperation } from './operation.ts';
 
 export const exportLlamaIndexOp = defineOperation({
@@ -32,5 +31,8 @@ export const exportLlamaIndexOp = defineOperation({
     summary: (r) => `Exported ${counted(r.count, 'example')} (${r.model}) to ${r.persistDir}.`,
     examples: ['exemplar index export-llamaindex --agent demo-coding-assistant --dir ./storage'],
   },
-  run: async ({ agent, persistDir }, { app, progress }) => exportLlamaIndex(app, agent, persistDir, { onProgress: progress }),
+  run: async ({ agent, persistDir }, { app, progress }) => {
+    const { exportLlamaIndex } = await import('../vectors/llamaindex-export.ts'); // LlamaIndex loads only when it runs
+    return exportLlamaIndex(app, agent, persistDir, { onProgress: progress });
+  },
 });

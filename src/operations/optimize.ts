@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { agentRefInput } from '../agents/agents.ts';
-import { optimizeInput, optimizePromptWithMcpRag } from '../optimization/optimize.ts';
+import { optimizeInput } from '../optimization/options.ts';
 import { counted, defineOperation } from './operation.ts';
 
 export const optimizePrompt = defineOperation({
@@ -39,6 +39,8 @@ export const optimizePrompt = defineOperation({
       'exemplar optimize --agent code-helper --promote',
     ],
   },
-  run: async ({ agent, ...options }, { app, actor, progress }) =>
-    optimizePromptWithMcpRag(app, agent, options, actor, app.config.llm, progress),
+  run: async ({ agent, ...options }, { app, actor, progress }) => {
+    const { optimizePromptWithMcpRag } = await import('../optimization/optimize.ts'); // the LLM SDKs load only when it runs
+    return optimizePromptWithMcpRag(app, agent, options, actor, app.config.llm, progress);
+  },
 });

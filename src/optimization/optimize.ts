@@ -6,14 +6,8 @@ import { createLlmProvider, defaultProviderName, type LlmConfig } from '../llm/p
 import { HEURISTIC_METHOD, heuristicPrompt } from './heuristic.ts';
 import { optimizationRequest, parseImprovedPrompt } from './prompt-xml.ts';
 
-export const optimizeInput = z.object({
-  topKExamples: z.number().int().min(1).max(50).default(8).describe('How many examples to ground the new prompt in (about 70% positive)'),
-  provider: z.enum(['anthropic', 'openai', 'heuristic']).optional().describe('LLM to ask; default: anthropic if ANTHROPIC_API_KEY is set, else openai if configured, else heuristic'),
-  model: z.string().min(1).optional().describe('Model id, e.g. claude-sonnet-4-5 or gpt-4o-mini (default: the provider\'s)'),
-  dryRun: z.boolean().default(false).describe('Return the new prompt without saving it'),
-  promote: z.boolean().default(false).describe('Save it as production instead of candidate'),
-});
-export type OptimizeOptions = z.input<typeof optimizeInput>;
+export { optimizeInput, type OptimizeOptions } from './options.ts';
+import { optimizeInput, type OptimizeOptions } from './options.ts';
 
 export interface OptimizeResult {
   agentName: string;
