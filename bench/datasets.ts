@@ -1,15 +1,15 @@
 import { buildDataset } from '../src/datasets/builder.ts';
 import { findNearDuplicates } from '../src/datasets/near-dup.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
-import { fmt, openBenchApp, syntheticJsonl } from './support.ts';
+import { fmt, openBenchApp, templatedJsonl } from './support.ts';
 
 /** Issue 6's figure: dataset build throughput at 100k examples, near-duplicate removal included. */
 export async function benchDatasets(n = Number(process.env.BENCH_DATASET_ROWS ?? 100_000)): Promise<void> {
-  console.log(`\n## Dataset build (${fmt(n, 0)} synthetic examples, PGlite, openai-sft with near-duplicate removal at 0.95)`);
+  console.log(`\n## Dataset build (${fmt(n, 0)} templated examples: one template with numbers changed, the near-duplicate search's hardest case; PGlite, openai-sft with near-duplicate removal at 0.95)`);
   const { app, close } = await openBenchApp('pglite');
   try {
     await app.agents.create({ name: 'bench' }, 'bench');
-    const r = await importExamples(app.examples, 'bench', Buffer.from(syntheticJsonl(n)), 'bench', { format: 'jsonl' }, app.config.maxTextBytes);
+    const r = await importExamples(app.examples, 'bench', Buffer.from(templatedJsonl(n)), 'bench', { format: 'jsonl' }, app.config.maxTextBytes);
     if (r.added !== n) throw new Error(`imported ${r.added} of ${n}`);
     // SFT takes positive examples only; make all of them positive so the build sees all n.
     await app.db.query(`UPDATE training_examples SET example_type = 'positive'`);
@@ -26,7 +26,7 @@ export async function benchDatasets(n = Number(process.env.BENCH_DATASET_ROWS ??
     console.log(`\nPhases (ms): ${Object.entries(rep.timings).map(([k, v]) => `${k} ${fmt(v, 0)}`).join(', ')}`);
 
     // The near-duplicate step alone, on all n texts (both types), against the exact all-pairs count.
-    const texts = (syntheticJsonl(n).trim().split('\n')).map((l) => {
+    const texts = (templatedJsonl(n).trim().split('\n')).map((l) => {
       const o = JSON.parse(l) as { prompt: string; completion: string };
       return { text: `${o.prompt}\n${o.completion}`, group: 0 };
     });

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { importExamples } from '../src/import-export/import-export.ts';
 import { fmt, openBenchApp, percentile, syntheticJsonl } from './support.ts';
 
@@ -31,5 +35,21 @@ export async function benchImport(n = Number(process.env.BENCH_IMPORT_ROWS ?? 10
     } finally {
       await close();
     }
+  }
+  // What a CLI user waits for: `exemplar examples import FILE` in a fresh process, start to exit.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-bench-cli-'));
+  try {
+    const jsonl = path.join(dir, 'examples.jsonl');
+    fs.writeFileSync(jsonl, file);
+    const env = { ...process.env, EXEMPLAR_DATA_DIR: dir, DATABASE_URL: '' };
+    const cli = (args: string[]) => spawnSync(process.execPath, [path.resolve('bin/exemplar.js'), ...args], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    cli(['agents', 'create', 'bench']);
+    const t0 = performance.now();
+    const r = cli(['examples', 'import', jsonl, '--agent', 'bench']);
+    const secs = (performance.now() - t0) / 1000;
+    if (r.status !== 0) throw new Error(`CLI import failed: ${r.stderr}`);
+    console.log(`\n| \`exemplar examples import\` of the same file on PGlite, a fresh process from start to exit | ${fmt(secs, 1)} s = ${fmt(n / secs, 0)} rows/s |\n|---|---|`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { Exemplar } from '../src/exemplar.ts';
+import { PgvectorIndex } from '../src/indexing/pgvector-index.ts';
 import type { VectorTable } from '../src/vectors/vector-table.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
 import { fmt, openBenchApp, percentile, syntheticJsonl } from './support.ts';
@@ -40,7 +41,7 @@ export async function benchRetrieval(): Promise<void> {
         const [v] = await embedder.embed([q]);
         table.search(v, 10, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: 0.4 });
       });
-      const pgv = await pgvectorBaseline(app, table, embedder.embed.bind(embedder));
+      const pgv = await pgvectorBaseline(app, embedder.embed.bind(embedder));
       const simple = await simpleVectorStoreBaseline(table, embedder.embed.bind(embedder), embedder.provider);
       const p50 = percentile(ours, 50);
       rows.push(`| ${fmt(n, 0)} | ${fmt(p50, 2)} ms | ${fmt(percentile(ours, 99), 2)} ms | ${fmt(percentile(scanOnly, 50), 2)} ms | ` +
@@ -53,41 +54,34 @@ export async function benchRetrieval(): Promise<void> {
       await close();
     }
   }
-  console.log('| examples | hybrid p50 (goal <= 5 ms at 100k) | hybrid p99 | index scan alone p50 | pgvector exact SQL in PGlite p50 (goal >= 5x) | LlamaIndex SimpleVectorStore p50 (goal >= 20x) | full rebuild (goal >= 10k/s) |');
+  console.log('Each search: embed the query, the exact filtered top 10 by α·cosine + β·reward (0.6, 0.4), and PostgreSQL\'s re-read of the chosen rows. Baselines answer the same exact query on the same data.');
+  console.log('| examples | hybrid end to end p50 (goal <= 5 ms at 100k) | hybrid p99 | index scan alone p50 | Exemplar\'s pgvector backend, its ranking query alone, in PGlite, p50 (goal >= 5x) | LlamaIndex SimpleVectorStore, all filtered rows then re-rank, p50 (goal >= 20x) | full rebuild from the database (goal >= 10k/s) |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
 }
 
-/** The same query as exact SQL over a pgvector column, in the same PGlite. */
-async function pgvectorBaseline(app: Exemplar, table: VectorTable, embed: (t: string[]) => Promise<Float32Array[]>): Promise<number> {
-  await app.db.exec(`CREATE EXTENSION IF NOT EXISTS vector; DROP TABLE IF EXISTS bench_vectors;
-    CREATE TABLE bench_vectors (id uuid PRIMARY KEY, embedding vector(${table.dimensions}))`);
-  const ids = table.idList();
-  for (let i = 0; i < ids.length; i += 2000) {
-    const chunk = ids.slice(i, i + 2000);
-    await app.db.query(`INSERT INTO bench_vectors SELECT id, v::vector FROM unnest($1::uuid[], $2::text[]) AS u(id, v)`, [
-      chunk,
-      chunk.map((id) => `[${Array.from(table.vector(table.rowOf(id)!)).join(',')}]`),
-    ]);
-  }
-  await app.db.query('ANALYZE bench_vectors');
-  const agentId = (await app.agents.get('bench')).id;
+/**
+ * Exemplar's own pgvector backend, on the same PGlite and data: its ranking query alone (the exact
+ * filtered hybrid ORDER BY over the vector column, ids and scores only), as `propose` runs it.
+ */
+async function pgvectorBaseline(app: Exemplar, embed: (t: string[]) => Promise<Float32Array[]>): Promise<number> {
+  const pgvector = new PgvectorIndex(app.db, app.agents, (spec) => app.memoryIndex.embedder(spec), () => app.memoryIndex.cacheStats());
+  await pgvector.check();
+  await pgvector.sync('bench');
+  await app.db.query('ANALYZE example_vectors');
+  const agent = await app.agents.resolve('bench');
   const times = await timeQueries(30, async (q) => {
     const [v] = await embed([q]);
-    await app.db.query(
-      `SELECT e.id, e.prompt, e.completion, e.reward_score,
-              0.6 * (1 - (b.embedding <=> $2::vector)) + 0.4 * e.reward_score AS hybrid
-         FROM training_examples e JOIN bench_vectors b ON b.id = e.id
-        WHERE e.agent_id = $1 AND e.reward_score >= 0.5 AND e.example_type = 'positive'
-        ORDER BY hybrid DESC LIMIT 10`,
-      [agentId, `[${Array.from(v).join(',')}]`],
-    );
+    await pgvector.propose(agent, v, STANDARD.topK, { minReward: STANDARD.minScore, types: [STANDARD.exampleType], alpha: 0.6, beta: 0.4 });
   });
-  await app.db.exec('DROP TABLE bench_vectors');
+  await app.db.query('DELETE FROM example_vectors');
   return percentile(times, 50);
 }
 
-/** LlamaIndex.TS's SimpleVectorStore: a filtered query, then the hybrid re-rank in JS. */
+/**
+ * LlamaIndex.TS's SimpleVectorStore answering the same exact query: every row that passes the
+ * filters (similarityTopK = all of them), then the hybrid re-rank in JS and the top 10.
+ */
 async function simpleVectorStoreBaseline(table: VectorTable, embed: (t: string[]) => Promise<Float32Array[]>, embedModel: unknown): Promise<number | undefined> {
   let mod: typeof import('llamaindex');
   try {
@@ -102,18 +96,18 @@ async function simpleVectorStoreBaseline(table: VectorTable, embed: (t: string[]
     return new TextNode({ id_: id, text: id, embedding: Array.from(table.vector(row)), metadata: { reward_score: table.reward(row), example_type: table.type(row) } });
   });
   await store.add(nodes);
-  const times = await timeQueries(20, async (q) => {
+  const times = await timeQueries(10, async (q) => {
     const [v] = await embed([q]);
     const r = await store.query({
       queryEmbedding: Array.from(v),
-      similarityTopK: 100,
+      similarityTopK: nodes.length,
       mode: 'default',
-      filters: { filters: [{ key: 'reward_score', value: 0.5, operator: FilterOperator?.GTE ?? '>=' }, { key: 'example_type', value: 'positive', operator: FilterOperator?.EQ ?? '==' }] },
+      filters: { filters: [{ key: 'reward_score', value: STANDARD.minScore, operator: FilterOperator?.GTE ?? '>=' }, { key: 'example_type', value: STANDARD.exampleType, operator: FilterOperator?.EQ ?? '==' }] },
     });
     r.ids
       .map((id: string, i: number) => ({ id, h: 0.6 * r.similarities[i] + 0.4 * table.reward(table.rowOf(id)!) }))
       .sort((a: { h: number }, b: { h: number }) => b.h - a.h)
-      .slice(0, 10);
+      .slice(0, STANDARD.topK);
   });
   return percentile(times, 50);
 }
@@ -121,24 +115,21 @@ async function simpleVectorStoreBaseline(table: VectorTable, embed: (t: string[]
 async function coldLoadAndMemory(app: Exemplar): Promise<void> {
   const agentId = (await app.agents.get('bench')).id;
   await app.index.saveAll();
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t = performance.now();
-    app.memoryIndex.store.load(agentId);
-    times.push(performance.now() - t);
-  }
-  times.sort((a, b) => a - b);
-  // Resident memory, in a fresh process: RSS after loading minus RSS before.
-  const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.resolve('bench/memory-probe.ts'), app.memoryIndex.store.root, agentId], { encoding: 'utf8' });
-  const m = JSON.parse(probe.stdout.trim().split('\n').pop() ?? '{}') as { rssBytes?: number; rawBytes?: number };
+  // Each load in a fresh process (cold: nothing of the index in memory there), 5 processes.
+  const probes = Array.from({ length: 5 }, () => {
+    const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.resolve('bench/memory-probe.ts'), app.memoryIndex.store.root, agentId], { encoding: 'utf8' });
+    return JSON.parse(probe.stdout.trim().split('\n').pop() || '{}') as { loadMs?: number; importMs?: number; rssBytes?: number; rawBytes?: number };
+  });
+  const loads = probes.map((p) => p.loadMs ?? NaN).sort((a, b) => a - b);
+  const m = probes[0];
   console.log('\n## Index load and memory (100k x 384)');
   console.log('| figure | value | goal |');
   console.log('|---|---|---|');
-  console.log(`| cold load of the 100k index (median of 5) | ${fmt(percentile(times, 50), 0)} ms | <= 300 ms |`);
+  console.log(`| cold load of the 100k index: the load call in a fresh process, median of 5 processes (module import before it: ${fmt(m.importMs ?? NaN, 0)} ms) | ${fmt(percentile(loads, 50), 0)} ms | <= 300 ms |`);
   if (m.rssBytes && m.rawBytes) {
-    console.log(`| resident memory of the loaded index | ${fmt(m.rssBytes / 1e6)} MB = ${fmt(m.rssBytes / m.rawBytes, 2)}x the raw float32 bytes (${fmt(m.rawBytes / 1e6)} MB) | <= 1.5x |`);
+    console.log(`| resident memory of the loaded index, fresh process | ${fmt(m.rssBytes / 1e6)} MB = ${fmt(m.rssBytes / m.rawBytes, 2)}x the raw float32 bytes (${fmt(m.rawBytes / 1e6)} MB) | <= 1.5x |`);
   } else {
-    console.log(`| resident memory | probe failed: ${probe.stderr.slice(0, 200)} | <= 1.5x |`);
+    console.log('| resident memory | probe failed | <= 1.5x |');
   }
 }
 

@@ -35,14 +35,61 @@ export async function openBenchApp(kind: 'pglite' | 'postgres'): Promise<{ app: 
   };
 }
 
+/**
+ * A 32-bit PRNG (mulberry32): integer arithmetic only, so it does not degrade into a short cycle
+ * the way an LCG computed in floating point does (that one repeated every 10,466 draws).
+ */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The words of the demo's 331 hand-written examples: a coding assistant's real vocabulary. */
+const VOCABULARY = [...new Set(fs.readFileSync(new URL('../data/demo/coding-assistant.jsonl', import.meta.url), 'utf8').toLowerCase().match(/[a-z][a-z0-9_]{2,}/g) ?? [])].sort();
+
+/**
+ * N synthetic examples as JSONL, deterministic for a seed: prompts of 6 to 14 and completions of
+ * 20 to 60 words drawn from the demo's vocabulary, every prompt distinct, rewards uniform (type:
+ * positive from 0.5). About 450 bytes an example.
+ */
+export function syntheticJsonl(n: number, seed = 1): string {
+  const rand = prng(seed);
+  const words = (min: number, max: number) => Array.from({ length: min + Math.floor(rand() * (max - min + 1)) }, () => VOCABULARY[Math.floor(rand() * VOCABULARY.length)]).join(' ');
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    let prompt = words(6, 14);
+    while (seen.has(prompt)) prompt = words(6, 14);
+    seen.add(prompt);
+    const reward = Math.round(rand() * 100) / 100;
+    lines.push(JSON.stringify({
+      prompt,
+      completion: words(20, 60),
+      reward_score: reward,
+      example_type: reward >= 0.5 ? 'positive' : 'negative',
+      metadata: { n: i },
+    }));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 const TOPICS = ['python', 'typescript', 'sql', 'git', 'docker', 'bash', 'rust', 'go', 'regex', 'testing'];
 const VERBS = ['How do I', 'Why does', 'What is the best way to', 'Can you explain how to', 'Fix this:'];
 const TASKS = ['parse a date', 'read a file line by line', 'sort by two keys', 'retry on failure', 'stream a large result', 'mock a network call', 'find a memory leak', 'rebase onto main'];
 
-/** N synthetic examples as JSONL, deterministic for a given seed, about 300 bytes each. */
-export function syntheticJsonl(n: number, seed = 1): string {
-  let x = seed;
-  const rand = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+/**
+ * N near-identical examples as JSONL: one template with numbers changed, so most pairs sit just
+ * below the near-duplicate threshold. The hard case for the dataset builder's near-duplicate
+ * search, on purpose; every other benchmark uses `syntheticJsonl`.
+ */
+export function templatedJsonl(n: number, seed = 1): string {
+  const rand = prng(seed);
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     const topic = TOPICS[i % TOPICS.length];
