@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../src/config/config.ts';
+import { prng } from '../src/datasets/near-dup.ts';
 import { Exemplar } from '../src/exemplar.ts';
 
 export const BENCH_DATABASE_URL = process.env.EXEMPLAR_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -32,21 +33,6 @@ export async function openBenchApp(kind: 'pglite' | 'postgres'): Promise<{ app: 
       await app.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
-  };
-}
-
-/**
- * A 32-bit PRNG (mulberry32): integer arithmetic only, so it does not degrade into a short cycle
- * the way an LCG computed in floating point does (that one repeated every 10,466 draws).
- */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

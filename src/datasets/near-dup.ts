@@ -153,8 +153,11 @@ function sparseDot(v: Float32Array, nz: Int32Array, m: number, vectors: Float32A
   return s;
 }
 
-/** A fixed PRNG (mulberry32), so the same data always gives the same buckets. */
-function prng(seed: number): () => number {
+/**
+ * A fixed PRNG (mulberry32), so the same data always gives the same buckets. Integer arithmetic
+ * only: it does not fall into a short cycle the way an LCG computed in floating point does.
+ */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
