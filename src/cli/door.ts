@@ -4,12 +4,14 @@ import readline from 'node:readline/promises';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { decodeUtf8 } from '../import-export/formats.ts';
-import { ExemplarError, ImportError, ValidationError, errorBody, EncodingError, TextTooLargeError } from '../errors.ts';
+import { ExemplarError, ValidationError, errorBody } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { FULL_ACCESS } from '../access/access.ts';
 import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
 import { fieldType, fromText, inputFields } from '../operations/text-input.ts';
+import { dataDirOf } from '../config/env.ts';
+import { CHANNEL_PATH, findLocalChannel, type LocalChannel } from '../http/local-channel.ts';
 import { parseInput } from '../validation.ts';
 import { renderRecord, renderTable } from './table.ts';
 
@@ -144,28 +146,69 @@ async function runOperation(
   try {
     const input = parseInput(op.input, rawInput);
     if (cli.confirm && !extra.yes) await confirm(`${op.title}: ${describeTarget(input)}. This cannot be undone.`);
-    app = await openApp(global);
-    const output = await invoke(op, input, {
-      app,
-      actor: `cli:${os.userInfo().username}`,
-      access: FULL_ACCESS, // the shell already owns the database
-      progress: (done, total) => {
-        if (!process.stderr.isTTY || total < 1000) return;
-        if (!bar) {
-          bar = new SingleBar({ format: '  {bar} {percentage}% | {value}/{total} | eta {eta_formatted}', stream: process.stderr, hideCursor: true });
-          bar.start(total, 0);
-        }
-        bar.update(done);
-      },
-    });
+    const actor = `cli:${os.userInfo().username}`;
+    // While `exemplar serve` owns the embedded database, the command runs in that server.
+    const server = global.databaseUrl || process.env.DATABASE_URL ? undefined : findLocalChannel(dataDirOf(process.env, global.dataDir));
+    let output = server ? await invokeThroughServer(server, op.name, input, actor) : undefined;
+    if (output === undefined) {
+      app = await openApp(global);
+      output = await invoke(op, input, {
+        app,
+        actor,
+        access: FULL_ACCESS, // the shell already owns the database
+        progress: (done, total) => {
+          if (!process.stderr.isTTY || total < 1000) return;
+          if (!bar) {
+            bar = new SingleBar({ format: '  {bar} {percentage}% | {value}/{total} | eta {eta_formatted}', stream: process.stderr, hideCursor: true });
+            bar.start(total, 0);
+          }
+          bar.update(done);
+        },
+      });
+    }
     bar?.stop();
     printOutput(op, output as Record<string, unknown>, global, extra.out, extra.outs);
+    const key = server ? cli.signInKey?.(output) : undefined;
+    if (key && !global.json) process.stderr.write(`Sign in to the web UI of the running server: ${server!.url}/#key=${key}\n`);
     if (cli.failed?.(output)) exitCode = 1;
   } catch (err) {
     bar?.stop();
     reportError(err, global, extra.flagOf);
   } finally {
     await app?.close();
+  }
+}
+
+/**
+ * Runs an operation in the server that owns the embedded database, through its local channel.
+ * Undefined when the server cannot be reached (it just stopped): the command then opens the
+ * database itself. The server's errors come back as errors with their own code and message.
+ */
+async function invokeThroughServer(server: LocalChannel, operation: string, input: unknown, actor: string): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${server.url}${CHANNEL_PATH}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json', 'accept-encoding': 'identity' },
+      body: JSON.stringify({ operation, input, actor }),
+    });
+  } catch {
+    return undefined;
+  }
+  const body = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string; details?: Record<string, unknown> } };
+  if (response.ok) return body;
+  throw new ServerError(body.error?.code ?? 'server_error', response.status, body.error?.message ?? `the server answered ${response.status}`, body.error?.details);
+}
+
+/** An error the running server reported for a command it ran. */
+class ServerError extends ExemplarError {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(message, details);
   }
 }
 
@@ -217,6 +260,9 @@ function printOutput(op: Operation, output: Record<string, unknown>, global: Glo
 
 let exitCode = 0;
 
+/** The error codes of invalid input (exit 2), whether this process or the server found it. */
+const BAD_INPUT = new Set(['invalid_input', 'invalid_file', 'invalid_encoding', 'text_too_large']);
+
 /** Commander found the command line itself wrong (an unknown option, a bad choice): invalid input. */
 export function usageError(): void {
   exitCode = 2;
@@ -229,7 +275,7 @@ export function cliExitCode(): number {
 
 /** Prints an error for people (or as JSON with --json) and sets the exit code: 2 for bad input, 1 otherwise. */
 export function reportError(err: unknown, global: GlobalOptions, flagOf: (field: string) => string = kebab): void {
-  const badInput = err instanceof ValidationError || err instanceof ImportError || err instanceof EncodingError || err instanceof TextTooLargeError;
+  const badInput = err instanceof ExemplarError && BAD_INPUT.has(err.code);
   exitCode = badInput ? 2 : 1;
   if (global.json) {
     process.stderr.write(`${JSON.stringify({ error: errorBody(err) })}\n`);

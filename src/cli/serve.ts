@@ -20,7 +20,8 @@ export function addServerCommands(program: Command): void {
         const worker = await app.startSyncWorker();
         const poller = await app.runs.startPoller();
         const { startHttpServer } = await import('../http/server.ts');
-        const server = await startHttpServer(app, { host: opts.host, port: opts.port ? Number(opts.port) : undefined, log: true });
+        // On the embedded database this process is the only one that may open it: CLI commands come here instead.
+        const server = await startHttpServer(app, { host: opts.host, port: opts.port ? Number(opts.port) : undefined, log: true, localChannel: app.db.kind === 'pglite' });
         const firstKey = opts.demo ? await firstStart(app) : undefined;
         process.stderr.write(
           `Exemplar is serving ${server.url}: web UI ${server.url}/, REST ${server.url}/v1 (docs ${server.url}/docs), MCP ${server.url}/mcp. Ctrl-C stops it.\n` +

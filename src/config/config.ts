@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { loadEmbeddingConfig, type EmbeddingConfig } from '../embeddings/providers.ts';
 import { ValidationError } from '../errors.ts';
-import { envOneOf, envPositiveInt, envString } from './env.ts';
+import { dataDirOf, envOneOf, envPositiveInt, envString } from './env.ts';
 import { loadLlmConfig, type LlmConfig } from '../llm/provider.ts';
 
 /**
@@ -37,7 +37,7 @@ export interface Config {
 export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const dataDir = overrides.dataDir ?? env.EXEMPLAR_DATA_DIR ?? path.resolve('.exemplar');
+  const dataDir = dataDirOf(env, overrides.dataDir);
   const config: Config = {
     databaseUrl: envString(env.DATABASE_URL),
     dbSchema: env.EXEMPLAR_DB_SCHEMA ?? 'public',

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ValidationError } from '../errors.ts';
 
 /** Reading environment variables, the same way everywhere: blank means unset, bad values name the variable. */
@@ -21,4 +22,9 @@ export function envOneOf<T extends string>(raw: string | undefined, name: string
   if (value === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(value)) throw new ValidationError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
   return value as T;
+}
+
+/** Where Exemplar keeps its local state: the flag, else EXEMPLAR_DATA_DIR, else ./.exemplar. */
+export function dataDirOf(env: NodeJS.ProcessEnv, override?: string): string {
+  return path.resolve(override ?? env.EXEMPLAR_DATA_DIR ?? '.exemplar');
 }

@@ -4,11 +4,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuthenticationError, type Access } from '../access/access.ts';
+import { AuthenticationError, FULL_ACCESS, type Access } from '../access/access.ts';
 import { errorBody, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { McpHttpHandler } from '../mcp/http.ts';
+import { invoke } from '../operations/invoke.ts';
+import { findOperation } from '../operations/registry.ts';
 import { compress } from './compression.ts';
+import { CHANNEL_PATH, channelTokenMatches, openLocalChannel } from './local-channel.ts';
 import { docsPage } from './docs.ts';
 import { Metrics } from './metrics.ts';
 import { fromNodeRequest, sendResponse } from './node-adapter.ts';
@@ -40,7 +43,13 @@ export interface RequestLog {
  */
 export async function startHttpServer(
   app: Exemplar,
-  opts: { host?: string; port?: number; log?: boolean | ((entry: RequestLog) => void) } = {},
+  opts: {
+    host?: string;
+    port?: number;
+    log?: boolean | ((entry: RequestLog) => void);
+    /** Let CLI commands of this user reach this server through `<data dir>/server.json` (see local-channel.ts). */
+    localChannel?: boolean;
+  } = {},
 ): Promise<RunningServer> {
   const metrics = new Metrics(app);
   const observe = (operation: string, seconds: number, outcome: 'ok' | 'error') => metrics.operations.observe({ operation, outcome }, seconds);
@@ -49,6 +58,7 @@ export async function startHttpServer(
   const openapi = openApiDocument();
   const log = opts.log === true ? (e: RequestLog) => process.stderr.write(`${JSON.stringify(e)}\n`) : opts.log || undefined;
   const origins = app.config.allowedOrigins;
+  let channel: ReturnType<typeof openLocalChannel> | undefined;
 
   const route = async (request: Request, path: string, seen: { keyId?: string | null }): Promise<Response> => {
     if (path === '/healthz') return Response.json({ status: 'ok' });
@@ -60,6 +70,7 @@ export async function startHttpServer(
       const { body, contentType } = await metrics.render();
       return new Response(body, { headers: { 'content-type': contentType } });
     }
+    if (path === CHANNEL_PATH) return channelInvoke(request);
     if (path === '/openapi.json') return Response.json(openapi);
     if (path === '/docs') return new Response(docsPage(openapi), { headers: { 'content-type': 'text/html; charset=utf-8' } });
     // No OAuth here (bearer API keys): a client probing for OAuth metadata gets a clean 404, not the web UI.
@@ -80,6 +91,18 @@ export async function startHttpServer(
     }
     seen.keyId = access.keyId;
     return path === '/mcp' ? mcp.handle(request, access) : rest.handle(request, access);
+  };
+
+  /** A CLI command of the user who owns the data folder, run here with the CLI's full access. */
+  const channelInvoke = async (request: Request): Promise<Response> => {
+    if (!channel || request.method !== 'POST' || !channelTokenMatches(request.headers.get('authorization'), channel.token)) {
+      return jsonError(404, 'not_found', `no route ${request.method} ${CHANNEL_PATH}`);
+    }
+    const body = (await request.json().catch(() => ({}))) as { operation?: unknown; input?: unknown; actor?: unknown };
+    const op = typeof body.operation === 'string' ? findOperation(body.operation) : undefined;
+    if (!op || (op.doors && !op.doors.includes('cli'))) return jsonError(404, 'not_found', `no operation ${String(body.operation)}`);
+    const actor = typeof body.actor === 'string' && /^cli:[\w.-]{1,64}$/.test(body.actor) ? body.actor : 'cli';
+    return Response.json(await invoke(op, body.input ?? {}, { app, actor, access: FULL_ACCESS, observe }));
   };
 
   const server = http.createServer(async (req, res) => {
@@ -130,11 +153,14 @@ export async function startHttpServer(
     server.listen(opts.port ?? app.config.port, opts.host ?? app.config.host, resolve);
   });
   const { address, port } = server.address() as AddressInfo;
+  const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  if (opts.localChannel) channel = openLocalChannel(app.config.dataDir, url);
   return {
-    url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    url,
     metrics,
     // Stops accepting connections, lets requests in flight finish, then closes MCP sessions.
     close: async () => {
+      channel?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000).unref())]);

@@ -32,6 +32,7 @@ export const createApiKey = defineOperation({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
     command: 'keys create',
+    signInKey: (k) => k.key,
     summary: (k) => `Created key ${k.id} (${k.scopes.join(', ')}). Store it now; it is not shown again:\n\n  ${k.key}\n`,
     examples: ['exemplar keys create --scope admin --name ops', 'exemplar keys create --scope read:demo-coding-assistant write:code-helper'],
   },

@@ -32,6 +32,8 @@ export interface CliAdapter<O> {
   confirm?: boolean;
   /** Columns for the table view of `items` (or of an array output). */
   columns?: string[];
+  /** An API key in the result, for a sign-in link to a running server's web UI (`keys create`). */
+  signInKey?: (output: O) => string | undefined;
   /** When this says the result is a failure (an invalid file), the command exits 1 after printing it. */
   failed?: (output: O) => boolean;
   /** A one-line human summary of the result. */

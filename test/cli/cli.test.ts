@@ -184,8 +184,33 @@ describe('exemplar serve --demo (npm start)', () => {
     const second = await start();
     expect(second.err()).not.toContain('#key=');
     expect(second.err()).toContain('Sign in to the web UI with an API key');
-    second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
+    if (TEST_DB === 'pglite') {
+      // The server owns the embedded database; CLI commands run in it, through <data dir>/server.json.
+      const channel = path.join(t.env.EXEMPLAR_DATA_DIR, 'server.json');
+      expect(fs.statSync(channel).mode & 0o777).toBe(0o600); // only this user can read its token
+      const listed = cli(['--json', 'agents', 'list']);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(JSON.parse(listed.stdout).items.map((a: { name: string }) => a.name)).toContain('demo-coding-assistant');
+      const created = cli(['keys', 'create', '--scope', 'admin', '--name', 'beside the server']);
+      expect(created.code, created.stderr).toBe(0);
+      expect(created.stderr).toMatch(new RegExp(`Sign in to the web UI of the running server: ${second.url}/#key=exm_`));
+      // Errors keep their exit codes and words.
+      expect(cli(['agents', 'show', 'nobody'])).toMatchObject({ code: 1, stderr: 'error: agent not found: nobody\n' });
+      expect(cli(['examples', 'list', '--agent', 'demo-coding-assistant', '--limit', '0']).code).toBe(2);
+      // Without the token, the channel is not there.
+      const { token } = JSON.parse(fs.readFileSync(channel, 'utf8')) as { token: string };
+      const body = JSON.stringify({ operation: 'list_agents', input: {} });
+      expect((await fetch(`${second.url}/local/invoke`, { method: 'POST', body })).status).toBe(404);
+      expect((await fetch(`${second.url}/local/invoke`, { method: 'POST', body, headers: { authorization: `Bearer ${token}x` } })).status).toBe(404);
+      expect((await fetch(`${second.url}/local/invoke`, { method: 'POST', body, headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      second.child.kill('SIGTERM');
+      await new Promise((r) => second.child.once('exit', r));
+      expect(fs.existsSync(channel)).toBe(false);
+      expect(cli(['agents', 'list']).code).toBe(0); // and the CLI opens the database itself again
+    } else {
+      second.child.kill('SIGTERM');
+      await new Promise((r) => second.child.once('exit', r));
+    }
   });
 });
 

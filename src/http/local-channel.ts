@@ -1,0 +1,69 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * How CLI commands reach a running `exemplar serve` that owns the embedded database (one process
+ * may open it). The server writes `<data dir>/server.json` at start, readable by this user only
+ * (mode 0600), with its URL and a random token; it removes the file when it stops. A CLI command
+ * that finds the file, with its server alive, sends the operation there instead of opening the
+ * database. The token is what proves "a shell of the user who owns this data folder": it never
+ * leaves the machine and is not an API key.
+ */
+export const CHANNEL_FILE = 'server.json';
+/** The route the channel uses; only the token opens it. */
+export const CHANNEL_PATH = '/local/invoke';
+
+export interface LocalChannel {
+  url: string;
+  token: string;
+  pid: number;
+}
+
+/** Writes the channel file for a server at `url`; `close` removes it (only if it is still ours). */
+export function openLocalChannel(dataDir: string, url: string): { token: string; close(): void } {
+  const token = randomBytes(32).toString('base64url');
+  const file = path.join(dataDir, CHANNEL_FILE);
+  fs.mkdirSync(dataDir, { recursive: true });
+  // Written under a temporary name with the final mode, then renamed: never readable by others, never half written.
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, JSON.stringify({ url, token, pid: process.pid } satisfies LocalChannel), { mode: 0o600 });
+  fs.renameSync(temp, file);
+  return {
+    token,
+    close: () => {
+      if (readChannelFile(file)?.token === token) fs.rmSync(file, { force: true });
+    },
+  };
+}
+
+/** The channel of a live server for this data folder, if there is one. */
+export function findLocalChannel(dataDir: string): LocalChannel | undefined {
+  const channel = readChannelFile(path.join(dataDir, CHANNEL_FILE));
+  if (!channel) return undefined;
+  try {
+    process.kill(channel.pid, 0); // is it alive? (signal 0 only checks)
+    return channel;
+  } catch (err) {
+    // EPERM: alive, but another user's; then its file would not have been readable either.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? channel : undefined;
+  }
+}
+
+/** Whether a request carries the channel's token (compared in constant time). */
+export function channelTokenMatches(header: string | null, token: string): boolean {
+  const given = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
+  if (!given) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function readChannelFile(file: string): LocalChannel | undefined {
+  try {
+    const c = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LocalChannel>;
+    return typeof c.url === 'string' && typeof c.token === 'string' && typeof c.pid === 'number' ? (c as LocalChannel) : undefined;
+  } catch {
+    return undefined;
+  }
+}
