@@ -114,7 +114,9 @@ export class RelevanceService {
       grid.push({ ...w, ...(await this.run(agent, questions, w)).mean });
     }
     const current = pick(agent);
-    const currentMetrics = grid.find((g) => sameWeights(g, scaled(current))) ?? { ...current, ...(await this.run(agent, questions, current)).mean };
+    // The agent's own weights, with the metrics of the grid point that ranks the same way when there is one.
+    const onGrid = grid.find((g) => sameWeights(g, scaled(current)));
+    const currentMetrics = { ...(onGrid ?? (await this.run(agent, questions, current)).mean), ...current };
     const best = [...grid].sort(
       (a, b) =>
         b.ndcgAt10 - a.ndcgAt10 || b.mrrAt10 - a.mrrAt10 || b.hitAt1 - a.hitAt1 ||
