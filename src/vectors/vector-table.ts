@@ -10,7 +10,9 @@ import fs from 'node:fs';
  * traffic of a float32 scan.
  */
 
-const KERNEL = new WebAssembly.Module(fs.readFileSync(new URL('./kernel.wasm', import.meta.url)));
+/** The SIMD kernel, compiled on first use: importing this module (for hybridScore) costs nothing. */
+let kernelModule: WebAssembly.Module | undefined;
+const KERNEL = () => (kernelModule ??= new WebAssembly.Module(fs.readFileSync(new URL('./kernel.wasm', import.meta.url))));
 
 interface Kernel {
   dot_f32(a: number, b: number, dim: number): number;
@@ -399,7 +401,7 @@ export class VectorTable {
     this.capacity = capacity;
     this.layout = this.computeLayout(capacity);
     this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.layout.bytes / PAGE) });
-    this.kernel = new WebAssembly.Instance(KERNEL, { env: { memory: this.memory } }).exports as unknown as Kernel;
+    this.kernel = new WebAssembly.Instance(KERNEL(), { env: { memory: this.memory } }).exports as unknown as Kernel;
     this.views = undefined;
     if (old) {
       const v = this.view();
