@@ -106,8 +106,7 @@ export class ApiKeyService {
 
   /** Agent names by id, to show scopes the way they were given (read:<name>). */
   private async agentNames(): Promise<Map<string, string>> {
-    const { rows } = await this.db.query<{ id: string; name: string }>('SELECT id, name FROM agents');
-    return new Map(rows.map((a) => [a.id, a.name]));
+    return new Map((await this.agents.names()).map((a) => [a.id, a.name]));
   }
 }
 

@@ -132,6 +132,12 @@ export class AgentService {
     return rows[0];
   }
 
+  /** Every agent's id and name, by name: cheap (no example counts), for lookups and completions. */
+  async names(): Promise<{ id: string; name: string }[]> {
+    const { rows } = await this.db.query<{ id: string; name: string }>('SELECT id::text, name FROM agents ORDER BY name');
+    return rows;
+  }
+
   async list(): Promise<Agent[]> {
     const { rows } = await this.db.query<Agent>(`SELECT ${AGENT_COLUMNS} FROM agents a ORDER BY a.name`);
     return rows;

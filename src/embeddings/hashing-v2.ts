@@ -1,10 +1,8 @@
 import stopword from 'stopword';
 import { stemmer } from 'stemmer';
 import { ExemplarEmbedding, type ExampleText } from './embedding.ts';
-import { add, FNV_PRIME, hashRange } from './hashing.ts';
+import { add, BOUNDARY, DIMENSIONS, FNV_PRIME, hashRange, SEED_BIGRAM, SEED_TRIGRAM, SEED_WORD, SPACE } from './hashing.ts';
 import { l2normalize } from './normalize.ts';
-
-const DIMENSIONS = 384;
 
 /** Weights of the features. Character 3-grams let "dedupe" meet "duplicates"; bigrams keep a
  * little word order ("merge sort" is not "sort merge"). Measured on data/demo/search-eval.jsonl. */
@@ -17,12 +15,6 @@ export const COMPLETION_WEIGHT = 0.3;
 /** Between an example's prompt and completion in the text `exampleText` builds: U+001F, the unit
  * separator, as in the content hash. Queries never contain it in practice. */
 const PART_SEPARATOR = '\u001f';
-
-const SEED_WORD = 0x811c9dc5;
-const SEED_BIGRAM = 0x2f7b1a37;
-const SEED_TRIGRAM = 0x5bd1e995;
-const BOUNDARY = 0x23;
-const SPACE = 0x20;
 
 /** English function words, plus the words nearly every question to a coding assistant has. */
 const STOP_WORDS = new Set([...stopword.eng, 'how', 'what', 'why', 'when', 'where', 'which', 'who', 'do', 'does', 'did', 'i', 'me', 'my', 'is', 'it', 'its', 'the', 'a', 'an', 'to', 'of', 'in', 'on', 'and', 'or', 'can', 'get', 'use', 'using', 'way', 'want', 'need', 'should']);

@@ -7,16 +7,17 @@ export const WORD_WEIGHT = 1.0;
 export const BIGRAM_WEIGHT = 0.7;
 export const TRIGRAM_WEIGHT = 0.35;
 
-const DIMENSIONS = 384;
+/** Both hashing models use 384 buckets: `add` picks the bucket. */
+export const DIMENSIONS = 384;
 
 // FNV-1a 32-bit. Each kind of feature starts from its own seed, so the word "abc" and the
 // character 3-gram "abc" do not land in the same bucket with the same sign by construction.
 export const FNV_PRIME = 0x01000193;
-const SEED_WORD = 0x811c9dc5; // the standard FNV offset basis
-const SEED_BIGRAM = 0x2f7b1a37;
-const SEED_TRIGRAM = 0x5bd1e995;
-const BOUNDARY = 0x23; // '#', marks the start and end of a word in its 3-grams
-const SPACE = 0x20;
+export const SEED_WORD = 0x811c9dc5; // the standard FNV offset basis
+export const SEED_BIGRAM = 0x2f7b1a37;
+export const SEED_TRIGRAM = 0x5bd1e995;
+export const BOUNDARY = 0x23; // '#', marks the start and end of a word in its 3-grams
+export const SPACE = 0x20;
 
 /** Words: runs of letters, digits and underscores, in any script. */
 const WORD = /[\p{L}\p{N}_]+/gu;

@@ -53,7 +53,7 @@ export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCE
   /** Agent names this key can see that start with what was typed: completions for agent arguments. */
   const agentNames = async (typed: string) => {
     const prefix = typed.toLowerCase();
-    const agents = (await app.agents.list()).filter((a) => canRead(defaultAccess, a.id) && a.name.toLowerCase().startsWith(prefix));
+    const agents = (await app.agents.names()).filter((a) => canRead(defaultAccess, a.id) && a.name.toLowerCase().startsWith(prefix));
     return agents.slice(0, 100).map((a) => a.name);
   };
   // Each key sees the tools it may call, and no more: a smaller list for a model to read.
@@ -79,7 +79,7 @@ export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCE
     new ResourceTemplate('exemplar://agents/{name}/prompt', {
       list: async (ctx) => {
         const access = accessOf(ctx as RequestContext, defaultAccess);
-        const agents = (await app.agents.list()).filter((a) => canRead(access, a.id));
+        const agents = (await app.agents.names()).filter((a) => canRead(access, a.id));
         return { resources: agents.map((a) => ({ uri: `exemplar://agents/${encodeURIComponent(a.name)}/prompt`, name: `${a.name} prompt` })) };
       },
       complete: { name: (typed) => agentNames(typed) },

@@ -37,7 +37,7 @@ export async function invoke<I extends z.ZodObject, O extends z.ZodType>(
  */
 async function withSimilarAgents(err: NotFoundError, ctx: OperationContext): Promise<NotFoundError> {
   const asked = String(err.details.key).toLowerCase();
-  const visible = await ctx.app.agents.list().then((all) => all.filter((a) => canRead(ctx.access, a.id)), () => []);
+  const visible = await ctx.app.agents.names().then((all) => all.filter((a) => canRead(ctx.access, a.id)), () => []);
   const similar = visible
     .map((a) => ({ name: a.name, d: distance(asked, a.name.toLowerCase()) }))
     .filter(({ name, d }) => d <= Math.max(2, Math.floor(asked.length / 3)) || (asked.length >= 3 && name.toLowerCase().includes(asked)))

@@ -109,8 +109,7 @@ export class RetrievalService {
     o: z.output<typeof retrieveInput>,
     ranking: { preferLowReward?: boolean },
   ): Promise<{ result: RetrieveResult; candidates: Candidate[]; agent: AgentRef | undefined }> {
-    const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
-    const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
+    const { alpha, beta } = this.weights(o, agent);
     const embedder = this.index.embedder(agent.embeddingModel);
     const [query] = await embedder.embed([o.query!]);
     // Ranking the most instructive negatives: low reward is better, so score with −β and add β back.
@@ -160,6 +159,15 @@ export class RetrievalService {
     return { result, candidates, agent: verified.agent };
   }
 
+  /** α and β: the call's, else the orchestrator's, else the agent's. */
+  private weights(o: z.output<typeof retrieveInput>, agent: AgentRef): { alpha: number; beta: number } {
+    const defaults = this.defaults();
+    return {
+      alpha: o.similarityWeight ?? defaults.similarityWeight ?? agent.similarityWeight,
+      beta: o.scoreWeight ?? defaults.scoreWeight ?? agent.scoreWeight,
+    };
+  }
+
   /**
    * Without a query there is no similarity: the seed's Strategy 3 asks for "the best" of a type, so
    * examples rank by reward, best first, or lowest first for negatives (the most instructive).
@@ -168,8 +176,7 @@ export class RetrievalService {
     if (o.diversity > 0) throw new ValidationError('diversity', 'needs a query: it trades relevance to the query for variety');
     if (o.dedupeThreshold !== undefined) throw new ValidationError('dedupeThreshold', 'needs a query: near duplicates are found by the query index');
     const agent = await this.agents.resolve(o.agentId);
-    const alpha = o.similarityWeight ?? this.defaults().similarityWeight ?? agent.similarityWeight;
-    const beta = o.scoreWeight ?? this.defaults().scoreWeight ?? agent.scoreWeight;
+    const { alpha, beta } = this.weights(o, agent);
     const lowFirst = ranking.preferLowReward || o.exampleType === 'negative';
     const { clauses, params } = filterSql(o, [agent.id]);
     params.push(o.topK);
