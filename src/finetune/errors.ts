@@ -14,3 +14,12 @@ export class InvalidTransitionError extends ExemplarError {
     super(`run ${runId} is ${from}; it cannot become ${to}`, { runId, from, to });
   }
 }
+
+/** Log lines over one of the run log limits (per update, or in total per run). */
+export class LogLimitError extends ExemplarError {
+  readonly code = 'log_limit_exceeded';
+  readonly status = 413;
+  constructor(what: string, got: number, limit: number, variable: string) {
+    super(`logLines: ${got} ${what} is over the limit of ${limit} (${variable})`, { field: 'logLines', got, limit, variable });
+  }
+}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { canRead, canWrite, ForbiddenError, type Access } from '../access/access.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
-import { buildDataset, type BuiltDataset, type datasetSpec } from '../datasets/builder.ts';
+import type { BuiltDataset, datasetSpec } from '../datasets/builder.ts';
 import type { Queryable } from '../db/database.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
@@ -11,7 +11,8 @@ import { ExternalFineTuneBackend } from './backends/external.ts';
 import { LocalFineTuneBackend } from './backends/local.ts';
 import { OpenAIFineTuneBackend } from './backends/openai.ts';
 import { loadFineTuneConfig, type FineTuneConfig } from './config.ts';
-import { InvalidTransitionError } from './errors.ts';
+import { parseHyperparameters } from './hyperparameters.ts';
+import { InvalidTransitionError, LogLimitError } from './errors.ts';
 import { RunPoller } from './poller.ts';
 import {
   ACTIVE_STATUSES,
@@ -91,11 +92,13 @@ export class RunService {
   /** Builds the dataset, records the run and its examples in one transaction, then starts the backend. */
   async create(input: CreateRunInput, actor: Actor, onProgress?: (done: number, total: number) => void): Promise<RunDetail> {
     const backend = this.backend(input.backend);
-    const hyperparameters = input.hyperparameters ?? {};
+    // Known names, typed and bounded, whichever door (or caller) this came from.
+    const hyperparameters = parseHyperparameters(input.hyperparameters ?? {});
     if (input.command !== undefined && input.backend !== 'local') throw new ValidationError('command', 'only local runs take a command');
     if (input.externalId !== undefined && input.backend !== 'external') throw new ValidationError('externalId', 'only external runs take an externalId');
     backend.check({ format: String(input.dataset.format), hyperparameters, command: input.command });
     const agent = await this.app.agents.resolve(input.dataset.agent);
+    const { buildDataset } = await import('../datasets/builder.ts'); // the tokenizer loads only when a run starts
     const built = await buildDataset(this.app, input.dataset, onProgress);
     if (built.records.length === 0) throw new ValidationError('dataset', `the selection holds no examples of agent "${agent.name}"`);
 
@@ -218,8 +221,18 @@ export class RunService {
     if (run.backend !== 'external') {
       throw new InvalidTransitionError(id, run.status, `${update.status ?? run.status} (only external runs are updated through the API; ${run.backend} runs are followed by the poller)`);
     }
-    await this.apply(id, update, actor, { strict: true });
+    this.checkLogUpdate(update.logLines ?? []);
+    await this.apply(id, update, actor, { strict: true, refuseOverLimit: true });
     return this.get(id);
+  }
+
+  /** Refuses more log lines in one update than EXEMPLAR_FINETUNE_LOG_LINES_PER_UPDATE / _BYTES_PER_UPDATE allow. */
+  private checkLogUpdate(lines: string[]): void {
+    const { logLinesPerUpdate, logBytesPerUpdate } = this.config;
+    if (lines.length > logLinesPerUpdate) throw new LogLimitError('lines in one update', lines.length, logLinesPerUpdate, 'EXEMPLAR_FINETUNE_LOG_LINES_PER_UPDATE');
+    let bytes = 0;
+    for (const line of lines) bytes += Buffer.byteLength(line, 'utf8') + 1;
+    if (bytes > logBytesPerUpdate) throw new LogLimitError('bytes in one update', bytes, logBytesPerUpdate, 'EXEMPLAR_FINETUNE_LOG_BYTES_PER_UPDATE');
   }
 
   /** Asks the run's backend what changed and records it. Safe to call from several places at once. */
@@ -304,9 +317,16 @@ export class RunService {
    * Records a backend's (or external system's) report in one transaction. With `basis` (the run as
    * the backend saw it), a report is dropped when someone else recorded a newer one meanwhile, so
    * two pollers never log the same lines twice. `strict` refuses a forbidden status change instead
-   * of logging and ignoring it.
+   * of logging and ignoring it. A run's log keeps at most EXEMPLAR_FINETUNE_LOG_MAX_BYTES: past it,
+   * `refuseOverLimit` (lines a client sent) refuses the update; otherwise (a backend's own output,
+   * which a local run also keeps in its output.log) the lines are dropped with one note saying so.
    */
-  private async apply(id: string, update: BackendUpdate, actor: Actor, opts: { basis?: BackendRun; strict?: boolean } = {}): Promise<void> {
+  private async apply(
+    id: string,
+    update: BackendUpdate,
+    actor: Actor,
+    opts: { basis?: BackendRun; strict?: boolean; refuseOverLimit?: boolean } = {},
+  ): Promise<void> {
     if (update.status !== undefined && !RUN_STATUSES.includes(update.status)) throw new ValidationError('status', `unknown status "${update.status}"`);
     await this.app.db.transaction(async (tx) => {
       const run = await this.backendRun(tx, id, true);
@@ -322,7 +342,8 @@ export class RunService {
         // A finished run keeps its result; only log lines may still arrive.
         update = { logLines: update.logLines };
       }
-      const text = lines.length ? `${lines.map((l) => l.replace(/\r?\n$/, '')).join('\n')}\n` : '';
+      let text = lines.length ? `${lines.map((l) => l.replace(/\r?\n$/, '')).join('\n')}\n` : '';
+      if (text) text = await this.withinLogLimit(tx, id, text, opts.refuseOverLimit === true);
       await tx.query(
         `UPDATE fine_tuning_runs SET
            status = coalesce($2, status),
@@ -349,6 +370,33 @@ export class RunService {
         });
       }
     });
+  }
+
+  /** `text`, or what of it the run's log still has room for (see apply). */
+  private async withinLogLimit(tx: Queryable, id: string, text: string, refuse: boolean): Promise<string> {
+    const limit = this.config.logMaxBytes;
+    const { rows } = await tx.query<{ bytes: number; tail: string }>(
+      'SELECT octet_length(logs)::int AS bytes, right(logs, 200) AS tail FROM fine_tuning_runs WHERE id = $1',
+      [id],
+    );
+    const used = rows[0]?.bytes ?? 0;
+    const adding = Buffer.byteLength(text, 'utf8');
+    if (used + adding <= limit) return text;
+    if (refuse) throw new LogLimitError('bytes in the run\'s log', used + adding, limit, 'EXEMPLAR_FINETUNE_LOG_MAX_BYTES');
+    const note = `exemplar: the log reached its limit of ${limit} bytes (EXEMPLAR_FINETUNE_LOG_MAX_BYTES); later lines are not kept here\n`;
+    // The note is written once, even if it is what crosses the limit.
+    if (rows[0]?.tail.endsWith(note)) return '';
+    const room = limit - used - Buffer.byteLength(note, 'utf8');
+    const lines = text.split('\n');
+    let kept = '';
+    let keptBytes = 0;
+    for (const line of lines.slice(0, -1)) {
+      const size = Buffer.byteLength(line, 'utf8') + 1;
+      if (keptBytes + size > room) break;
+      kept += `${line}\n`;
+      keptBytes += size;
+    }
+    return kept + note;
   }
 
   private checkId(id: string): string {

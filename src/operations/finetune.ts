@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ForbiddenError } from '../access/access.ts';
 import { agentRefInput } from '../agents/agents.ts';
 import { datasetSpec } from '../datasets/spec.ts';
+import { hyperparametersSchema } from '../finetune/hyperparameters.ts';
 import { BACKEND_NAMES, RUN_STATUSES } from '../finetune/types.ts';
 import { counted, defineOperation, toJson } from './operation.ts';
 
@@ -50,10 +51,9 @@ export const createRun = defineOperation({
     agent: agentRefInput,
     backend: z.enum(BACKEND_NAMES).describe('openai, local or external'),
     baseModel: z.string().min(1).max(500).describe('The model to fine-tune, e.g. gpt-4.1-mini-2025-04-14 or Qwen/Qwen2.5-0.5B-Instruct'),
-    hyperparameters: z
-      .record(z.string(), z.unknown())
+    hyperparameters: hyperparametersSchema
       .default({})
-      .describe('JSON object. openai: n_epochs, batch_size, learning_rate_multiplier (dpo: beta), suffix, seed. local: lora_r, lora_alpha, lora_dropout, learning_rate, num_epochs, micro_batch_size, gradient_accumulation_steps, sequence_len, qlora'),
+      .describe('JSON object; other names are refused. openai: n_epochs, batch_size, learning_rate_multiplier (dpo: beta), suffix, seed. local: lora_r, lora_alpha, lora_dropout, learning_rate, num_epochs, micro_batch_size, gradient_accumulation_steps, sequence_len, qlora (trl-preference, trl-kto: beta)'),
     command: z.string().min(1).max(10_000).optional().describe('local, CLI only: the training command for this run ({config} {train} {validation} {dir}); default EXEMPLAR_FINETUNE_COMMAND'),
     externalId: z.string().min(1).max(500).optional().describe("external: the external system's id for its job"),
   }),
@@ -179,7 +179,7 @@ export const updateRun = defineOperation({
     status: z.enum(RUN_STATUSES).optional().describe('The new status'),
     resultModel: z.string().min(1).max(1000).optional().describe('The model the run produced'),
     error: z.string().min(1).max(10_000).optional().describe('Why the run failed'),
-    logLines: z.array(z.string().max(100_000)).max(10_000).optional().describe('Lines to append to the log'),
+    logLines: z.array(z.string()).optional().describe('Lines to append to the log (at most EXEMPLAR_FINETUNE_LOG_LINES_PER_UPDATE lines and EXEMPLAR_FINETUNE_LOG_BYTES_PER_UPDATE bytes per call)'),
     externalId: z.string().min(1).max(500).optional().describe("The external system's id for its job"),
   }),
   output: runDetailJson,

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { FULL_ACCESS, type Access } from '../../src/access/access.ts';
 import { buildDataset } from '../../src/datasets/builder.ts';
 import { validateExample } from '../../src/examples/example.ts';
@@ -181,14 +182,9 @@ describe('local backend', () => {
     expect(logs).toContain('warning on stderr');
     expect(logs).toContain('epoch 2 loss 0.5');
     expect(logs).toContain(`dir ${done.dir}`);
-    const yaml = fs.readFileSync(path.join(done.dir, 'axolotl.yaml'), 'utf8');
-    expect(yaml).toContain('adapter: "lora"');
-    expect(yaml).toContain('lora_r: 16');
-    expect(yaml).toContain('lora_alpha: 32');
-    expect(yaml).toContain('lora_dropout: 0.05');
-    expect(yaml).toContain('learning_rate: 0.0002');
-    expect(yaml).toContain('num_epochs: 3');
-    expect(yaml).toContain('type: "alpaca"');
+    const yaml = parseYaml(fs.readFileSync(path.join(done.dir, 'axolotl.yaml'), 'utf8'));
+    expect(yaml).toMatchObject({ adapter: 'lora', lora_r: 16, lora_alpha: 32, lora_dropout: 0.05, learning_rate: 0.0002, num_epochs: 3 });
+    expect(yaml.datasets[0]).toMatchObject({ path: path.join(done.dir, 'train.jsonl'), type: 'alpaca' });
     expect(sha(fs.readFileSync(path.join(done.dir, 'train.jsonl'), 'utf8'))).toBe(done.datasetSha256);
   });
 
@@ -205,10 +201,10 @@ describe('local backend', () => {
       const { logs } = await env.app.runs.logs(run.id);
       expect(logs).toContain('boom');
       expect(logs).toContain('trl-sft.yaml');
-      const yaml = fs.readFileSync(path.join(failed.dir, 'trl-sft.yaml'), 'utf8');
-      expect(yaml).toContain('trainer: "sft"');
-      expect(yaml).toContain('load_in_4bit: true');
-      expect(yaml).toContain('use_peft: true');
+      const yaml = parseYaml(fs.readFileSync(path.join(failed.dir, 'trl-sft.yaml'), 'utf8'));
+      expect(yaml).toMatchObject({ trainer: 'sft', load_in_4bit: true, use_peft: true });
+      // {config} inside double quotes gets the bare path.
+      expect(logs).toContain(`loading ${path.join(failed.dir, 'trl-sft.yaml')}\n`);
     } finally {
       await poller.stop();
     }

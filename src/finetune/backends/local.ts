@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { stringify } from 'yaml';
 import { ValidationError } from '../../errors.ts';
 import { FineTuneBackendError } from '../errors.ts';
+import { checkNames, LOCAL_HYPERPARAMETERS, parseHyperparameters, type Hyperparameters } from '../hyperparameters.ts';
 import type { BackendRun, BackendUpdate, RunBackend, RunFiles } from '../types.ts';
 
 /** LoRA defaults; hyperparameters of the run override them. */
@@ -16,6 +18,9 @@ export const LORA_DEFAULTS = {
   gradient_accumulation_steps: 4,
   sequence_len: 2048,
 } as const;
+
+/** The DPO and KTO beta TRL uses when the run gives none. */
+const DEFAULT_BETA = 0.1;
 
 const LOG_FILE = 'output.log';
 const EXIT_FILE = 'exit_code';
@@ -44,10 +49,16 @@ export function trainerFor(format: string): { kind: 'axolotl'; type: 'alpaca' | 
 /**
  * The trainer config for a run: an Axolotl YAML for axolotl-* formats, a TRL YAML (for
  * `trl sft|dpo|kto --config`) otherwise. LoRA by default; QLoRA (4-bit) when hyperparameters.qlora.
+ * Built from the typed, allowlisted hyperparameters and written by a YAML library: no key or value
+ * can add a line (the run's hyperparameters are parsed again here, so a row written before these
+ * checks cannot either).
  */
 export function trainerConfig(run: Pick<BackendRun, 'baseModel' | 'datasetFormat' | 'hyperparameters'>, files: RunFiles): { file: string; text: string } {
-  const hp = { ...LORA_DEFAULTS, ...run.hyperparameters } as Record<string, unknown> & typeof LORA_DEFAULTS;
+  const given = parseHyperparameters(run.hyperparameters);
+  checkLocal(run.datasetFormat, given);
+  const hp = { ...LORA_DEFAULTS, ...given };
   const qlora = hp.qlora === true;
+  const beta = typeof hp.beta === 'number' ? hp.beta : DEFAULT_BETA;
   const out = path.join(files.dir, 'output');
   const t = trainerFor(run.datasetFormat);
   if (t.kind === 'axolotl') {
@@ -58,7 +69,7 @@ export function trainerConfig(run: Pick<BackendRun, 'baseModel' | 'datasetFormat
       ...(t.type === 'chat_template' ? { field_messages: 'messages' } : {}),
       ...(file === files.validation ? { split: 'train' } : {}),
     });
-    const config: Record<string, unknown> = {
+    const config = {
       base_model: run.baseModel,
       adapter: qlora ? 'qlora' : 'lora',
       load_in_4bit: qlora,
@@ -86,7 +97,8 @@ export function trainerConfig(run: Pick<BackendRun, 'baseModel' | 'datasetFormat
     };
     return { file: path.join(files.dir, 'axolotl.yaml'), text: toYaml(config) };
   }
-  const config: Record<string, unknown> = {
+  const config = {
+    trainer: t.trainer,
     model_name_or_path: run.baseModel,
     datasets: [
       { path: 'json', data_files: files.train, split: 'train' },
@@ -109,29 +121,23 @@ export function trainerConfig(run: Pick<BackendRun, 'baseModel' | 'datasetFormat
     bf16: true,
     logging_steps: 1,
     output_dir: out,
-    ...(t.trainer === 'dpo' ? { beta: hp.beta ?? 0.1 } : {}),
+    ...(t.trainer === 'dpo' || t.trainer === 'kto' ? { beta } : {}),
   };
-  return { file: path.join(files.dir, `trl-${t.trainer}.yaml`), text: toYaml({ trainer: t.trainer, ...config }) };
+  return { file: path.join(files.dir, `trl-${t.trainer}.yaml`), text: toYaml(config) };
 }
 
-/** Block-style YAML; scalars are written as JSON, which YAML reads unchanged. */
-export function toYaml(value: Record<string, unknown>, indent = ''): string {
-  let out = '';
-  for (const [key, v] of Object.entries(value)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) {
-      out += `${indent}${key}:\n`;
-      for (const item of v) {
-        if (item && typeof item === 'object') {
-          const inner = toYaml(item as Record<string, unknown>, `${indent}    `);
-          out += `${indent}  - ${inner.trimStart()}`;
-        } else out += `${indent}  - ${JSON.stringify(item)}\n`;
-      }
-    } else if (v && typeof v === 'object') {
-      out += `${indent}${key}:\n${toYaml(v as Record<string, unknown>, `${indent}  `)}`;
-    } else out += `${indent}${key}: ${JSON.stringify(v)}\n`;
-  }
-  return out;
+/** YAML from plain data, by the `yaml` library (it quotes whatever needs quoting); long strings are never folded. */
+export function toYaml(value: Record<string, unknown>): string {
+  return stringify(value, { lineWidth: 0 });
+}
+
+/** The local backend's checks of a run's hyperparameters: its names only, and a numeric beta for DPO and KTO only. */
+function checkLocal(format: string, hp: Hyperparameters): void {
+  const trainer = trainerFor(format);
+  const dpoOrKto = trainer.kind === 'trl' && (trainer.trainer === 'dpo' || trainer.trainer === 'kto');
+  const allowed = LOCAL_HYPERPARAMETERS.filter((k) => k !== 'beta' || dpoOrKto);
+  checkNames(hp, allowed, `the local backend with ${format}`);
+  if (hp.beta === 'auto') throw new ValidationError('hyperparameters.beta', 'the local backend needs a number (DPO and KTO default to 0.1), not "auto"');
 }
 
 /** Single-quotes a value for sh. */
@@ -139,9 +145,75 @@ export function shellQuote(value: string): string {
   return `'${value.split("'").join(`'\\''`)}'`;
 }
 
-/** Fills {config} {train} {validation} {dir} with shell-quoted paths. */
+type Quoting = 'plain' | 'single' | 'double';
+
+/**
+ * Fills {config} {train} {validation} {dir} in a sh command with the paths, each quoted for where
+ * its placeholder stands: outside quotes, inside '...', inside "..." (and inside $(...) or `...`,
+ * which start afresh). A value can neither end a quote early nor start a command; control
+ * characters, which no path of ours holds, are refused outright.
+ */
 export function fillCommand(template: string, values: { config: string; train: string; validation: string | null; dir: string }): string {
-  return template.replace(/\{(config|train|validation|dir)\}/g, (_, name: keyof typeof values) => shellQuote(values[name] ?? ''));
+  const stack: { quoting: Quoting; parens: number; closer: ')' | '`' | null }[] = [{ quoting: 'plain', parens: 0, closer: null }];
+  let out = '';
+  for (let i = 0; i < template.length; i++) {
+    const top = stack[stack.length - 1];
+    const c = template[i];
+    const placeholder = c === '{' ? /^\{(config|train|validation|dir)\}/.exec(template.slice(i, i + 13)) : null;
+    if (placeholder) {
+      if (top.quoting !== 'single' && template[i - 1] === '$') {
+        throw new ValidationError('command', `write ${placeholder[0]}, not $${placeholder[0]}: Exemplar puts the quoted path there itself`);
+      }
+      const value = values[placeholder[1] as keyof typeof values] ?? '';
+      if (/[\u0000-\u001f\u007f]/.test(value)) throw new FineTuneBackendError(`local: the ${placeholder[1]} path holds a control character; refusing to run it`);
+      out += quoteFor(top.quoting, value);
+      i += placeholder[0].length - 1;
+      continue;
+    }
+    out += c;
+    if (top.quoting === 'single') {
+      if (c === "'") stack.pop();
+      continue;
+    }
+    if (c === '\\') {
+      // An escaped character is literal (inside "..." too, for the ones that matter).
+      if (i + 1 < template.length) out += template[++i];
+      continue;
+    }
+    if (c === '$' && template[i + 1] === '(') {
+      out += template[++i];
+      stack.push({ quoting: 'plain', parens: 0, closer: ')' });
+    } else if (c === '`') {
+      if (top.closer === '`') stack.pop();
+      else stack.push({ quoting: 'plain', parens: 0, closer: '`' });
+    } else if (top.quoting === 'double') {
+      if (c === '"') stack.pop();
+    } else if (c === "'") {
+      stack.push({ quoting: 'single', parens: 0, closer: null });
+    } else if (c === '"') {
+      stack.push({ quoting: 'double', parens: 0, closer: null });
+    } else if (c === '(') {
+      top.parens++;
+    } else if (c === ')') {
+      if (top.parens > 0) top.parens--;
+      else if (top.closer === ')') stack.pop();
+    } else if (c === '#' && (i === 0 || /[\s;&|()]/.test(template[i - 1]))) {
+      // A comment runs to the end of the line; its quotes open nothing.
+      const end = template.indexOf('\n', i);
+      const stop = end < 0 ? template.length : end;
+      out += template.slice(i + 1, stop);
+      i = stop - 1;
+    }
+  }
+  return out;
+}
+
+function quoteFor(quoting: Quoting, value: string): string {
+  // Inside '...': close it, add the single-quoted value, reopen it.
+  if (quoting === 'single') return `'${shellQuote(value)}'`;
+  // Inside "...", a backslash makes exactly $ ` " \ literal.
+  if (quoting === 'double') return value.replace(/[$`"\\]/g, (ch) => `\\${ch}`);
+  return shellQuote(value);
 }
 
 /**
@@ -157,11 +229,14 @@ export class LocalFineTuneBackend implements RunBackend {
     private readonly opts: { command?: string; onExit?: (runId: string) => void } = {},
   ) {}
 
-  check({ format, command }: { format: string; command?: string }): void {
-    trainerFor(format);
-    if (!command && !this.opts.command) {
+  check({ format, hyperparameters, command }: { format: string; hyperparameters: Record<string, unknown>; command?: string }): void {
+    checkLocal(format, parseHyperparameters(hyperparameters));
+    const template = command || this.opts.command;
+    if (!template) {
       throw new ValidationError('command', 'the local backend needs a training command: set EXEMPLAR_FINETUNE_COMMAND or give one with the run');
     }
+    // Refuses a template that cannot be filled safely before anything is recorded.
+    fillCommand(template, { config: 'c', train: 't', validation: 'v', dir: 'd' });
   }
 
   async start(run: BackendRun, files: RunFiles): Promise<BackendUpdate> {

@@ -6,6 +6,7 @@ import { ValidationError } from '../../errors.ts';
 import { OPENAI_DEFAULT_BASE_URL } from '../../llm/openai.ts';
 import { hostOf, isRetryableStatus, scrub, withRetries, type RetryPolicy } from '../../remote/retry.ts';
 import { FineTuneBackendError } from '../errors.ts';
+import { checkNames, OPENAI_DPO_HYPERPARAMETERS, OPENAI_JOB_OPTIONS, OPENAI_SUPERVISED_HYPERPARAMETERS, parseHyperparameters } from '../hyperparameters.ts';
 import type { BackendRun, BackendUpdate, RunBackend, RunFiles, RunStatus } from '../types.ts';
 
 export interface OpenAIBackendOptions {
@@ -25,11 +26,8 @@ export const OPENAI_STATUS: Record<string, RunStatus> = {
   cancelled: 'cancelled',
 };
 
-/** The hyperparameters OpenAI's supervised and DPO methods take; others are refused. */
-const SUPERVISED_KEYS = ['n_epochs', 'batch_size', 'learning_rate_multiplier'];
-const DPO_KEYS = [...SUPERVISED_KEYS, 'beta'];
-/** Job-level options passed through. */
-const JOB_KEYS = ['suffix', 'seed'];
+/** Job-level options passed beside the method's hyperparameters. */
+const JOB_KEYS: readonly string[] = OPENAI_JOB_OPTIONS;
 
 /**
  * OpenAI fine-tuning through the official SDK: uploads the JSONL files (purpose fine-tune), creates
@@ -56,10 +54,11 @@ export class OpenAIFineTuneBackend implements RunBackend {
     if (format !== 'openai-sft' && format !== 'openai-dpo') {
       throw new ValidationError('format', `the openai backend takes openai-sft or openai-dpo datasets, not ${format}`);
     }
-    const allowed = [...(format === 'openai-dpo' ? DPO_KEYS : SUPERVISED_KEYS), ...JOB_KEYS];
-    for (const key of Object.keys(hyperparameters)) {
-      if (!allowed.includes(key)) throw new ValidationError('hyperparameters', `OpenAI ${format} does not take "${key}" (it takes ${allowed.join(', ')})`);
-    }
+    checkNames(
+      parseHyperparameters(hyperparameters),
+      [...(format === 'openai-dpo' ? OPENAI_DPO_HYPERPARAMETERS : OPENAI_SUPERVISED_HYPERPARAMETERS), ...OPENAI_JOB_OPTIONS],
+      `OpenAI ${format}`,
+    );
   }
 
   async start(run: BackendRun, files: RunFiles): Promise<BackendUpdate> {
