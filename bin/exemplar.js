@@ -5,7 +5,7 @@ import fs from 'node:fs';
 
 const root = new URL('../', import.meta.url);
 if (compiledIsCurrent()) {
-  await import('../dist/cli/main.js');
+  await import('../dist/main.js');
 } else {
   const { register } = await import('tsx/esm/api');
   register();

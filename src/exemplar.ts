@@ -8,7 +8,7 @@ import { ExampleService } from './examples/examples.ts';
 import { RunService } from './finetune/runs.ts';
 import { IndexService } from './indexing/index-service.ts';
 import { PgvectorIndex } from './indexing/pgvector-index.ts';
-import { optimizePromptWithMcpRag, type OptimizeOptions, type OptimizeResult } from './optimization/optimize.ts';
+import type { OptimizeOptions, OptimizeResult } from './optimization/optimize.ts';
 import { PromptService } from './prompts/prompts.ts';
 import type { SyncResult, VectorIndex } from './indexing/vector-index.ts';
 import { SyncWorker } from './indexing/sync-worker.ts';
@@ -44,9 +44,9 @@ export class Exemplar {
     backend: 'memory' | 'pgvector',
   ) {
     this.agents = new AgentService(db, (spec) => void createEmbedding(spec, config.embedding));
-    this.examples = new ExampleService(db, this.agents, config.maxTextBytes);
+    this.examples = new ExampleService(db, this.agents, config);
     this.apiKeys = new ApiKeyService(db, this.agents);
-    this.prompts = new PromptService(db, this.agents);
+    this.prompts = new PromptService(db, this.agents, config.maxPromptBytes);
     this.memoryIndex = new IndexService(db, this.agents, config.embedding, config.dataDir);
     this.index =
       backend === 'pgvector'
@@ -82,7 +82,8 @@ export class Exemplar {
   }
 
   /** The seed's optimize_prompt_with_mcp_rag: a better prompt from the agent's best and worst examples, saved as a new version. */
-  optimizePromptWithMcpRag(agentId: string, opts: OptimizeOptions = {}, actor = 'library'): Promise<OptimizeResult> {
+  async optimizePromptWithMcpRag(agentId: string, opts: OptimizeOptions = {}, actor = 'library'): Promise<OptimizeResult> {
+    const { optimizePromptWithMcpRag } = await import('./optimization/optimize.ts'); // the LLM SDKs load only when it runs
     return optimizePromptWithMcpRag(this, agentId, opts, actor, this.config.llm);
   }
 

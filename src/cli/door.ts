@@ -11,7 +11,7 @@ import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
 import { fieldType, fromText, inputFields } from '../operations/text-input.ts';
 import { dataDirOf } from '../config/env.ts';
-import { CHANNEL_PATH, findLocalChannel, type LocalChannel } from '../http/local-channel.ts';
+import { findLocalChannel, sendThroughChannel, type LocalChannel } from '../http/local-channel.ts';
 import { parseInput } from '../validation.ts';
 import { renderRecord, renderTable } from './table.ts';
 
@@ -57,7 +57,10 @@ export function finishCommands(program: Command): void {
  */
 export async function openApp(global: GlobalOptions): Promise<Exemplar> {
   const [{ Exemplar }, { loadConfig }] = await Promise.all([import('../exemplar.ts'), import('../config/config.ts')]);
-  return Exemplar.open(loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir }));
+  const config = loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir });
+  // A one-off command needs few buffers, and PGlite touches all of them at start (128MB by default).
+  config.pgliteSharedBuffers ??= '16MB';
+  return Exemplar.open(config);
 }
 
 /** The CLI door: turns each operation's CLI adapter into a commander command. */
@@ -185,18 +188,10 @@ async function runOperation(
  * database itself. The server's errors come back as errors with their own code and message.
  */
 async function invokeThroughServer(server: LocalChannel, operation: string, input: unknown, actor: string): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetch(`${server.url}${CHANNEL_PATH}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json', 'accept-encoding': 'identity' },
-      body: JSON.stringify({ operation, input, actor }),
-    });
-  } catch {
-    return undefined;
-  }
-  const body = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string; details?: Record<string, unknown> } };
-  if (response.ok) return body;
+  const response = await sendThroughChannel(server, { operation, input, actor });
+  if (!response) return undefined;
+  const body = response.body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } };
+  if (response.status >= 200 && response.status < 300) return body;
   throw new ServerError(body.error?.code ?? 'server_error', response.status, body.error?.message ?? `the server answered ${response.status}`, body.error?.details);
 }
 

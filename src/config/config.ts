@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { loadEmbeddingConfig, type EmbeddingConfig } from '../embeddings/providers.ts';
 import { ValidationError } from '../errors.ts';
 import { dataDirOf, envOneOf, envPositiveInt, envString } from './env.ts';
-import { loadLlmConfig, type LlmConfig } from '../llm/provider.ts';
+import { loadEmbeddingConfig, loadLlmConfig, type EmbeddingConfig, type LlmConfig } from './providers.ts';
 
 /**
  * Everything Exemplar reads from the environment, in one place. The README's configuration
@@ -19,8 +18,24 @@ export interface Config {
   dataDir: string;
   /** PGlite's data directory, or `memory://` for a throwaway in-memory database. */
   pgliteDir: string;
+  /** PGlite's shared_buffers (EXEMPLAR_PGLITE_SHARED_BUFFERS), e.g. `128MB`. Unset: PGlite's own
+   * default (128MB) for the server, 16MB for a one-off CLI command, which then starts in well under
+   * 200 MB (PGlite touches every buffer at start). */
+  pgliteSharedBuffers?: string;
   /** Largest prompt or completion accepted, in UTF-8 bytes. */
   maxTextBytes: number;
+  /** Largest example metadata accepted, as UTF-8 JSON bytes. */
+  maxMetadataBytes: number;
+  /** Deepest example metadata accepted: `{}` is 1 level, `{"a":{}}` 2. */
+  maxMetadataDepth: number;
+  /** Deepest JSON any input may nest (a request body, tool arguments, a file line), counted from its root. */
+  maxJsonDepth: number;
+  /** Largest prompt version (system prompt) accepted, in UTF-8 bytes. */
+  maxPromptBytes: number;
+  /** Largest HTTP request body, checked before it is read and before authentication. */
+  maxBodyBytes: number;
+  /** Largest HTTP request body on the import route (and the CLI's local channel), which carries a whole file. */
+  maxImportBytes: number;
   /** Embedding providers' settings (API keys, base URLs, model folders). */
   embedding: EmbeddingConfig;
   /** LLM providers' settings, for prompt optimization. */
@@ -32,9 +47,26 @@ export interface Config {
   port: number;
   /** Browser origins allowed to call the HTTP doors, besides localhost. */
   allowedOrigins: string[];
+  /** Host header values the server answers to besides its own addresses and localhost (DNS rebinding); `*` allows any. */
+  allowedHosts: string[];
+  /** Largest run_sql result, in bytes of JSON; rows beyond it are cut off (`truncated`). */
+  sqlMaxResultBytes: number;
+  /** run_sql queries running at once over all callers; unset: half the pool on PostgreSQL, 1 on PGlite. */
+  sqlMaxConcurrent?: number;
+  /** run_sql queries running at once for one key; unset: 2 on PostgreSQL, 1 on PGlite. */
+  sqlMaxConcurrentPerKey?: number;
+  /** On PGlite, the longest the planner may expect a run_sql query to take; unset: 100 ms. */
+  sqlEmbeddedMaxMs?: number;
 }
 
 export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
+export const DEFAULT_SQL_MAX_RESULT_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_METADATA_BYTES = 256 * 1024;
+export const DEFAULT_MAX_METADATA_DEPTH = 20;
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+export const DEFAULT_MAX_PROMPT_BYTES = 256 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_IMPORT_BYTES = 200 * 1024 * 1024;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const dataDir = dataDirOf(env, overrides.dataDir);
@@ -44,12 +76,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dbPoolSize: envPositiveInt(env.EXEMPLAR_DB_POOL_SIZE, 'EXEMPLAR_DB_POOL_SIZE') ?? 10,
     dataDir,
     pgliteDir: env.EXEMPLAR_PGLITE_DIR ?? path.join(dataDir, 'db'),
+    pgliteSharedBuffers: envMemorySize(env.EXEMPLAR_PGLITE_SHARED_BUFFERS, 'EXEMPLAR_PGLITE_SHARED_BUFFERS'),
     maxTextBytes: envPositiveInt(env.EXEMPLAR_MAX_TEXT_BYTES, 'EXEMPLAR_MAX_TEXT_BYTES') ?? DEFAULT_MAX_TEXT_BYTES,
+    maxMetadataBytes: envPositiveInt(env.EXEMPLAR_MAX_METADATA_BYTES, 'EXEMPLAR_MAX_METADATA_BYTES') ?? DEFAULT_MAX_METADATA_BYTES,
+    maxMetadataDepth: envPositiveInt(env.EXEMPLAR_MAX_METADATA_DEPTH, 'EXEMPLAR_MAX_METADATA_DEPTH') ?? DEFAULT_MAX_METADATA_DEPTH,
+    maxJsonDepth: envPositiveInt(env.EXEMPLAR_MAX_JSON_DEPTH, 'EXEMPLAR_MAX_JSON_DEPTH') ?? DEFAULT_MAX_JSON_DEPTH,
+    maxPromptBytes: envPositiveInt(env.EXEMPLAR_MAX_PROMPT_BYTES, 'EXEMPLAR_MAX_PROMPT_BYTES') ?? DEFAULT_MAX_PROMPT_BYTES,
+    maxBodyBytes: envPositiveInt(env.EXEMPLAR_MAX_BODY_BYTES, 'EXEMPLAR_MAX_BODY_BYTES') ?? DEFAULT_MAX_BODY_BYTES,
+    maxImportBytes: envPositiveInt(env.EXEMPLAR_MAX_IMPORT_BYTES, 'EXEMPLAR_MAX_IMPORT_BYTES') ?? DEFAULT_MAX_IMPORT_BYTES,
     embedding: loadEmbeddingConfig({ ...env, EXEMPLAR_DATA_DIR: dataDir }),
     llm: loadLlmConfig(env),
     host: env.EXEMPLAR_HOST || '127.0.0.1',
     port: envPositiveInt(env.EXEMPLAR_PORT, 'EXEMPLAR_PORT') ?? 8787,
     allowedOrigins: (env.EXEMPLAR_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    allowedHosts: (env.EXEMPLAR_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    sqlMaxResultBytes: envPositiveInt(env.EXEMPLAR_SQL_MAX_RESULT_BYTES, 'EXEMPLAR_SQL_MAX_RESULT_BYTES') ?? DEFAULT_SQL_MAX_RESULT_BYTES,
+    sqlMaxConcurrent: envPositiveInt(env.EXEMPLAR_SQL_MAX_CONCURRENT, 'EXEMPLAR_SQL_MAX_CONCURRENT'),
+    sqlMaxConcurrentPerKey: envPositiveInt(env.EXEMPLAR_SQL_MAX_CONCURRENT_PER_KEY, 'EXEMPLAR_SQL_MAX_CONCURRENT_PER_KEY'),
+    sqlEmbeddedMaxMs: envPositiveInt(env.EXEMPLAR_SQL_EMBEDDED_MAX_MS, 'EXEMPLAR_SQL_EMBEDDED_MAX_MS'),
     vectorBackend: envOneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
     ...dropUndefined(overrides),
   };
@@ -57,6 +101,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ValidationError('EXEMPLAR_DB_SCHEMA', `"${config.dbSchema}" is not a plain lower-case schema name`);
   }
   return config;
+}
+
+/** A PostgreSQL memory setting such as `16MB` or `1GB`: checked here, where the variable can be named. */
+function envMemorySize(value: string | undefined, name: string): string | undefined {
+  const v = envString(value);
+  if (v !== undefined && !/^\d+\s*(kB|MB|GB)$/.test(v)) throw new ValidationError(name, `must be a size such as 16MB or 1GB, got "${v}"`);
+  return v;
 }
 
 function dropUndefined<T extends object>(obj: T): Partial<T> {

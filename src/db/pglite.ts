@@ -12,13 +12,14 @@ export class DatabaseInUseError extends ExemplarError {
 }
 
 /** The embedded default: real PostgreSQL 17 in WASM, with pgvector bundled, stored in a folder. */
-export async function openPglite(dataDir: string): Promise<Database> {
+export async function openPglite(dataDir: string, sharedBuffers?: string): Promise<Database> {
   const inMemory = dataDir === 'memory://' || dataDir === '';
-  if (inMemory) return new PgliteDatabase(await PGlite.create({ extensions: { vector } }));
+  const postgresqlconf = sharedBuffers ? [`shared_buffers = ${sharedBuffers}`] : undefined;
+  if (inMemory) return new PgliteDatabase(await PGlite.create({ extensions: { vector }, postgresqlconf }));
   fs.mkdirSync(dataDir, { recursive: true });
   const releaseLock = lockDataDir(dataDir);
   try {
-    return new PgliteDatabase(await PGlite.create({ dataDir, extensions: { vector } }), releaseLock);
+    return new PgliteDatabase(await PGlite.create({ dataDir, extensions: { vector }, postgresqlconf }), releaseLock);
   } catch (err) {
     releaseLock();
     throw err;

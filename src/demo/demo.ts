@@ -1,13 +1,12 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Actor } from '../audit/audit.ts';
 import { NotFoundError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { importExamples, type ImportResult } from '../import-export/import-export.ts';
+import { packageFile } from '../package-files.ts';
 
 export const DEMO_AGENT = 'demo-coding-assistant';
-export const DEMO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../data/demo/coding-assistant.jsonl');
+export const DEMO_FILE = packageFile('data/demo/coding-assistant.jsonl');
 
 /**
  * Creates the demo agent from the coding-assistant examples shipped in data/demo. Running it again

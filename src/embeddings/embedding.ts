@@ -1,11 +1,12 @@
-import { BaseEmbedding } from '@llamaindex/core/embeddings';
 import { ValidationError } from '../errors.ts';
 
 /**
- * An embedding provider. It is a LlamaIndex `BaseEmbedding`, so LlamaIndex code can use it, and it
- * adds the fast path Exemplar uses itself: `embed(texts)` returns L2-normalised float32 vectors.
+ * An embedding provider: `embed(texts)` returns L2-normalised float32 vectors. LlamaIndex code uses
+ * one through `llamaIndexEmbedding(provider)` (src/vectors/llamaindex-embedding.ts), a LlamaIndex
+ * `BaseEmbedding`. It is not one itself: LlamaIndex's embeddings module loads a tokenizer, about
+ * 90 MB and a fifth of a second that every command and server would pay for nothing.
  */
-export abstract class ExemplarEmbedding extends BaseEmbedding {
+export abstract class ExemplarEmbedding {
   /** Stable id of the model and its settings, e.g. "hashing-384" or "openai:text-embedding-3-small@1536".
    * Stored with every index and cache entry: vectors from different ids are never mixed. */
   abstract readonly modelId: string;
@@ -22,15 +23,6 @@ export abstract class ExemplarEmbedding extends BaseEmbedding {
    */
   exampleText(example: ExampleText): string {
     return example.prompt;
-  }
-
-  constructor() {
-    super();
-    this.getTextEmbeddings = async (texts: string[]) => (await this.embed(texts)).map((v) => Array.from(v));
-  }
-
-  async getTextEmbedding(text: string): Promise<number[]> {
-    return Array.from((await this.embed([text]))[0]);
   }
 }
 

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { redactUrl } from '../config/config.ts';
 import { EmbeddingProviderError, ValidationError } from '../errors.ts';
 import { ExemplarEmbedding, modelDimensions } from './embedding.ts';
@@ -66,6 +66,8 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
   private readonly timeoutMs: number;
   private readonly retry: RetryPolicy;
   private client: OpenAI | undefined;
+  /** The SDK, loaded with the first request: a process that never calls the API never pays for it. */
+  private sdk: typeof import('openai') | undefined;
 
   constructor(options: OpenAIEmbeddingOptions = {}) {
     super();
@@ -79,7 +81,6 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
     this.batchSize = options.batchSize ?? 256;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.retry = retryPolicy(options, { maxRetries: 6, baseDelayMs: 500, maxDelayMs: 30_000 });
-    this.embedBatchSize = this.batchSize;
   }
 
   async embed(texts: string[]): Promise<Float32Array[]> {
@@ -99,7 +100,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
   private async request(input: string[]): Promise<Float32Array[]> {
     return withRetries(
       async () => {
-        const response = await this.getClient().embeddings.create({
+        const response = await (await this.getClient()).embeddings.create({
           model: this.model,
           input,
           encoding_format: 'float',
@@ -107,7 +108,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
         });
         return this.toVectors(response, input.length);
       },
-      (err) => ({ retryable: isRetryable(err), headers: err instanceof OpenAI.APIError ? err.headers : undefined }),
+      (err) => ({ retryable: isRetryable(this.sdk, err), headers: this.sdk && err instanceof this.sdk.APIError ? err.headers : undefined }),
       this.retry,
       (err) => this.explain(err),
     );
@@ -135,7 +136,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
     return out;
   }
 
-  private getClient(): OpenAI {
+  private async getClient(): Promise<OpenAI> {
     if (!this.client) {
       const custom = this.baseURL !== undefined && hostOf(this.baseURL) !== OPENAI_HOST;
       if (!this.apiKey && !custom) {
@@ -143,7 +144,8 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
           envVar: 'OPENAI_API_KEY',
         });
       }
-      this.client = new OpenAI({
+      this.sdk ??= await import('openai');
+      this.client = new this.sdk.default({
         // Local servers usually need no key, but the SDK insists on one.
         apiKey: this.apiKey ?? 'not-needed',
         baseURL: this.baseURL,
@@ -157,7 +159,8 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
   /** Turns an SDK error into one that says what to do, without the key in it. */
   private explain(err: unknown): Error {
     if (err instanceof EmbeddingProviderError) return err;
-    if (err instanceof OpenAI.APIError && (err.status === 401 || err.status === 403)) {
+    const APIError = this.sdk?.APIError;
+    if (APIError && err instanceof APIError && (err.status === 401 || err.status === 403)) {
       // The server's own message is left out on purpose: OpenAI's echoes part of the key.
       const what = err.status === 401 ? 'rejected the API key (401)' : 'refused access (403)';
       return this.providerError(`${what}; set OPENAI_API_KEY to a valid key for this server`, {
@@ -165,7 +168,7 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
         envVar: 'OPENAI_API_KEY',
       });
     }
-    if (err instanceof OpenAI.APIError) {
+    if (APIError && err instanceof APIError) {
       const status = err.status === undefined ? 'no response' : `HTTP ${err.status}`;
       return this.providerError(`failed (${status}): ${this.scrub(err.message)}`, { status: err.status });
     }
@@ -188,8 +191,9 @@ export class OpenAIEmbedding extends ExemplarEmbedding {
 }
 
 /** 429 (rate limit), 408 (timeout), 409 (lock), 5xx, and connection failures or timeouts. */
-function isRetryable(err: unknown): boolean {
-  if (err instanceof OpenAI.APIConnectionError) return true; // includes APIConnectionTimeoutError
-  if (!(err instanceof OpenAI.APIError) || err.status === undefined) return false;
+function isRetryable(sdk: typeof import('openai') | undefined, err: unknown): boolean {
+  if (!sdk) return false; // failed before a request was made
+  if (err instanceof sdk.APIConnectionError) return true; // includes APIConnectionTimeoutError
+  if (!(err instanceof sdk.APIError) || err.status === undefined) return false;
   return err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
 }

@@ -5,32 +5,9 @@ import { HashingEmbedding } from './hashing.ts';
 import { HashingEmbeddingV2 } from './hashing-v2.ts';
 import { OpenAIEmbedding } from './openai.ts';
 import { TransformersEmbedding } from './transformers.ts';
-import { envPositiveInt, envString } from '../config/env.ts';
+import type { EmbeddingConfig } from '../config/providers.ts';
 
-/** What the embedding providers read from the environment. The README's table lists these. */
-export interface EmbeddingConfig {
-  /** OPENAI_API_KEY: the bearer key for the `openai:` provider. */
-  openaiApiKey?: string;
-  /** OPENAI_BASE_URL: any OpenAI-compatible endpoint (Ollama, vLLM, LM Studio, TEI). */
-  openaiBaseUrl?: string;
-  /** EXEMPLAR_EMBEDDING_DIMENSIONS: vector size for models whose size is not built in. */
-  embeddingDimensions?: number;
-  /** EXEMPLAR_TRANSFORMERS_DIR: where transformers.js models are looked for and downloaded to. */
-  transformersDir: string;
-  /** HF_HUB_OFFLINE=1: never download transformers.js models. */
-  transformersOffline: boolean;
-}
-
-export function loadEmbeddingConfig(env: NodeJS.ProcessEnv = process.env): EmbeddingConfig {
-  const dataDir = env.EXEMPLAR_DATA_DIR || '.exemplar';
-  return {
-    openaiApiKey: envString(env.OPENAI_API_KEY),
-    openaiBaseUrl: envString(env.OPENAI_BASE_URL),
-    embeddingDimensions: envPositiveInt(env.EXEMPLAR_EMBEDDING_DIMENSIONS, 'EXEMPLAR_EMBEDDING_DIMENSIONS'),
-    transformersDir: path.resolve(envString(env.EXEMPLAR_TRANSFORMERS_DIR) ?? path.join(dataDir, 'models')),
-    transformersOffline: ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase()),
-  };
-}
+export { loadEmbeddingConfig, type EmbeddingConfig } from '../config/providers.ts';
 
 /**
  * Builds the provider an agent's `embeddingModel` names:
@@ -80,3 +57,26 @@ function splitDimensions(rest: string, spec: string): { model: string; dimension
   return { model: m[1], dimensions };
 }
 
+
+/**
+ * For network clients (REST, MCP over HTTP): a `transformers:` model must lie inside
+ * EXEMPLAR_TRANSFORMERS_DIR, so a key cannot make the server load files from elsewhere on its disk
+ * (`transformers:/any/server/path`, or a hub id that climbs out with `..`). The CLI, run by the
+ * server's own user, may still name any folder.
+ */
+export function checkNetworkEmbeddingModel(spec: string, config: Pick<EmbeddingConfig, 'transformersDir'>): void {
+  const s = spec.trim();
+  if (!s.startsWith('transformers:')) return;
+  const { model } = splitDimensions(s.slice('transformers:'.length), spec);
+  const dir = path.resolve(config.transformersDir);
+  // Where transformers.js will look: a path as given, a hub id under the models folder.
+  const target = path.isAbsolute(model) || model.startsWith('.') ? path.resolve(model) : path.resolve(dir, model);
+  const rel = path.relative(dir, target);
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel) || model.includes('\\')) {
+    throw new ValidationError(
+      'embeddingModel',
+      `"${spec}" points outside the server's model folder (EXEMPLAR_TRANSFORMERS_DIR); over the network, use a hub id such as ` +
+        '"transformers:Xenova/all-MiniLM-L6-v2" or a folder inside that one. The CLI on the server may name any folder.',
+    );
+  }
+}

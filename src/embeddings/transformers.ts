@@ -70,7 +70,6 @@ export class TransformersEmbedding extends ExemplarEmbedding {
     const dimensions = modelDimensions('transformers', this.model, options.dimensions, TRANSFORMERS_KNOWN_DIMENSIONS);
     this.dimensions = dimensions;
     this.modelId = `transformers:${this.model}@${dimensions}`;
-    this.embedBatchSize = this.batchSize;
   }
 
   async embed(texts: string[]): Promise<Float32Array[]> {

@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 
 /**
@@ -48,6 +49,40 @@ export function findLocalChannel(dataDir: string): LocalChannel | undefined {
     // EPERM: alive, but another user's; then its file would not have been readable either.
     return (err as NodeJS.ErrnoException).code === 'EPERM' ? channel : undefined;
   }
+}
+
+/**
+ * Sends one operation through the channel: its status and JSON body, or undefined when the server
+ * cannot be reached (it just stopped). node:http, not fetch: fetch loads undici, which would add a
+ * fifth of a second and 40 MB to every command a running server answers.
+ */
+export function sendThroughChannel(channel: LocalChannel, request: unknown): Promise<{ status: number; body: unknown } | undefined> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(request);
+    const req = http.request(
+      `${channel.url}${CHANNEL_PATH}`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${channel.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          let body: unknown = {};
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            // a body that is not JSON: the status alone says what happened
+          }
+          resolve({ status: res.statusCode ?? 500, body });
+        });
+      },
+    );
+    req.on('error', () => resolve(undefined));
+    req.end(payload);
+  });
 }
 
 /** Whether a request carries the channel's token (compared in constant time). */

@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { redactUrl } from '../config/config.ts';
 import { explainFailure, llmError, LlmProviderError, type ProviderContext } from './errors.ts';
-import { LLM_RETRY_DEFAULTS, type LlmProvider, type LlmProviderOptions, type LlmReply, type LlmRequest } from './provider.ts';
+import { LLM_RETRY_DEFAULTS, type LlmProvider, type LlmProviderOptions, type LlmReply, type LlmRequest } from './llm.ts';
 import { hostOf, isRetryableStatus, retryPolicy, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
 
 /**

@@ -16,6 +16,7 @@ import { validateExample, type NewExample } from '../examples/example.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { l2normalize } from '../embeddings/normalize.ts';
 import type { ExampleText } from '../embeddings/embedding.ts';
+import { llamaIndexEmbedding } from './llamaindex-embedding.ts';
 import type { Proposal } from '../indexing/vector-index.ts';
 import { isUuid } from '../validation.ts';
 import type { RowType } from './vector-table.ts';
@@ -96,7 +97,7 @@ export class ExemplarVectorStore extends BaseVectorStore<Exemplar> {
   static async open(app: Exemplar, agentRef: string, opts: { actor?: Actor } = {}): Promise<ExemplarVectorStore> {
     const agent = await app.agents.resolve(agentRef);
     const embedder = app.index.embedder(agent.embeddingModel);
-    return new ExemplarVectorStore(app, agent.id, embedder.provider.modelId, embedder.provider, opts.actor ?? 'llamaindex');
+    return new ExemplarVectorStore(app, agent.id, embedder.provider.modelId, llamaIndexEmbedding(embedder.provider), opts.actor ?? 'llamaindex');
   }
 
   client(): Exemplar {
@@ -165,7 +166,7 @@ export class ExemplarVectorStore extends BaseVectorStore<Exemplar> {
       try {
         return validateExample(
           { prompt: prompt ?? node.getContent(MetadataMode.NONE), completion, rewardScore: reward_score, exampleType: example_type, metadata: rest },
-          this.app.config.maxTextBytes,
+          this.app.config,
         );
       } catch (err) {
         if (err instanceof Error) err.message = `${where}: ${err.message}`;

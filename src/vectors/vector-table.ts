@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { packageFile } from '../package-files.ts';
 
 /**
  * One agent's vectors in memory, laid out for a fast exact scan.
@@ -12,7 +13,7 @@ import fs from 'node:fs';
 
 /** The SIMD kernel, compiled on first use: importing this module (for hybridScore) costs nothing. */
 let kernelModule: WebAssembly.Module | undefined;
-const KERNEL = () => (kernelModule ??= new WebAssembly.Module(fs.readFileSync(new URL('./kernel.wasm', import.meta.url))));
+const KERNEL = () => (kernelModule ??= new WebAssembly.Module(fs.readFileSync(packageFile('src/vectors/kernel.wasm'))));
 
 interface Kernel {
   dot_f32(a: number, b: number, dim: number): number;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { BaseEmbedding } from '@llamaindex/core/embeddings';
+import { llamaIndexEmbedding } from '../../src/vectors/llamaindex-embedding.ts';
 import { HashingEmbedding } from '../../src/embeddings/hashing.ts';
 
 const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -48,15 +50,17 @@ describe('hashing embedding', () => {
   });
 
   it('works through the LlamaIndex BaseEmbedding interface', async () => {
-    const one = await e.getTextEmbedding('reverse a list');
+    const li = llamaIndexEmbedding(e);
+    expect(li).toBeInstanceOf(BaseEmbedding);
+    const one = await li.getTextEmbedding('reverse a list');
     expect(Array.isArray(one)).toBe(true);
     expect(one.length).toBe(384);
-    const many = await e.getTextEmbeddings(['reverse a list', 'sort a dict']);
+    const many = await li.getTextEmbeddings(['reverse a list', 'sort a dict']);
     expect(many).toHaveLength(2);
     expect(many[0]).toEqual(one);
-    const batched = await e.getTextEmbeddingsBatch(['reverse a list', 'sort a dict', 'parse json']);
+    const batched = await li.getTextEmbeddingsBatch(['reverse a list', 'sort a dict', 'parse json']);
     expect(batched[1]).toEqual(many[1]);
-    expect(e.similarity(one, many[0])).toBeCloseTo(1, 5);
+    expect(li.similarity(one, many[0])).toBeCloseTo(1, 5);
   });
 
   it('embeds 10k short prompts in well under a second', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAIEmbedding, type OpenAIEmbeddingOptions } from '../../src/embeddings/openai.ts';
 import { createEmbedding, loadEmbeddingConfig } from '../../src/embeddings/providers.ts';
 import { EmbeddingProviderError, ValidationError } from '../../src/errors.ts';
+import { llamaIndexEmbedding } from '../../src/vectors/llamaindex-embedding.ts';
 import { serverVector, startLocalOpenAI, TEST_API_KEY, unit, type LocalOpenAI } from './openai-server.ts';
 
 let server: LocalOpenAI;
@@ -104,9 +105,10 @@ describe('OpenAI-compatible embedding', () => {
 
   it('works through the LlamaIndex interface', async () => {
     const e = provider({ dimensions: 4 });
-    const one = await e.getTextEmbedding('hello');
+    const li = llamaIndexEmbedding(e);
+    const one = await li.getTextEmbedding('hello');
     expect(one).toHaveLength(4);
-    expect(await e.getTextEmbeddings(['hello', 'world'])).toHaveLength(2);
+    expect(await li.getTextEmbeddings(['hello', 'world'])).toHaveLength(2);
   });
 
   it('is built from a spec and the environment', async () => {

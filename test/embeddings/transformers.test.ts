@@ -37,7 +37,7 @@ describe('transformers.js embedding', () => {
     expect(err.message).toContain('not installed');
     expect(err.message).toContain(`npm install ${TRANSFORMERS_PACKAGE}`);
     // The failure is not remembered: the next call tries again (and fails the same way here).
-    await expect(new TransformersEmbedding().getTextEmbedding('x')).rejects.toThrow(/not installed/);
+    await expect(new TransformersEmbedding().embed(['x'])).rejects.toThrow(/not installed/);
   });
 
   it.runIf(installed)('says where it looked and how to fix it when the model is missing', async () => {
