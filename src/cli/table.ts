@@ -2,7 +2,8 @@
 export function renderTable(rows: Record<string, unknown>[], columns: string[], width = process.stdout.columns || 120): string {
   if (rows.length === 0) return '(none)';
   const cells = rows.map((r) => columns.map((c) => cell(r[c])));
-  const widths = columns.map((c, i) => Math.max(header(c).length, ...cells.map((row) => row[i].length)));
+  // A loop, not Math.max(...): a spread of every row overflows the stack on a large result.
+  const widths = columns.map((c, i) => cells.reduce((w, row) => Math.max(w, row[i].length), header(c).length));
   const gap = 2;
   // Shrink the widest column until the table fits; ids stay whole so they can be copied.
   const shrinkable = (i: number) => columns[i] !== 'id' && widths[i] > 12;
@@ -38,7 +39,7 @@ function fit(v: string, w: number): string {
 /** Renders a flat object as "key: value" lines. */
 export function renderRecord(obj: Record<string, unknown>): string {
   const keys = Object.keys(obj);
-  const pad = Math.max(...keys.map((k) => header(k).length));
+  const pad = keys.reduce((w, k) => Math.max(w, header(k).length), 0);
   return keys
     .map((k) => {
       const v = obj[k];

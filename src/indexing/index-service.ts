@@ -1,9 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { AgentRef, AgentService } from '../agents/agents.ts';
 import type { Database } from '../db/database.ts';
 import { CachedEmbedder } from '../embeddings/cache.ts';
 import { createEmbedding, type EmbeddingConfig } from '../embeddings/providers.ts';
-import { FileVectorStore } from '../vectors/file-store.ts';
+import { FileVectorStore, type IndexManifest } from '../vectors/file-store.ts';
 import { VectorTable, type RowType, type ScanFilter } from '../vectors/vector-table.ts';
 import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
 
@@ -11,6 +12,8 @@ import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-in
 const BATCH = 2000;
 /** Save a changed index to disk at most this often while changes keep coming. */
 const SAVE_EVERY_MS = 30_000;
+/** In an agent's index folder: changes were applied in memory and not saved (see markUnsaved). */
+const UNSAVED_MARKER = 'unsaved';
 
 interface LoadedIndex {
   agentId: string;
@@ -197,20 +200,68 @@ export class IndexService implements VectorIndex {
          LEFT JOIN (SELECT agent_id, count(*) AS n, min(queued_at) AS oldest FROM index_outbox GROUP BY agent_id) o ON o.agent_id = a.id
         ORDER BY a.name`,
     );
+    const manifests = new Map(rows.filter((r) => !this.loaded.has(r.agentId)).map((r) => [r.agentId, this.store.readManifest(r.agentId)]));
+    const behind = await this.behindOnDisk(manifests);
     return rows.map((r) => {
       const live = this.loaded.get(r.agentId);
-      const manifest = live ? undefined : this.store.readManifest(r.agentId);
+      const manifest = manifests.get(r.agentId);
+      let lagChanges = r.lagChanges;
+      let lagSeconds = r.lagSeconds ?? 0;
+      const disk = behind.get(r.agentId);
+      if (!live && manifest && disk) {
+        // The index searches will load is the file: count what it lacks, not only what the outbox holds.
+        const estimate = Math.max(disk.changed, Math.abs(r.examples - manifest.count), disk.unsaved ? 1 : 0);
+        if (estimate > lagChanges) {
+          lagChanges = estimate;
+          lagSeconds = Math.max(lagSeconds, disk.seconds);
+        }
+      }
       return {
         agentId: r.agentId,
         agentName: r.agentName,
         model: live?.model ?? manifest?.model ?? this.embedder(r.spec).provider.modelId,
         count: live?.table.size ?? manifest?.count ?? null,
         examples: r.examples,
-        lagChanges: r.lagChanges,
-        lagSeconds: Math.max(0, Math.round((r.lagSeconds ?? 0) * 1000) / 1000),
+        lagChanges,
+        lagSeconds: Math.max(0, Math.round(lagSeconds * 1000) / 1000),
         lastSync: live ? live.syncedAt.toISOString() : (manifest?.savedAt ?? null),
       };
     });
+  }
+
+  /**
+   * For indexes only on disk: how far each file may be behind the table. A process that applied
+   * outbox changes in memory and died (kill -9) before saving leaves an empty outbox and a stale
+   * file, so the outbox alone would say lag 0. Counted here: examples changed since the file was
+   * saved (by the database's clock against the saving process's, equal on one machine), and whether
+   * the unsaved marker is there; status adds the difference in counts, which catches deletions.
+   */
+  private async behindOnDisk(
+    manifests: Map<string, IndexManifest | undefined>,
+  ): Promise<Map<string, { changed: number; seconds: number; unsaved: boolean }>> {
+    const onDisk = [...manifests].filter((e): e is [string, IndexManifest] => e[1] !== undefined);
+    const result = new Map<string, { changed: number; seconds: number; unsaved: boolean }>();
+    if (onDisk.length === 0) return result;
+    const { rows } = await this.db.query<{ agentId: string; changed: number; seconds: number | null; savedSeconds: number }>(
+      `SELECT d.agent_id::text AS "agentId", count(e.id)::int AS changed,
+              extract(epoch FROM now() - min(e.updated_at))::float8 AS seconds,
+              extract(epoch FROM now() - d.saved_at)::float8 AS "savedSeconds"
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS d (agent_id, saved_at)
+         LEFT JOIN training_examples e ON e.agent_id = d.agent_id AND e.updated_at > d.saved_at
+        GROUP BY d.agent_id, d.saved_at`,
+      [onDisk.map(([id]) => id), onDisk.map(([, m]) => m.savedAt)],
+    );
+    for (const r of rows) {
+      let unsavedAt: number | undefined;
+      try {
+        unsavedAt = fs.statSync(path.join(this.store.folder(r.agentId), UNSAVED_MARKER)).mtimeMs;
+      } catch {
+        unsavedAt = undefined;
+      }
+      const since = [r.seconds ?? undefined, unsavedAt === undefined ? undefined : (Date.now() - unsavedAt) / 1000].filter((x): x is number => x !== undefined);
+      result.set(r.agentId, { changed: r.changed, seconds: since.length ? since.reduce((a, b) => Math.max(a, b)) : r.savedSeconds, unsaved: unsavedAt !== undefined });
+    }
+    return result;
   }
 
   private loadFromDisk(agentId: string, model: string): LoadedIndex | undefined {
@@ -244,8 +295,9 @@ export class IndexService implements VectorIndex {
       last = rows[rows.length - 1].id;
       onProgress?.(table.size, total);
     }
+    if (feed.length > 0) this.markUnsaved(agentId);
     await this.deleteOutbox(feed.map((r) => r.id));
-    const watermark = Math.max(0, ...feed.map((r) => r.id));
+    const watermark = maxId(feed, 0);
     return { agentId, model: embedder.provider.modelId, table, dirty: true, savedAt: 0, syncedAt: new Date(), watermark };
   }
 
@@ -280,9 +332,12 @@ export class IndexService implements VectorIndex {
       upserted += full.length;
       onProgress?.(Math.min(i + BATCH, stale.length), stale.length);
     }
+    if (upserted + removed > 0) {
+      if (!index.dirty) this.markUnsaved(index.agentId);
+      index.dirty = true;
+    }
     await this.deleteOutbox(feed.map((r) => r.id));
-    index.watermark = Math.max(index.watermark, ...feed.map((r) => r.id));
-    if (upserted + removed > 0) index.dirty = true;
+    index.watermark = maxId(feed, index.watermark);
     index.syncedAt = new Date();
     return { upserted, removed };
   }
@@ -306,9 +361,10 @@ export class IndexService implements VectorIndex {
       for (const r of rows) if (index.table.hashOf(r.id) === r.hash) index.table.setScore(r.id, r.reward, r.type);
       await this.upsertRows(index.table, changed, this.embedder(spec));
       upserted += rows.length;
-      await this.deleteOutbox(feed.map((f) => f.id));
-      index.watermark = Math.max(index.watermark, feed[feed.length - 1].id);
+      if (!index.dirty) this.markUnsaved(index.agentId);
       index.dirty = true;
+      await this.deleteOutbox(feed.map((f) => f.id));
+      index.watermark = Math.max(index.watermark, Number(feed[feed.length - 1].id));
       index.syncedAt = new Date();
     }
     return { upserted, removed };
@@ -325,6 +381,18 @@ export class IndexService implements VectorIndex {
     for (let i = 0; i < ids.length; i += 10_000) {
       await this.db.query('DELETE FROM index_outbox WHERE id = ANY($1::bigint[])', [ids.slice(i, i + 10_000)]);
     }
+  }
+
+  /**
+   * Notes, beside the saved index, that this process applied changes it has not saved yet. It is
+   * written before the outbox rows are deleted, and a save removes it (FileVectorStore.save clears
+   * the folder of everything but its data file and manifest). After a kill -9 it tells `status`
+   * that the file is behind the table though the outbox is empty.
+   */
+  private markUnsaved(agentId: string): void {
+    const dir = this.store.folder(agentId);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, UNSAVED_MARKER), `${new Date().toISOString()}\n`);
   }
 
   private save(index: LoadedIndex): void {
@@ -350,6 +418,19 @@ export class IndexService implements VectorIndex {
     }).catch(() => {});
     return next;
   }
+}
+
+/**
+ * The highest outbox id, or `floor`. A loop, not Math.max(...ids): spreading a 150,000-row feed into
+ * one call overflows the stack.
+ */
+function maxId(feed: { id: number | string }[], floor: number): number {
+  let max = floor;
+  for (const r of feed) {
+    const id = Number(r.id);
+    if (id > max) max = id;
+  }
+  return max;
 }
 
 const SELECT_ROWS = `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash FROM training_examples`;

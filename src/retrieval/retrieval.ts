@@ -312,7 +312,7 @@ function mmr(ranked: Candidate[], k: number, lambda: number): Candidate[] {
     let best = 0;
     let bestScore = -Infinity;
     left.forEach((c, i) => {
-      const redundancy = chosen.length === 0 ? 0 : Math.max(...chosen.map((s) => dot(s.vector!, c.vector!)));
+      const redundancy = chosen.length === 0 ? 0 : chosen.reduce((m, s) => Math.max(m, dot(s.vector!, c.vector!)), -Infinity);
       const score = lambda * c.hybrid - (1 - lambda) * redundancy;
       if (score > bestScore) {
         bestScore = score;
