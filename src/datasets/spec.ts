@@ -12,7 +12,7 @@ export const MAX_QUERY_LIMIT = 200;
 
 export const datasetSpec = z.object({
   agent: agentRefInput,
-  format: z.enum(DATASET_FORMATS).describe(`Output format: ${DATASET_FORMATS.join(', ')}`),
+  format: z.enum(DATASET_FORMATS).describe('Output format'),
   query: z.string().min(1, 'must not be empty').optional()
     .describe(`Select the examples most relevant to this text by hybrid search (at most ${MAX_QUERY_LIMIT}); without it, every matching example`),
   minScore: z.number().min(0).max(1).optional().describe('Lowest reward_score to include'),

@@ -2,13 +2,14 @@ import { completable, McpServer, ResourceTemplate, type LoggingLevel } from '@mo
 import { z } from 'zod';
 import { canRead, FULL_ACCESS, type Access } from '../access/access.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { ExemplarError } from '../errors.ts';
+import { describeUnexpected, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { mayCall } from '../access/authorize.ts';
 import { invoke } from '../operations/invoke.ts';
 import type { Operation, OperationContext } from '../operations/operation.ts';
 import { operations } from '../operations/registry.ts';
 import { fewShotPrompt, productionPrompt, wrapData } from './content.ts';
+import { listedAnnotations, listedInputSchema } from './tool-schema.ts';
 
 /** What a tool handler learns about its request from the SDK (only the parts used here). */
 interface RequestContext {
@@ -112,7 +113,9 @@ export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCE
 function registerTool(server: McpServer, app: Exemplar, op: Operation, defaultAccess: Access, hooks: McpHooks): void {
   server.registerTool(
     op.name,
-    { title: op.title, description: op.description, inputSchema: op.input, outputSchema: op.output, annotations: op.annotations },
+    // No outputSchema: results still carry structuredContent, but the output schemas were half of
+    // tools/list (36 KB of 80), read by every client before any work. OpenAPI (/openapi.json) has them.
+    { title: op.title, description: op.description, inputSchema: listedInputSchema(op), annotations: listedAnnotations(op) },
     async (args: unknown, rawCtx: unknown) => {
       const ctx = rawCtx as RequestContext;
       const access = accessOf(ctx, defaultAccess);
@@ -125,7 +128,7 @@ function registerTool(server: McpServer, app: Exemplar, op: Operation, defaultAc
         outcome = { ok: false, code: err instanceof ExemplarError ? err.code : 'internal' };
         // Only our own, safe messages reach the client; anything else is reported without details.
         const message = err instanceof ExemplarError ? err.message : 'internal error (see the server log)';
-        if (!(err instanceof ExemplarError)) console.error(`exemplar: tool ${op.name} failed:`, err);
+        if (!(err instanceof ExemplarError)) console.error(`exemplar: tool ${op.name} failed: ${describeUnexpected(err)}`);
         void ctx.mcpReq?.log?.('error', { tool: op.name, message }, 'exemplar').catch(() => {});
         return { isError: true, content: [{ type: 'text' as const, text: message }] };
       } finally {

@@ -30,12 +30,10 @@ export const buildDatasetOp = defineOperation({
   name: 'build_dataset',
   title: 'Build a fine-tuning dataset',
   description:
-    "Builds a fine-tuning dataset from an agent's examples, as JSONL for OpenAI (openai-sft, openai-dpo), Hugging Face TRL " +
-    '(trl-prompt-completion, trl-conversational, trl-preference, trl-kto) or Axolotl (axolotl-alpaca, axolotl-chat-template). ' +
-    'Selects with the same filters as list and search (or the top examples for a query), removes exact and near duplicates, ' +
-    'pairs positive and negative examples of the same prompt for DPO and preference formats, splits train/validation by a seeded ' +
-    'hash of the prompt (same seed, same split), counts tokens (o200k_base) and can redact emails, phone numbers and API keys. ' +
-    'Returns the train and validation JSONL, their sha256 and a report of what was kept, removed and why.',
+    "Builds a fine-tuning dataset (JSONL for OpenAI, Hugging Face TRL or Axolotl) from an agent's examples, selected with " +
+    "list and search's filters: removes exact and near duplicates, pairs positives with negatives of the same prompt for DPO " +
+    'and preference formats, splits train/validation by a seeded hash of the prompt, counts tokens and can redact emails, ' +
+    'phones and API keys. Returns both files, their sha256 and a report of what was kept and removed.',
   input: datasetSpec,
   output: z.object({
     format: z.enum(DATASET_FORMATS),
@@ -90,7 +88,7 @@ export const validateDatasetOp = defineOperation({
     "Axolotl's alpaca and chat_template loaders) and lists every problem with its line number.",
   input: z.object({
     data: z.string().describe('The file contents (the CLI reads the file)'),
-    format: z.enum(DATASET_FORMATS).describe(`Format to check: ${DATASET_FORMATS.join(', ')}`),
+    format: z.enum(DATASET_FORMATS).describe('Format to check'),
     minExamples: z.number().int().min(0).optional()
       .describe('Fewest records required (default: 10 for openai-* formats, 1 otherwise; 0 for a validation file)'),
     fileName: z.string().optional().describe('Name of the file, for messages'),

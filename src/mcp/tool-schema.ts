@@ -1,0 +1,47 @@
+import type { StandardSchemaWithJSON } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import type { Operation } from '../operations/operation.ts';
+
+type Json = Record<string, unknown>;
+
+/**
+ * A tool's arguments as tools/list shows them to a model: the JSON Schema of the operation's zod
+ * input, less what only costs tokens ($schema on every tool, the ±2^53 bounds zod gives every
+ * integer). The SDK does not validate with it: invoke() validates with zod, as on every door, so a
+ * bad argument gets the same message, naming the field, as on REST and the CLI.
+ */
+export function listedInputSchema(op: Operation): StandardSchemaWithJSON<Json> {
+  let json: Json | undefined;
+  const listed = () => (json ??= compact(z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' })) as Json);
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'exemplar',
+      validate: (value: unknown) => ({ value: (value ?? {}) as Json }),
+      jsonSchema: { input: listed, output: listed },
+    },
+  };
+}
+
+function compact(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(compact);
+  if (!node || typeof node !== 'object') return node;
+  const out: Json = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === '$schema') continue;
+    if ((key === 'minimum' && value === Number.MIN_SAFE_INTEGER) || (key === 'maximum' && value === Number.MAX_SAFE_INTEGER)) continue;
+    if (key === 'minLength' && value === 1) continue; // "not empty" goes without saying, and is still checked
+    out[key] = compact(value);
+  }
+  return out;
+}
+
+/**
+ * The operation's hints, less those equal to MCP's defaults (readOnlyHint false, destructiveHint
+ * true, idempotentHint false). The other two only mean something for a tool that writes.
+ */
+export function listedAnnotations(op: Operation): Operation['annotations'] | Partial<Operation['annotations']> {
+  const { readOnlyHint, destructiveHint, idempotentHint } = op.annotations;
+  if (readOnlyHint) return { readOnlyHint };
+  return { ...(destructiveHint ? {} : { destructiveHint }), ...(idempotentHint ? { idempotentHint } : {}) };
+}
