@@ -49,6 +49,9 @@ export interface LlmConfig {
   retryMaxDelayMs?: number;
 }
 
+/** Where OPENAI_BASE_URL points when unset. */
+export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
 export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
 
 export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {

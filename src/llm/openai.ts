@@ -5,7 +5,9 @@ import { LLM_RETRY_DEFAULTS, type LlmProvider, type LlmProviderOptions, type Llm
 import { hostOf, isRetryableStatus, retryPolicy, withRetries, type FailureInfo, type RetryPolicy } from '../remote/retry.ts';
 
 export const OPENAI_CHAT_DEFAULT_MODEL = 'gpt-4o-mini';
-export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+import { OPENAI_DEFAULT_BASE_URL } from '../config/providers.ts';
+
+export { OPENAI_DEFAULT_BASE_URL };
 const DEFAULT_MAX_TOKENS = 4096;
 
 /**

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import OpenAI, { toFile } from 'openai';
+import type OpenAI from 'openai';
 import { redactUrl } from '../../config/config.ts';
 import { ValidationError } from '../../errors.ts';
-import { OPENAI_DEFAULT_BASE_URL } from '../../llm/openai.ts';
+import { OPENAI_DEFAULT_BASE_URL } from '../../config/providers.ts';
 import { hostOf, isRetryableStatus, scrub, withRetries, type RetryPolicy } from '../../remote/retry.ts';
 import { FineTuneBackendError } from '../errors.ts';
 import { checkNames, OPENAI_DPO_HYPERPARAMETERS, OPENAI_JOB_OPTIONS, OPENAI_SUPERVISED_HYPERPARAMETERS, parseHyperparameters } from '../hyperparameters.ts';
@@ -42,6 +42,8 @@ export class OpenAIFineTuneBackend implements RunBackend {
   readonly #timeoutMs: number;
   readonly #retry: RetryPolicy;
   #client?: OpenAI;
+  /** The SDK, loaded by the first call: a server that never fine-tunes on OpenAI never pays for it. */
+  #sdk?: typeof import('openai');
 
   constructor(options: OpenAIBackendOptions = {}) {
     this.#apiKey = options.apiKey || undefined;
@@ -62,7 +64,8 @@ export class OpenAIFineTuneBackend implements RunBackend {
   }
 
   async start(run: BackendRun, files: RunFiles): Promise<BackendUpdate> {
-    const client = this.client();
+    const client = await this.client();
+    const { toFile } = this.#sdk!;
     const upload = async (file: string) => {
       const bytes = await fs.promises.readFile(file);
       const created = await this.call(async () =>
@@ -99,7 +102,7 @@ export class OpenAIFineTuneBackend implements RunBackend {
 
   async poll(run: BackendRun): Promise<BackendUpdate> {
     if (!run.externalId) return {};
-    const client = this.client();
+    const client = await this.client();
     const job = await this.call(() => client.fineTuning.jobs.retrieve(run.externalId!));
     // Events come newest first; take those after the last one we logged, oldest first.
     const lastEventId = run.backendState.lastEventId;
@@ -119,7 +122,7 @@ export class OpenAIFineTuneBackend implements RunBackend {
 
   async cancel(run: BackendRun): Promise<BackendUpdate> {
     if (!run.externalId) return {};
-    const client = this.client();
+    const client = await this.client();
     const job = await this.call(() => client.fineTuning.jobs.cancel(run.externalId!));
     return { logLines: [`openai: cancelled job ${job.id} (status ${job.status})`] };
   }
@@ -139,12 +142,13 @@ export class OpenAIFineTuneBackend implements RunBackend {
     return scrub(text, this.#apiKey);
   }
 
-  private client(): OpenAI {
+  private async client(): Promise<OpenAI> {
     if (!this.#client) {
       if (!this.#apiKey && hostOf(this.#baseURL) === hostOf(OPENAI_DEFAULT_BASE_URL)) {
         throw new FineTuneBackendError('openai: no API key; set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)', { envVar: 'OPENAI_API_KEY' });
       }
-      this.#client = new OpenAI({ apiKey: this.#apiKey ?? 'not-needed', baseURL: this.#baseURL, timeout: this.#timeoutMs, maxRetries: 0 });
+      this.#sdk ??= await import('openai');
+      this.#client = new this.#sdk.default({ apiKey: this.#apiKey ?? 'not-needed', baseURL: this.#baseURL, timeout: this.#timeoutMs, maxRetries: 0 });
     }
     return this.#client;
   }
@@ -153,18 +157,20 @@ export class OpenAIFineTuneBackend implements RunBackend {
     return withRetries(
       fn,
       (err) => {
-        if (err instanceof OpenAI.APIConnectionError) return { retryable: true };
-        if (err instanceof OpenAI.APIError) return { retryable: isRetryableStatus(err.status), headers: err.headers };
+        const sdk = this.#sdk!; // a call runs only once the client, and so the SDK, exists
+        if (err instanceof sdk.APIConnectionError) return { retryable: true };
+        if (err instanceof sdk.APIError) return { retryable: isRetryableStatus(err.status), headers: err.headers };
         return { retryable: false };
       },
       this.#retry,
       (err, attempts) => {
-        const apiMessage = err instanceof OpenAI.APIError ? (err.error as { message?: unknown } | undefined)?.message : undefined;
+        const { APIError } = this.#sdk!;
+        const apiMessage = err instanceof APIError ? (err.error as { message?: unknown } | undefined)?.message : undefined;
         const message = typeof apiMessage === 'string' ? apiMessage : err instanceof Error ? err.message : String(err);
-        const status = err instanceof OpenAI.APIError && err.status ? ` ${err.status}` : '';
+        const status = err instanceof APIError && err.status ? ` ${err.status}` : '';
         return new FineTuneBackendError(
           this.clean(`openai fine-tuning at ${redactUrl(this.#baseURL)} failed${status} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`),
-          { status: err instanceof OpenAI.APIError ? err.status : undefined },
+          { status: err instanceof APIError ? err.status : undefined },
         );
       },
     );
