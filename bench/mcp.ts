@@ -22,6 +22,7 @@ export async function benchMcp(n = 10_000, clients = 16, seconds = 8): Promise<v
     await importExamples(app.examples, 'bench', syntheticJsonl(n), 'bench', { format: 'jsonl' }, app.config.maxTextBytes);
     await app.syncTrainingDataToVectorStore('bench');
     const key = (await app.apiKeys.create({ scopes: ['admin'] }, 'bench')).key;
+    const readKey = (await app.apiKeys.create({ scopes: ['read:bench'] }, 'bench')).key;
     await app.close();
 
     const port = 18_000 + Math.floor(Math.random() * 2000);
@@ -30,10 +31,12 @@ export async function benchMcp(n = 10_000, clients = 16, seconds = 8): Promise<v
       server.stderr.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
       server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     });
-    console.log(`\n## MCP and REST (${fmt(n, 0)} examples, PGlite, server in its own process, ${clients} concurrent clients for ${seconds} s each)`);
-    console.log('| transport | protocol | calls/s | p50 | p99 |');
-    console.log('|---|---|---|---|---|');
+    console.log(`\n## MCP and REST (PGlite, server in its own process)`);
     try {
+      await toolListSizes(`http://127.0.0.1:${port}/mcp`, { admin: key, 'read:bench': readKey });
+      console.log(`\n### search_examples under load (${fmt(n, 0)} examples, ${clients} concurrent clients for ${seconds} s each)`);
+      console.log('| transport | protocol | calls/s | p50 | p99 |');
+      console.log('|---|---|---|---|---|');
       for (const version of ['2025-11-25', '2026-07-28'] as const) {
         const r = await httpLoad(`http://127.0.0.1:${port}/mcp`, key, version, clients, seconds);
         console.log(`| MCP Streamable HTTP, search_examples | ${version} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 1)} ms | ${fmt(r.p99, 1)} ms |`);
@@ -118,4 +121,23 @@ async function stdioRoundTrip(env: Record<string, string>) {
   }
   times.sort((a, b) => a - b);
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
+}
+
+/**
+ * What tools/list costs a model before any work: the result's JSON (tools with their schemas), in
+ * bytes, as a client passes it on. Each key sees only the tools it may call.
+ */
+async function toolListSizes(url: string, keys: Record<string, string>): Promise<void> {
+  console.log('| tools/list for a key | tools | bytes of JSON |');
+  console.log('|---|---|---|');
+  for (const [scope, key] of Object.entries(keys)) {
+    const mcp = client('2025-11-25');
+    await mcp.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+    try {
+      const listed = await mcp.listTools();
+      console.log(`| ${scope} | ${listed.tools.length} | ${fmt(JSON.stringify(listed).length, 0)} |`);
+    } finally {
+      await mcp.close();
+    }
+  }
 }

@@ -1,4 +1,5 @@
 // `npm run bench`: prints every figure the issues ask for. Not a test; numbers vary by machine.
+import { benchCli } from './cli.ts';
 import { benchDatasets } from './datasets.ts';
 import { benchImport } from './import.ts';
 import { benchMcp } from './mcp.ts';
@@ -8,6 +9,7 @@ import { benchUi } from './ui.ts';
 
 console.log(`# Exemplar benchmarks (${new Date().toISOString()}, node ${process.version})`);
 const only = process.argv[2];
+if (!only || only === 'cli') await benchCli();
 if (!only || only === 'import') await benchImport();
 if (!only || only === 'relevance') await benchRelevance();
 if (!only || only === 'retrieval') await benchRetrieval();
