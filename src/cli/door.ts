@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import readline from 'node:readline/promises';
+import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { decodeUtf8 } from '../import-export/formats.ts';
@@ -55,11 +56,18 @@ export function finishCommands(program: Command): void {
  * Opens the core when a command runs, not when the CLI starts: `--help` and a mistyped command line
  * load none of it (the database, the embedders, the LLM SDKs).
  */
-export async function openApp(global: GlobalOptions): Promise<Exemplar> {
+export async function openApp(global: GlobalOptions, use: 'one-off' | 'long-running' = 'one-off'): Promise<Exemplar> {
   const [{ Exemplar }, { loadConfig }] = await Promise.all([import('../exemplar.ts'), import('../config/config.ts')]);
   const config = loadConfig(process.env, { databaseUrl: global.databaseUrl, dataDir: global.dataDir });
-  // A one-off command needs few buffers, and PGlite touches all of them at start (128MB by default).
-  config.pgliteSharedBuffers ??= '16MB';
+  if (use === 'one-off') {
+    // A command that exits in seconds gains nothing from V8 recompiling PGlite's WASM with its
+    // optimising compiler in the background, and that compiler's work was a third of the
+    // process's memory: the baseline compiler alone halves CPU time and takes 230 MB down to 150.
+    // Set here, before PGlite's module is compiled; servers keep the optimised code.
+    v8.setFlagsFromString('--liftoff-only');
+    // Few buffers, too: PGlite touches every one at start (128MB by default).
+    config.pgliteSharedBuffers ??= '16MB';
+  }
   return Exemplar.open(config);
 }
 
@@ -209,7 +217,7 @@ class ServerError extends ExemplarError {
 
 /** Runs a --watch mode until Ctrl-C or SIGTERM, then lets it finish its work and close cleanly. */
 async function runWatch(watch: NonNullable<Operation['cli']>['watch'] & object, global: GlobalOptions): Promise<void> {
-  const app = await openApp(global);
+  const app = await openApp(global, 'long-running');
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);

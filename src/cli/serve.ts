@@ -16,7 +16,7 @@ export function addServerCommands(program: Command): void {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       let app: Exemplar | undefined;
       try {
-        app = await openApp(global);
+        app = await openApp(global, 'long-running');
         const worker = await app.startSyncWorker();
         const poller = await app.runs.startPoller();
         const { startHttpServer } = await import('../http/server.ts');
@@ -48,7 +48,7 @@ export function addServerCommands(program: Command): void {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       let app: Exemplar | undefined;
       try {
-        app = await openApp(global);
+        app = await openApp(global, 'long-running');
         const access = process.env.EXEMPLAR_API_KEY ? await app.apiKeys.authenticate(process.env.EXEMPLAR_API_KEY) : FULL_ACCESS;
         const worker = await app.startSyncWorker();
         const { serveMcpOverStdio } = await import('../mcp/stdio.ts');
