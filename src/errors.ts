@@ -27,11 +27,23 @@ export class ValidationError extends ExemplarError {
     readonly field: string,
     readonly reason: string,
     readonly line?: number,
+    /** More context for programs, e.g. the limit that was exceeded and its variable. */
+    extra: Record<string, unknown> = {},
   ) {
     super(`${line !== undefined ? `line ${line}: ` : ''}${field ? `${field}: ` : ''}${reason}`, {
       field,
       ...(line !== undefined ? { line } : {}),
+      ...extra,
     });
+  }
+}
+
+/** An HTTP request body over its limit; refused before it is read in full (and before authentication). */
+export class BodyTooLargeError extends ExemplarError {
+  readonly code = 'body_too_large';
+  readonly status = 413;
+  constructor(limit: number, variable: string) {
+    super(`the request body is over the limit of ${limit} bytes (${variable})`, { limit, variable });
   }
 }
 
@@ -102,6 +114,19 @@ export interface LineProblem {
 export class EmbeddingProviderError extends ExemplarError {
   readonly code = 'embedding_provider_error';
   readonly status = 502;
+}
+
+/**
+ * How an unexpected error is written to the server's log: its message, SQLSTATE and stack, never the
+ * properties a driver attaches (PGlite's `params` and `query`, PostgreSQL's `detail` and `where`),
+ * which hold users' prompts and other stored text.
+ */
+export function describeUnexpected(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const sqlstate = (err as { code?: unknown }).code;
+  const code = typeof sqlstate === 'string' ? ` [${sqlstate}]` : '';
+  const stack = err.stack?.split('\n').slice(1).join('\n');
+  return `${err.name}${code}: ${err.message}${stack ? `\n${stack}` : ''}`;
 }
 
 /** Turns anything thrown into the JSON body the doors send back. */

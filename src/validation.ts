@@ -1,12 +1,119 @@
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 
-/** Parses `value` with `schema`, or throws a ValidationError naming the first bad field. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, line?: number): z.output<S> {
+/** Limits every input is held to before its schema sees it. */
+export interface InputLimits {
+  /** Deepest nesting of objects and arrays, counted from the input's root (EXEMPLAR_MAX_JSON_DEPTH). */
+  maxJsonDepth: number;
+}
+
+/**
+ * Parses `value` with `schema`, or throws a ValidationError naming the first bad field. Every value
+ * is first checked for what no schema says and PostgreSQL cannot store (see checkInputValue); with
+ * `limits`, its depth too.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, line?: number, limits?: InputLimits): z.output<S> {
+  checkInputValue(value, { line, maxDepth: limits?.maxJsonDepth, depthVariable: 'EXEMPLAR_MAX_JSON_DEPTH' });
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   throw new ValidationError(issue.path.join('.') || 'input', describeIssue(issue, value), line);
+}
+
+/**
+ * Refuses, naming the field:
+ * - a NUL character (U+0000) in any string or key: PostgreSQL cannot store it in text or jsonb;
+ * - a lone UTF-16 surrogate: it has no UTF-8 form, and would be stored silently as U+FFFD;
+ * - a number that is not finite (JSON's 1e309 parses to Infinity; JSON.stringify would store null);
+ * - nesting deeper than `maxDepth` (`{}` is one level), when given.
+ * Iterative, so no input is too deep for the check itself. In a multi-line string (a file's
+ * contents) the line of the bad character is named.
+ */
+export function checkInputValue(
+  value: unknown,
+  opts: { line?: number; maxDepth?: number; depthVariable?: string; root?: (string | number)[] } = {},
+): void {
+  // Each node links to its parent: the path is built only for the error, so deep input stays linear.
+  interface Node { v: unknown; key?: string | number; parent?: Node; depth: number }
+  const pathOf = (n: Node | undefined): (string | number)[] => {
+    const keys: (string | number)[] = [];
+    for (let at = n; at?.key !== undefined; at = at.parent) keys.push(at.key);
+    return [...(opts.root ?? []), ...keys.reverse()];
+  };
+  const stack: Node[] = [{ v: value, depth: 0 }];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const { v, depth } = node;
+    if (typeof v === 'string') {
+      checkText(v, () => pathOf(node), opts.line);
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new ValidationError(fieldName(pathOf(node)), `must be a finite number, got ${String(v)}`, opts.line);
+    } else if (v !== null && typeof v === 'object') {
+      if (opts.maxDepth !== undefined && depth + 1 > opts.maxDepth) {
+        throw new ValidationError(fieldName(pathOf(node)), `nests deeper than ${opts.maxDepth} levels${opts.depthVariable ? ` (${opts.depthVariable})` : ''}`, opts.line, {
+          limit: opts.maxDepth,
+          ...(opts.depthVariable ? { variable: opts.depthVariable } : {}),
+        });
+      }
+      if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], key: i, parent: node, depth: depth + 1 });
+      } else {
+        const keys = Object.keys(v);
+        for (let i = keys.length - 1; i >= 0; i--) {
+          const key = keys[i];
+          checkText(key, () => pathOf(node), opts.line, `the key ${show(key)}`);
+          stack.push({ v: (v as Record<string, unknown>)[key], key, parent: node, depth: depth + 1 });
+        }
+      }
+    }
+  }
+}
+
+/** The string checks of checkInputValue, for one string. `what` names a key rather than the value. */
+function checkText(s: string, path: () => (string | number)[], line: number | undefined, what?: string): void {
+  const nul = s.indexOf('\0');
+  const bad = nul >= 0 ? nul : isWellFormed(s) ? -1 : firstLoneSurrogate(s);
+  if (bad < 0) return;
+  const problem = nul >= 0 ? 'a NUL character (U+0000)' : 'a lone UTF-16 surrogate';
+  const why = nul >= 0 ? 'PostgreSQL cannot store it' : 'it is not valid Unicode';
+  // In a file's contents (a multi-line value given without a line) the line of the file is named.
+  const where = line === undefined ? lineOf(s, bad) : undefined;
+  const at = where ? `character ${where.column + 1}` : `character ${bad + 1}`;
+  throw new ValidationError(fieldName(path()), `${what ? `${what} contains` : 'contains'} ${problem} at ${at} (${why})`, line ?? where?.line);
+}
+
+/** The line (1-based) and column (0-based) of position `i`, when `s` has several lines. */
+function lineOf(s: string, i: number): { line: number; column: number } | undefined {
+  if (s.indexOf('\n') < 0) return undefined;
+  let line = 1;
+  let start = 0;
+  for (let nl = s.indexOf('\n'); nl >= 0 && nl < i; nl = s.indexOf('\n', nl + 1)) {
+    line++;
+    start = nl + 1;
+  }
+  return { line, column: i - start };
+}
+
+const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+
+function isWellFormed(s: string): boolean {
+  return nativeWellFormed ? nativeWellFormed.call(s) : firstLoneSurrogate(s) < 0;
+}
+
+function firstLoneSurrogate(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+    else return i;
+  }
+  return -1;
+}
+
+/** A path as zod names it (`examples.3.metadata`), shortened when a deep path would flood the message. */
+function fieldName(path: (string | number)[]): string {
+  const shown = path.slice(0, 8).map(String).join('.');
+  return path.length > 8 ? `${shown}...` : shown || 'input';
 }
 
 function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
@@ -21,7 +128,8 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
 }
 
 function show(v: unknown): string {
-  if (typeof v === 'number' && Number.isNaN(v)) return 'NaN';
+  // JSON.stringify shows NaN and ±Infinity as null, which is not what was sent.
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }

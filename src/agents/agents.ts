@@ -3,7 +3,7 @@ import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/errors.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { isUuid, parseInput } from '../validation.ts';
+import { checkInputValue, isUuid, parseInput } from '../validation.ts';
 
 export const DEFAULT_SIMILARITY_WEIGHT = 0.6;
 export const DEFAULT_SCORE_WEIGHT = 0.4;
@@ -111,6 +111,7 @@ export class AgentService {
   /** Finds an agent by id or by name, without counting its examples: for services acting on it. */
   async resolve(ref: string, db: Queryable = this.db): Promise<AgentRef> {
     if (typeof ref !== 'string' || ref === '') throw new ValidationError('agent', 'give an agent name or id');
+    checkInputValue(ref, { root: ['agent'] }); // names that reach here without `invoke` (MCP resources and prompts)
     const { rows } = await db.query<AgentRef>(
       `SELECT id, name, similarity_weight AS "similarityWeight", score_weight AS "scoreWeight",
               embedding_model AS "embeddingModel"

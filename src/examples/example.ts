@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { TextTooLargeError } from '../errors.ts';
-import { parseInput } from '../validation.ts';
+import { DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_METADATA_DEPTH } from '../config/config.ts';
+import { TextTooLargeError, ValidationError } from '../errors.ts';
+import { checkInputValue, parseInput } from '../validation.ts';
 
 export const EXAMPLE_TYPES = ['positive', 'negative'] as const;
 export type ExampleType = (typeof EXAMPLE_TYPES)[number];
@@ -59,20 +60,48 @@ export const exampleJson = z.object({
   updatedAt: z.string(),
 });
 
-/** Validates one example, including the byte limit that zod cannot know. `line` names a file line. */
-export function validateExample(input: unknown, maxTextBytes: number, line?: number): NewExample {
+/** The size limits of an example's parts; the Config has them (EXEMPLAR_MAX_TEXT_BYTES, ...). */
+export interface ExampleLimits {
+  maxTextBytes: number;
+  maxMetadataBytes: number;
+  maxMetadataDepth: number;
+}
+
+/** Limits for callers that give only the text limit. */
+export function exampleLimits(limits: number | ExampleLimits): ExampleLimits {
+  return typeof limits === 'number' ? { maxTextBytes: limits, maxMetadataBytes: DEFAULT_MAX_METADATA_BYTES, maxMetadataDepth: DEFAULT_MAX_METADATA_DEPTH } : limits;
+}
+
+/** Validates one example, including the size limits that zod cannot know. `line` names a file line. */
+export function validateExample(input: unknown, limits: number | ExampleLimits, line?: number): NewExample {
   const example = parseInput(newExample, input, line);
-  checkTextSize(example, maxTextBytes, line);
+  checkExampleSize(example, exampleLimits(limits), line);
   return example;
 }
 
-export function checkTextSize(e: { prompt?: string; completion?: string }, maxTextBytes: number, line?: number): void {
-  for (const field of ['prompt', 'completion'] as const) {
-    const text = e[field];
+/**
+ * The limits of an example's text and metadata; `field` prefixes the names in errors (e.g.
+ * `examples.3.`), `line` names a file line.
+ */
+export function checkExampleSize(e: { prompt?: string; completion?: string; metadata?: Record<string, unknown> }, limits: number | ExampleLimits, line?: number, field = ''): void {
+  const { maxTextBytes, maxMetadataBytes, maxMetadataDepth } = exampleLimits(limits);
+  for (const name of ['prompt', 'completion'] as const) {
+    const text = e[name];
     // Cheap pre-check: a UTF-8 string is at most 3 bytes per UTF-16 unit.
     if (text !== undefined && text.length * 3 > maxTextBytes) {
       const bytes = Buffer.byteLength(text, 'utf8');
-      if (bytes > maxTextBytes) throw new TextTooLargeError(field, bytes, maxTextBytes, line);
+      if (bytes > maxTextBytes) throw new TextTooLargeError(`${field}${name}`, bytes, maxTextBytes, line);
     }
+  }
+  if (e.metadata === undefined) return;
+  // The depth first: JSON.stringify recurses, and the nesting is what could exhaust its stack.
+  checkInputValue(e.metadata, { line, maxDepth: maxMetadataDepth, depthVariable: 'EXEMPLAR_MAX_METADATA_DEPTH', root: [`${field}metadata`] });
+  const bytes = Buffer.byteLength(JSON.stringify(e.metadata), 'utf8');
+  if (bytes > maxMetadataBytes) {
+    throw new ValidationError(`${field}metadata`, `is ${bytes} bytes as JSON, over the limit of ${maxMetadataBytes} bytes (EXEMPLAR_MAX_METADATA_BYTES)`, line, {
+      bytes,
+      limit: maxMetadataBytes,
+      variable: 'EXEMPLAR_MAX_METADATA_BYTES',
+    });
   }
 }

@@ -5,7 +5,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/errors.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { isoTime, isUuid, parseInput, uuid } from '../validation.ts';
-import { checkTextSize, examplePatch, exampleType, validateExample, type Example, type ExamplePatch, type NewExample } from './example.ts';
+import { checkExampleSize, exampleLimits, examplePatch, exampleType, validateExample, type Example, type ExampleLimits, type ExamplePatch, type NewExample } from './example.ts';
 
 const EXAMPLE_COLUMNS = `id, agent_id AS "agentId", prompt, completion, reward_score AS "rewardScore",
   example_type AS "exampleType", content_hash AS "contentHash", metadata,
@@ -46,15 +46,20 @@ export interface AddManyResult {
 }
 
 export class ExampleService {
+  /** The size limits every example is held to (text and metadata). */
+  readonly limits: ExampleLimits;
+
   constructor(
     private readonly db: Database,
     private readonly agents: AgentService,
-    private readonly maxTextBytes: number,
-  ) {}
+    limits: number | ExampleLimits,
+  ) {
+    this.limits = exampleLimits(limits);
+  }
 
   /** Adds one example. An identical prompt and completion already stored for the agent is a conflict. */
   async add(agentRef: string, input: unknown, actor: Actor): Promise<Example> {
-    const example = validateExample(input, this.maxTextBytes);
+    const example = validateExample(input, this.limits);
     return this.db.transaction(async (tx) => {
       const agent = await this.agents.resolve(agentRef, tx);
       const [id] = await insertBatch(tx, agent.id, [example]);
@@ -82,7 +87,7 @@ export class ExampleService {
     actor: Actor,
     opts: { onProgress?: (done: number, total: number) => void; auditDetails?: Record<string, unknown> } = {},
   ): Promise<AddManyResult> {
-    for (const e of examples) checkTextSize(e, this.maxTextBytes);
+    examples.forEach((e, i) => checkExampleSize(e, this.limits, undefined, examples.length > 1 ? `examples.${i}.` : ''));
     const result = await this.db.transaction(async (tx) => {
       const agent = await this.agents.resolve(agentRef, tx);
       const ids: string[] = [];
@@ -170,7 +175,7 @@ export class ExampleService {
     checkId(id);
     const p = parseInput(examplePatch, patch);
     if (Object.values(p).every((v) => v === undefined)) throw new ValidationError('', 'give at least one field to change');
-    checkTextSize(p, this.maxTextBytes);
+    checkExampleSize(p, this.limits);
     try {
       return await this.db.transaction(async (tx) => {
         const { rows } = await tx.query<{ agentId: string }>(

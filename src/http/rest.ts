@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Access } from '../access/access.ts';
-import { errorBody, ExemplarError } from '../errors.ts';
+import { describeUnexpected, errorBody, ExemplarError, ValidationError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
@@ -53,31 +53,64 @@ export class RestApi {
       return res;
     }
     const { op, params, fields } = hit.r;
-    let input: Record<string, unknown> = {};
-    if (request.method === 'GET') {
-      for (const [key, value] of url.searchParams) if (key in fields) input[key] = fromText(value, fields[key], key);
-    } else {
-      const text = await request.text();
-      if (text.trim() !== '') {
-        try {
-          input = JSON.parse(text);
-        } catch {
-          return problem(400, 'invalid_json', 'the request body is not valid JSON');
-        }
-        if (input === null || typeof input !== 'object' || Array.isArray(input)) return problem(400, 'invalid_json', 'the request body must be a JSON object');
-      }
-    }
-    params.forEach((name, i) => {
-      input[name] = fromText(decodeURIComponent(hit.m![i + 1]), fields[name] ?? {}, name);
-    });
     try {
+      const input = await readInput(request, url, fields);
+      if (input instanceof Response) return input;
+      params.forEach((name, i) => {
+        input[name] = fromText(decodePart(hit.m![i + 1], name), fields[name] ?? {}, name);
+      });
       const output = await invoke(op, input, { app: this.app, access, actor: access.keyId ? `key:${access.keyId}` : 'http', observe: this.observe });
       return Response.json(output);
     } catch (err) {
-      if (!(err instanceof ExemplarError)) console.error(`exemplar: ${op.name} failed:`, err);
+      if (!(err instanceof ExemplarError)) console.error(`exemplar: ${op.name} failed: ${describeUnexpected(err)}`);
       const status = err instanceof ExemplarError ? err.status : 500;
-      return Response.json({ error: err instanceof ExemplarError ? errorBody(err) : { code: 'internal', message: 'internal error (see the server log)' } }, { status });
+      const res = Response.json({ error: err instanceof ExemplarError ? errorBody(err) : { code: 'internal', message: 'internal error (see the server log)' } }, { status });
+      const retryAfter = err instanceof ExemplarError ? err.details.retryAfterSeconds : undefined;
+      if (typeof retryAfter === 'number') res.headers.set('retry-after', String(retryAfter)); // a rate limit: when to come back
+      return res;
     }
+  }
+}
+
+/** A request's input: from the query string for GET, else from the JSON body; or the 400 that says why not. */
+async function readInput(request: Request, url: URL, fields: Record<string, FieldSchema>): Promise<Record<string, unknown> | Response> {
+  const input: Record<string, unknown> = {};
+  if (request.method === 'GET') {
+    // Decoded here rather than by URLSearchParams, which turns bad percent-encoding into U+FFFD silently.
+    for (const pair of url.search.slice(1).split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const key = decodePart(eq < 0 ? pair : pair.slice(0, eq), 'query parameter', true);
+      const value = eq < 0 ? '' : decodePart(pair.slice(eq + 1), key, true);
+      if (key in fields) input[key] = fromText(value, fields[key], key);
+    }
+    return input;
+  }
+  let text: string;
+  try {
+    text = utf8.decode(await request.arrayBuffer());
+  } catch {
+    return problem(400, 'invalid_encoding', 'the request body is not valid UTF-8');
+  }
+  if (text.trim() === '') return input;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return problem(400, 'invalid_json', 'the request body is not valid JSON');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return problem(400, 'invalid_json', 'the request body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** One percent-encoded part of a URL (`+` is a space in a query string), or a 400 naming the field. */
+function decodePart(raw: string, field: string, query = false): string {
+  try {
+    return decodeURIComponent(query ? raw.replace(/\+/g, ' ') : raw);
+  } catch {
+    throw new ValidationError(field, `${JSON.stringify(raw.slice(0, 60))} is not valid percent-encoding (a % must be followed by two hex digits, and the bytes must be UTF-8)`);
   }
 }
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuthenticationError, FULL_ACCESS, type Access } from '../access/access.ts';
-import { errorBody, ExemplarError } from '../errors.ts';
+import { describeUnexpected, errorBody, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { McpHttpHandler } from '../mcp/http.ts';
 import { invoke } from '../operations/invoke.ts';
@@ -14,7 +14,8 @@ import { compress } from './compression.ts';
 import { CHANNEL_PATH, channelTokenMatches, openLocalChannel } from './local-channel.ts';
 import { docsPage } from './docs.ts';
 import { Metrics } from './metrics.ts';
-import { fromNodeRequest, sendResponse } from './node-adapter.ts';
+import { HostCheck } from './host.ts';
+import { checkDeclaredLength, dropRestOfBody, readBody, sendResponse, toWebRequest, type BodyLimit } from './node-adapter.ts';
 import { openApiDocument, RestApi } from './rest.ts';
 
 export interface RunningServer {
@@ -40,6 +41,11 @@ export interface RequestLog {
  * `exemplar serve`: the REST API under /v1 (described by /openapi.json and /docs), the MCP endpoint
  * /mcp, /metrics, /healthz and /readyz, and the web UI (ui/dist) at every other GET path. /v1 and /mcp
  * need a bearer API key and, from a browser, an allowed Origin.
+ *
+ * Before anything else, every request's Host header is checked (see HostCheck) and its declared
+ * body size against its limit (EXEMPLAR_MAX_BODY_BYTES; EXEMPLAR_MAX_IMPORT_BYTES for the import
+ * route and the local channel). A body is read only once the request is authenticated, and never
+ * past its limit.
  */
 export async function startHttpServer(
   app: Exemplar,
@@ -59,8 +65,14 @@ export async function startHttpServer(
   const log = opts.log === true ? (e: RequestLog) => process.stderr.write(`${JSON.stringify(e)}\n`) : opts.log || undefined;
   const origins = app.config.allowedOrigins;
   let channel: ReturnType<typeof openLocalChannel> | undefined;
+  let hosts: HostCheck | undefined;
+  const bodyLimit = (method: string, path: string): BodyLimit =>
+    path === CHANNEL_PATH || rest.routeOf(method, path) === IMPORT_ROUTE
+      ? { bytes: app.config.maxImportBytes, variable: 'EXEMPLAR_MAX_IMPORT_BYTES' }
+      : { bytes: app.config.maxBodyBytes, variable: 'EXEMPLAR_MAX_BODY_BYTES' };
 
-  const route = async (request: Request, path: string, seen: { keyId?: string | null }): Promise<Response> => {
+  /** `request` has headers only; `withBody` reads the body (once authenticated) into a full Request. */
+  const route = async (request: Request, path: string, seen: { keyId?: string | null }, withBody: () => Promise<Request>): Promise<Response> => {
     if (path === '/healthz') return Response.json({ status: 'ok' });
     if (path === '/readyz') {
       const ready = await app.db.query('SELECT 1').then(() => true, () => false);
@@ -70,7 +82,7 @@ export async function startHttpServer(
       const { body, contentType } = await metrics.render();
       return new Response(body, { headers: { 'content-type': contentType } });
     }
-    if (path === CHANNEL_PATH) return channelInvoke(request);
+    if (path === CHANNEL_PATH) return channelInvoke(request, withBody);
     if (path === '/openapi.json') return Response.json(openapi);
     if (path === '/docs') return new Response(docsPage(openapi), { headers: { 'content-type': 'text/html; charset=utf-8' } });
     // No OAuth here (bearer API keys): a client probing for OAuth metadata gets a clean 404, not the web UI.
@@ -90,15 +102,28 @@ export async function startHttpServer(
       return response;
     }
     seen.keyId = access.keyId;
-    return path === '/mcp' ? mcp.handle(request, access) : rest.handle(request, access);
+    const full = await withBody();
+    return path === '/mcp' ? mcp.handle(full, access) : rest.handle(full, access);
+  };
+
+  /**
+   * What is refused before anything else: a Host header that is malformed (400) or not this server's
+   * (403; health checks excepted, which load balancers send by any name), and a request target that
+   * is not a path.
+   */
+  const refuse = (req: http.IncomingMessage, path: string): Response | undefined => {
+    const bad = hosts?.check(req.headers.host);
+    if (bad && (bad.status === 400 || (path !== '/healthz' && path !== '/readyz'))) return jsonError(bad.status, bad.code, bad.message);
+    if (!req.url?.startsWith('/')) return jsonError(400, 'bad_request_target', 'the request target must be a path starting with /');
+    return undefined;
   };
 
   /** A CLI command of the user who owns the data folder, run here with the CLI's full access. */
-  const channelInvoke = async (request: Request): Promise<Response> => {
+  const channelInvoke = async (request: Request, withBody: () => Promise<Request>): Promise<Response> => {
     if (!channel || request.method !== 'POST' || !channelTokenMatches(request.headers.get('authorization'), channel.token)) {
       return jsonError(404, 'not_found', `no route ${request.method} ${CHANNEL_PATH}`);
     }
-    const body = (await request.json().catch(() => ({}))) as { operation?: unknown; input?: unknown; actor?: unknown };
+    const body = (await (await withBody()).json().catch(() => ({}))) as { operation?: unknown; input?: unknown; actor?: unknown };
     const op = typeof body.operation === 'string' ? findOperation(body.operation) : undefined;
     if (!op || (op.doors && !op.doors.includes('cli'))) return jsonError(404, 'not_found', `no operation ${String(body.operation)}`);
     const actor = typeof body.actor === 'string' && /^cli:[\w.-]{1,64}$/.test(body.actor) ? body.actor : 'cli';
@@ -118,7 +143,19 @@ export async function startHttpServer(
     let status = 500;
     let failure: string | undefined;
     try {
-      const routed = await route(await fromNodeRequest(req, ac.signal), path, seen);
+      const refused = refuse(req, path);
+      if (refused) {
+        status = refused.status;
+        dropRestOfBody(req, res);
+        await sendResponse(res, refused);
+        return;
+      }
+      const limit = bodyLimit(req.method ?? 'GET', path);
+      checkDeclaredLength(req, limit);
+      const url = `http://${req.headers.host ?? 'localhost'}${req.url}`;
+      const head = toWebRequest(req, url, ac.signal);
+      const routed = await route(head, path, seen, async () => toWebRequest(req, url, ac.signal, await readBody(req, limit)));
+      dropRestOfBody(req, res);
       // The UI's hashed assets never change: compressed once, at the best quality.
       const immutable = routed.status === 200 && path.startsWith('/assets/') && uiOwns(req.method ?? 'GET', path) ? path : undefined;
       const response = await compress(req.headers['accept-encoding'], routed, immutable);
@@ -127,6 +164,8 @@ export async function startHttpServer(
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
       status = err instanceof ExemplarError ? err.status : 500;
+      if (!(err instanceof ExemplarError)) process.stderr.write(`exemplar: ${req.method} ${path} failed: ${describeUnexpected(err)}\n`);
+      dropRestOfBody(req, res);
       if (!res.headersSent) {
         const body = err instanceof ExemplarError ? errorBody(err) : { code: 'internal', message: 'internal error (see the server log)' };
         await sendResponse(res, Response.json({ error: body }, { status })).catch(() => {});
@@ -153,6 +192,7 @@ export async function startHttpServer(
     server.listen(opts.port ?? app.config.port, opts.host ?? app.config.host, resolve);
   });
   const { address, port } = server.address() as AddressInfo;
+  hosts = new HostCheck({ boundAddress: address, configuredHost: opts.host ?? app.config.host, allowedHosts: app.config.allowedHosts });
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   if (opts.localChannel) channel = openLocalChannel(app.config.dataDir, url);
   return {
@@ -169,6 +209,9 @@ export async function startHttpServer(
     },
   };
 }
+
+/** The route whose body is a whole file, with its own, larger limit (EXEMPLAR_MAX_IMPORT_BYTES). */
+const IMPORT_ROUTE = '/v1/agents/{agent}/examples/import';
 
 function jsonError(status: number, code: string, message: string): Response {
   return Response.json({ error: { code, message } }, { status });

@@ -1,8 +1,9 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import { EncodingError, ExemplarError, ValidationError, type LineProblem } from '../errors.ts';
-import { checkTextSize, exampleType, metadata, rewardScore, type ExampleType, type NewExample } from '../examples/example.ts';
-import { parseInput } from '../validation.ts';
+import { DEFAULT_MAX_JSON_DEPTH } from '../config/config.ts';
+import { checkExampleSize, exampleLimits, exampleType, metadata, rewardScore, type ExampleLimits, type ExampleType, type NewExample } from '../examples/example.ts';
+import { checkInputValue, parseInput, type InputLimits } from '../validation.ts';
 
 export type FileFormat = 'jsonl' | 'csv';
 
@@ -40,11 +41,19 @@ export function detectFormat(fileName: string): FileFormat {
  * Parses and validates a whole file. Every bad line becomes a LineProblem naming its line number
  * and field; the caller decides whether problems abort the import.
  */
-export function parseExamplesFile(data: Uint8Array | string, format: FileFormat, defaults: LineDefaults, maxTextBytes: number): ParsedFile {
-  return format === 'csv' ? parseCsvFile(data, defaults, maxTextBytes) : parseJsonlFile(data, defaults, maxTextBytes);
+export function parseExamplesFile(data: Uint8Array | string, format: FileFormat, defaults: LineDefaults, limits: number | (ExampleLimits & Partial<InputLimits>)): ParsedFile {
+  const l = fileLimits(limits);
+  return format === 'csv' ? parseCsvFile(data, defaults, l) : parseJsonlFile(data, defaults, l);
 }
 
-function parseJsonlFile(data: Uint8Array | string, defaults: LineDefaults, maxTextBytes: number): ParsedFile {
+/** What each line is held to: the example's limits, and how deep its JSON may nest. */
+export type FileLimits = ExampleLimits & InputLimits;
+
+function fileLimits(limits: number | (ExampleLimits & Partial<InputLimits>)): FileLimits {
+  return typeof limits === 'number' ? { ...exampleLimits(limits), maxJsonDepth: DEFAULT_MAX_JSON_DEPTH } : { maxJsonDepth: DEFAULT_MAX_JSON_DEPTH, ...limits };
+}
+
+function parseJsonlFile(data: Uint8Array | string, defaults: LineDefaults, limits: FileLimits): ParsedFile {
   const result: ParsedFile = { examples: [], problems: [], lines: 0 };
   const lines = splitLines(data);
   // A final newline ends the last line; it does not start another.
@@ -60,7 +69,7 @@ function parseJsonlFile(data: Uint8Array | string, defaults: LineDefaults, maxTe
       return result.problems.push(problem(line, '', `not valid JSON (${(err as Error).message})`));
     }
     try {
-      result.examples.push({ line, example: toExample(value, defaults, maxTextBytes, line) });
+      result.examples.push({ line, example: toExample(value, defaults, limits, line) });
     } catch (err) {
       if (!(err instanceof ExemplarError)) throw err;
       result.problems.push(problem(line, String(err.details.field ?? ''), err.message));
@@ -69,7 +78,7 @@ function parseJsonlFile(data: Uint8Array | string, defaults: LineDefaults, maxTe
   return result;
 }
 
-function parseCsvFile(data: Uint8Array | string, defaults: LineDefaults, maxTextBytes: number): ParsedFile {
+function parseCsvFile(data: Uint8Array | string, defaults: LineDefaults, limits: FileLimits): ParsedFile {
   const text = typeof data === 'string' ? data : decodeUtf8(data);
   const result: ParsedFile = { examples: [], problems: [], lines: 0 };
   let records: { record: Record<string, string>; info: { lines: number } }[];
@@ -101,7 +110,7 @@ function parseCsvFile(data: Uint8Array | string, defaults: LineDefaults, maxText
           throw new ValidationError('metadata', 'must be a JSON object', line);
         }
       }
-      result.examples.push({ line, example: toExample(value, defaults, maxTextBytes, line) });
+      result.examples.push({ line, example: toExample(value, defaults, limits, line) });
     } catch (err) {
       if (!(err instanceof ExemplarError)) throw err;
       result.problems.push(problem(line, String(err.details.field ?? ''), err.message));
@@ -111,10 +120,12 @@ function parseCsvFile(data: Uint8Array | string, defaults: LineDefaults, maxText
 }
 
 /** One parsed line (an Exemplar line or an OpenAI chat line) to a validated example. */
-function toExample(value: unknown, defaults: LineDefaults, maxTextBytes: number, line: number): NewExample {
+function toExample(value: unknown, defaults: LineDefaults, limits: FileLimits, line: number): NewExample {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ValidationError('', 'must be a JSON object', line);
   }
+  // The whole line, before any part of it is used: NUL characters, lone surrogates, depth.
+  checkInputValue(value, { line, maxDepth: limits.maxJsonDepth, depthVariable: 'EXEMPLAR_MAX_JSON_DEPTH' });
   const obj = value as Record<string, unknown>;
   const fields = 'messages' in obj ? fromChat(obj, line) : obj;
   const parsed = parseInput(
@@ -133,7 +144,7 @@ function toExample(value: unknown, defaults: LineDefaults, maxTextBytes: number,
     exampleType: parsed.example_type,
     metadata: parsed.metadata,
   };
-  checkTextSize(example, maxTextBytes, line);
+  checkExampleSize(example, limits, line);
   return example;
 }
 

@@ -1,7 +1,7 @@
 import type { Actor } from '../audit/audit.ts';
 import { ImportError, type LineProblem } from '../errors.ts';
 import type { ExampleFilter, ExampleService } from '../examples/examples.ts';
-import { exportLine, parseExamplesFile, type FileFormat, type LineDefaults } from './formats.ts';
+import { exportLine, parseExamplesFile, type FileFormat, type FileLimits, type LineDefaults } from './formats.ts';
 
 export interface ImportOptions {
   format: FileFormat;
@@ -31,9 +31,13 @@ export async function importExamples(
   data: Uint8Array | string,
   actor: Actor,
   opts: ImportOptions,
-  maxTextBytes: number,
+  /** A text limit, or every limit (the Config has them); the rest come from the example service. */
+  limits: number | Partial<FileLimits>,
 ): Promise<ImportResult> {
-  const parsed = parseExamplesFile(data, opts.format, opts.defaults ?? {}, maxTextBytes);
+  const parsed = parseExamplesFile(data, opts.format, opts.defaults ?? {}, {
+    ...examples.limits,
+    ...(typeof limits === 'number' ? { maxTextBytes: limits } : limits),
+  });
   if (parsed.problems.length > 0 && !opts.skipInvalid) throw new ImportError(parsed.problems);
   const { added, duplicates } = await examples.addMany(
     agentRef,

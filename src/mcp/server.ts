@@ -2,7 +2,7 @@ import { completable, McpServer, ResourceTemplate, type LoggingLevel } from '@mo
 import { z } from 'zod';
 import { canRead, FULL_ACCESS, type Access } from '../access/access.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { describeUnexpected, ExemplarError } from '../errors.ts';
+import { describeUnexpected, ExemplarError, ValidationError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { mayCall } from '../access/authorize.ts';
 import { invoke } from '../operations/invoke.ts';
@@ -87,7 +87,12 @@ export function createMcpServer(app: Exemplar, defaultAccess: Access = FULL_ACCE
     }),
     { title: "Agent's production prompt", description: 'The system prompt labelled production for an agent.', mimeType: 'text/plain' },
     async (uri, vars, ctx) => {
-      const name = decodeURIComponent(String(vars.name));
+      let name: string;
+      try {
+        name = decodeURIComponent(String(vars.name));
+      } catch {
+        throw new ValidationError('name', `${JSON.stringify(String(vars.name).slice(0, 60))} is not valid percent-encoding`);
+      }
       const prompt = await productionPrompt(app, accessOf(ctx as RequestContext, defaultAccess), name);
       return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: prompt.text }] };
     },

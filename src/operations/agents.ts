@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { canRead } from '../access/access.ts';
 import { agentJson, agentRefInput, createAgentInput, updateAgentInput } from '../agents/agents.ts';
+import type { Access } from '../access/access.ts';
+import type { Exemplar } from '../exemplar.ts';
 import { counted, defineOperation, toJson } from './operation.ts';
 
 const agentRef = agentRefInput;
@@ -49,7 +51,10 @@ export const createAgent = defineOperation({
     summary: (a) => `Created agent "${a.name}" (${a.id}).`,
     examples: ['exemplar agents create code-helper --description "Answers coding questions" --alpha 0.7 --beta 0.3'],
   },
-  run: async (input, { app, actor }) => toJson(await app.agents.create(input, actor)),
+  run: async (input, { app, actor, access }) => {
+    await checkModelForCaller(input.embeddingModel, app, access);
+    return toJson(await app.agents.create(input, actor));
+  },
 });
 
 export const updateAgent = defineOperation({
@@ -69,7 +74,10 @@ export const updateAgent = defineOperation({
     flags: { similarityWeight: 'alpha', scoreWeight: 'beta', embeddingModel: 'model' },
     summary: (a) => `Updated agent "${a.name}".`,
   },
-  run: async ({ agent, ...changes }, { app, actor }) => toJson(await app.agents.update(agent, changes, actor)),
+  run: async ({ agent, ...changes }, { app, actor, access }) => {
+    await checkModelForCaller(changes.embeddingModel, app, access);
+    return toJson(await app.agents.update(agent, changes, actor));
+  },
 });
 
 export const deleteAgent = defineOperation({
@@ -89,3 +97,10 @@ export const deleteAgent = defineOperation({
   },
   run: async ({ agent }, { app, actor }) => app.agents.delete(agent, actor),
 });
+
+/** A caller with a key is remote: it may not point a model at the server's files (see checkNetworkEmbeddingModel). */
+async function checkModelForCaller(spec: string | undefined, app: Exemplar, access: Access): Promise<void> {
+  if (spec === undefined || access.keyId === null) return;
+  const { checkNetworkEmbeddingModel } = await import('../embeddings/providers.ts'); // loaded by now; not at CLI start
+  checkNetworkEmbeddingModel(spec, app.config.embedding);
+}

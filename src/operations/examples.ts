@@ -149,7 +149,7 @@ export const importExamplesOp = defineOperation({
       defaults: { rewardScore: input.defaultRewardScore, exampleType: input.defaultExampleType },
       source: input.fileName,
       onProgress: progress,
-    }, app.config.maxTextBytes),
+    }, app.config),
 });
 
 export const exportExamplesOp = defineOperation({

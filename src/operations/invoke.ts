@@ -18,7 +18,7 @@ export async function invoke<I extends z.ZodObject, O extends z.ZodType>(
   const started = performance.now();
   let outcome: 'ok' | 'error' = 'error';
   try {
-    const input = parseInput(op.input, rawInput);
+    const input = parseInput(op.input, rawInput, undefined, ctx.app.config);
     await authorize(op, input, ctx);
     const output = JSON.parse(JSON.stringify(await op.run(input, ctx))) as z.output<O>;
     outcome = 'ok';

@@ -2,6 +2,7 @@ import { createTwoFilesPatch, diffWordsWithSpace } from 'diff';
 import type { AgentService } from '../agents/agents.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Database, Queryable } from '../db/database.ts';
+import { DEFAULT_MAX_PROMPT_BYTES } from '../config/config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 
 export interface PromptVersion {
@@ -36,7 +37,6 @@ export interface NewPromptVersion {
 }
 
 export const LABEL_RE = /^[a-z][a-z0-9_-]{0,63}$/;
-const MAX_PROMPT_BYTES = 256 * 1024;
 
 /**
  * An agent's system prompts: immutable, numbered versions, and labels (production, candidate)
@@ -48,6 +48,8 @@ export class PromptService {
   constructor(
     private readonly db: Database,
     private readonly agents: AgentService,
+    /** Largest version content, in UTF-8 bytes (EXEMPLAR_MAX_PROMPT_BYTES). */
+    private readonly maxPromptBytes = DEFAULT_MAX_PROMPT_BYTES,
   ) {}
 
   /** A version by number, or the one a label points at (default: production). */
@@ -81,7 +83,14 @@ export class PromptService {
   /** Adds a version (and optionally moves a label to it), in one transaction. */
   async create(agentRef: string, v: NewPromptVersion, actor: Actor, tx?: Queryable): Promise<PromptVersion> {
     if (v.content.trim() === '') throw new ValidationError('content', 'must not be empty');
-    if (Buffer.byteLength(v.content) > MAX_PROMPT_BYTES) throw new ValidationError('content', `is over ${MAX_PROMPT_BYTES} bytes`);
+    const bytes = Buffer.byteLength(v.content);
+    if (bytes > this.maxPromptBytes) {
+      throw new ValidationError('content', `is ${bytes} bytes, over the limit of ${this.maxPromptBytes} bytes (EXEMPLAR_MAX_PROMPT_BYTES)`, undefined, {
+        bytes,
+        limit: this.maxPromptBytes,
+        variable: 'EXEMPLAR_MAX_PROMPT_BYTES',
+      });
+    }
     if (v.label !== undefined && !LABEL_RE.test(v.label)) throw new ValidationError('label', 'must be lower-case letters, digits, - or _, e.g. candidate');
     const write = async (q: Queryable) => {
       const agent = await this.lockAgent(q, agentRef);
