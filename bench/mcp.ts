@@ -14,7 +14,8 @@ const BIN = path.resolve('bin/exemplar.js');
 /** Issue 4's figures: search_examples over HTTP with 16 concurrent clients, and one stdio round trip. */
 export async function benchMcp(n = 10_000, clients = 16, seconds = 8): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-bench-mcp-'));
-  const env = { ...process.env, EXEMPLAR_DATA_DIR: dir, DATABASE_URL: '' } as Record<string, string>;
+  // No rate limit: this measures how many searches one server answers, from one key.
+  const env = { ...process.env, EXEMPLAR_DATA_DIR: dir, DATABASE_URL: '', EXEMPLAR_RATE_LIMIT_SEARCH: '0' } as Record<string, string>;
   try {
     // Prepare the data, then let the server process own the embedded database.
     const app = await Exemplar.open(loadConfig(env));

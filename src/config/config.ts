@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ValidationError } from '../errors.ts';
-import { dataDirOf, envOneOf, envPositiveInt, envString } from './env.ts';
+import { dataDirOf, envNonNegativeInt, envOneOf, envPositiveInt, envString } from './env.ts';
 import { loadEmbeddingConfig, loadLlmConfig, type EmbeddingConfig, type LlmConfig } from './providers.ts';
 
 /**
@@ -47,18 +47,26 @@ export interface Config {
   port: number;
   /** Browser origins allowed to call the HTTP doors, besides localhost. */
   allowedOrigins: string[];
+  /** Calls a minute one API key may make to search and run_sql (EXEMPLAR_RATE_LIMIT_SEARCH); 0: no limit. */
+  rateLimitSearch: number;
+  /** Calls a minute one API key may make to optimize, build datasets, start runs and evaluate search (EXEMPLAR_RATE_LIMIT_HEAVY); 0: no limit. */
+  rateLimitHeavy: number;
   /** Host header values the server answers to besides its own addresses and localhost (DNS rebinding); `*` allows any. */
   allowedHosts: string[];
   /** Largest run_sql result, in bytes of JSON; rows beyond it are cut off (`truncated`). */
   sqlMaxResultBytes: number;
   /** run_sql queries running at once over all callers; unset: half the pool on PostgreSQL, 1 on PGlite. */
   sqlMaxConcurrent?: number;
-  /** run_sql queries running at once for one key; unset: 2 on PostgreSQL, 1 on PGlite. */
+  /** run_sql queries running at once for one key; unset: 1. */
   sqlMaxConcurrentPerKey?: number;
-  /** On PGlite, the longest the planner may expect a run_sql query to take; unset: 100 ms. */
+  /** On PGlite, the longest a run_sql query may hold the database (by the planner's estimate, then while reading rows); unset: 50 ms. */
   sqlEmbeddedMaxMs?: number;
 }
 
+/** 20 a second, bursts of 200: an agent searching at every step stays far below it. */
+export const DEFAULT_RATE_LIMIT_SEARCH = 1200;
+/** One a second, bursts of 10: each of these calls takes seconds of CPU or an LLM's tokens. */
+export const DEFAULT_RATE_LIMIT_HEAVY = 60;
 export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
 export const DEFAULT_SQL_MAX_RESULT_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_MAX_METADATA_BYTES = 256 * 1024;
@@ -89,6 +97,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     host: env.EXEMPLAR_HOST || '127.0.0.1',
     port: envPositiveInt(env.EXEMPLAR_PORT, 'EXEMPLAR_PORT') ?? 8787,
     allowedOrigins: (env.EXEMPLAR_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    rateLimitSearch: envNonNegativeInt(env.EXEMPLAR_RATE_LIMIT_SEARCH, 'EXEMPLAR_RATE_LIMIT_SEARCH') ?? DEFAULT_RATE_LIMIT_SEARCH,
+    rateLimitHeavy: envNonNegativeInt(env.EXEMPLAR_RATE_LIMIT_HEAVY, 'EXEMPLAR_RATE_LIMIT_HEAVY') ?? DEFAULT_RATE_LIMIT_HEAVY,
     allowedHosts: (env.EXEMPLAR_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
     sqlMaxResultBytes: envPositiveInt(env.EXEMPLAR_SQL_MAX_RESULT_BYTES, 'EXEMPLAR_SQL_MAX_RESULT_BYTES') ?? DEFAULT_SQL_MAX_RESULT_BYTES,
     sqlMaxConcurrent: envPositiveInt(env.EXEMPLAR_SQL_MAX_CONCURRENT, 'EXEMPLAR_SQL_MAX_CONCURRENT'),

@@ -16,6 +16,14 @@ export function envPositiveInt(raw: string | undefined, name: string): number | 
   return n;
 }
 
+/** A whole number from 0 up, or undefined when unset or blank (0 usually turns a limit off). */
+export function envNonNegativeInt(raw: string | undefined, name: string): number | undefined {
+  if (envString(raw) === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new ValidationError(name, `must be a whole number from 0 up, got "${raw}"`);
+  return n;
+}
+
 /** One of `allowed`, or `fallback` when unset or blank. */
 export function envOneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
   const value = envString(raw);

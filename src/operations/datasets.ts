@@ -28,6 +28,7 @@ const reportJson = z.object({
 
 export const buildDatasetOp = defineOperation({
   name: 'build_dataset',
+  rateLimit: 'heavy',
   title: 'Build a fine-tuning dataset',
   description:
     "Builds a fine-tuning dataset (JSONL for OpenAI, Hugging Face TRL or Axolotl) from an agent's examples, selected with " +

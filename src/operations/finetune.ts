@@ -38,6 +38,7 @@ const DATASET_KEYS = Object.keys(datasetSpec.shape);
 
 export const createRun = defineOperation({
   name: 'create_run',
+  rateLimit: 'heavy',
   title: 'Start a fine-tuning run',
   description:
     "Builds a fine-tuning dataset from an agent's examples (same selection, dedup, split and format options as the dataset builder), " +

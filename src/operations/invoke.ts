@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { distance } from 'fastest-levenshtein';
 import { canRead } from '../access/access.ts';
 import { authorize } from '../access/authorize.ts';
+import { RateLimiter } from '../access/rate-limit.ts';
 import { NotFoundError } from '../errors.ts';
 import { parseInput } from '../validation.ts';
 import type { Operation, OperationContext } from './operation.ts';
@@ -20,6 +21,8 @@ export async function invoke<I extends z.ZodObject, O extends z.ZodType>(
   try {
     const input = parseInput(op.input, rawInput, undefined, ctx.app.config);
     await authorize(op, input, ctx);
+    // Network keys only: the CLI (no key) is the database's owner.
+    if (op.rateLimit && ctx.access.keyId) rateLimiterOf(ctx.app).take(ctx.access.keyId, op.rateLimit);
     const output = JSON.parse(JSON.stringify(await op.run(input, ctx))) as z.output<O>;
     outcome = 'ok';
     return output;
@@ -45,4 +48,12 @@ async function withSimilarAgents(err: NotFoundError, ctx: OperationContext): Pro
     .slice(0, 5)
     .map((a) => a.name);
   return similar.length ? new NotFoundError('agent', String(err.details.key), similar) : err;
+}
+
+/** One rate limiter per open app, so a key's budget is shared by every door of the process. */
+const rateLimiters = new WeakMap<object, RateLimiter>();
+function rateLimiterOf(app: OperationContext['app']): RateLimiter {
+  let limiter = rateLimiters.get(app);
+  if (!limiter) rateLimiters.set(app, (limiter = new RateLimiter({ search: app.config.rateLimitSearch, heavy: app.config.rateLimitHeavy })));
+  return limiter;
 }

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Access } from '../access/access.ts';
 import type { Actor } from '../audit/audit.ts';
+import type { RateClass } from '../access/rate-limit.ts';
 import type { Exemplar } from '../exemplar.ts';
 
 export interface OperationContext {
@@ -72,6 +73,8 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
   /** The JSON shape of the result. */
   output: O;
   annotations: { readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean };
+  /** The per-key budget it spends (see access/rate-limit.ts); unlimited when omitted. The CLI is never limited. */
+  rateLimit?: RateClass;
   /** Doors that may offer it (all when omitted). Operations that touch the server's files are CLI-only. */
   doors?: ('cli' | 'mcp' | 'http')[];
   access?: AccessRule<z.output<I>>;

@@ -5,6 +5,7 @@ import { counted, defineOperation } from './operation.ts';
 
 export const optimizePrompt = defineOperation({
   name: 'optimize_prompt',
+  rateLimit: 'heavy',
   title: "Optimize an agent's prompt",
   description:
     "Improves an agent's system prompt from its own rated examples: reads the production prompt, retrieves the best positive " +

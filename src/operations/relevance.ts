@@ -30,6 +30,7 @@ const toWeights = (pair: string) => {
 
 export const evaluateSearch = defineOperation({
   name: 'evaluate_search',
+  rateLimit: 'heavy',
   title: 'Measure search relevance',
   description:
     "Measures how well an agent's search puts the right examples first, on labelled questions (a JSONL set, or the agent's " +
@@ -97,6 +98,7 @@ export const evaluateSearch = defineOperation({
 
 export const tuneSearch = defineOperation({
   name: 'tune_search',
+  rateLimit: 'heavy',
   title: "Tune an agent's search weights",
   description:
     'Searches α (similarity weight) and β = 1 − α over a grid on labelled questions (a JSONL set, or the stored relevance ' +

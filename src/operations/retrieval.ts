@@ -19,6 +19,7 @@ const retrievedExample = z.object({
 
 export const searchExamples = defineOperation({
   name: 'search_examples',
+  rateLimit: 'search',
   title: 'Search examples (hybrid)',
   description:
     "Finds an agent's best examples for a query: exact filters first (reward >= minScore, type, and any others), then " +
