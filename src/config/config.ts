@@ -47,6 +47,8 @@ export interface Config {
   port: number;
   /** Browser origins allowed to call the HTTP doors, besides localhost. */
   allowedOrigins: string[];
+  /** Open MCP sessions (protocols before 2026-07-28) one API key may hold (EXEMPLAR_MCP_SESSIONS_PER_KEY). */
+  mcpSessionsPerKey: number;
   /** Calls a minute one API key may make to search and run_sql (EXEMPLAR_RATE_LIMIT_SEARCH); 0: no limit. */
   rateLimitSearch: number;
   /** Calls a minute one API key may make to optimize, build datasets, start runs and evaluate search (EXEMPLAR_RATE_LIMIT_HEAVY); 0: no limit. */
@@ -97,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     host: env.EXEMPLAR_HOST || '127.0.0.1',
     port: envPositiveInt(env.EXEMPLAR_PORT, 'EXEMPLAR_PORT') ?? 8787,
     allowedOrigins: (env.EXEMPLAR_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    mcpSessionsPerKey: envPositiveInt(env.EXEMPLAR_MCP_SESSIONS_PER_KEY, 'EXEMPLAR_MCP_SESSIONS_PER_KEY') ?? 32,
     rateLimitSearch: envNonNegativeInt(env.EXEMPLAR_RATE_LIMIT_SEARCH, 'EXEMPLAR_RATE_LIMIT_SEARCH') ?? DEFAULT_RATE_LIMIT_SEARCH,
     rateLimitHeavy: envNonNegativeInt(env.EXEMPLAR_RATE_LIMIT_HEAVY, 'EXEMPLAR_RATE_LIMIT_HEAVY') ?? DEFAULT_RATE_LIMIT_HEAVY,
     allowedHosts: (env.EXEMPLAR_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),

@@ -57,6 +57,8 @@ export class McpHttpHandler {
       return session.transport.handleRequest(request, { authInfo, parsedBody });
     }
     if (request.method === 'POST' && isInitializeRequest(parsedBody)) {
+      const full = this.makeRoomFor(access.keyId);
+      if (full) return full;
       const server = createMcpServer(this.app, access, this.hooks);
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => `${this.replicaId}.${randomUUID()}`,
@@ -81,6 +83,35 @@ export class McpHttpHandler {
     await Promise.all([...this.sessions.values()].map((s) => s.transport.close().catch(() => {})));
     this.sessions.clear();
     await this.modern.close();
+  }
+
+  /**
+   * Each session holds a server and its transport in memory, so a key may hold at most
+   * EXEMPLAR_MCP_SESSIONS_PER_KEY. At the limit, the key's least recently used session gives way if
+   * it has been idle a minute (clients do not always close theirs); if none has, the new one is
+   * refused with a 429 naming the limit.
+   */
+  private makeRoomFor(keyId: string | null): Response | undefined {
+    const limit = this.app.config.mcpSessionsPerKey;
+    const mine = [...this.sessions].filter(([, s]) => s.keyId === keyId);
+    if (mine.length < limit) return undefined;
+    const [id, oldest] = mine.reduce((a, b) => (b[1].lastSeen < a[1].lastSeen ? b : a));
+    if (Date.now() - oldest.lastSeen >= 60_000) {
+      this.sessions.delete(id);
+      void oldest.transport.close().catch(() => {});
+      return undefined;
+    }
+    return Response.json(
+      {
+        jsonrpc: '2.0',
+        error: {
+          code: -32000,
+          message: `this key has ${mine.length} open MCP sessions, the most one key may hold (EXEMPLAR_MCP_SESSIONS_PER_KEY=${limit}); close one (DELETE /mcp) or use protocol 2026-07-28, which needs none`,
+        },
+        id: null,
+      },
+      { status: 429 },
+    );
   }
 
   private closeIdle(): void {
