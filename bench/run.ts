@@ -2,9 +2,11 @@
 import { benchCli } from './cli.ts';
 import { benchDatasets } from './datasets.ts';
 import { benchImport } from './import.ts';
+import { benchLoad } from './load.ts';
 import { benchMcp } from './mcp.ts';
 import { benchRelevance } from './relevance.ts';
 import { benchRetrieval } from './retrieval.ts';
+import { benchSql } from './sql.ts';
 import { benchUi } from './ui.ts';
 
 console.log(`# Exemplar benchmarks (${new Date().toISOString()}, node ${process.version})`);
@@ -16,3 +18,5 @@ if (!only || only === 'retrieval') await benchRetrieval();
 if (!only || only === 'mcp') await benchMcp();
 if (!only || only === 'datasets') await benchDatasets();
 if (!only || only === 'ui') await benchUi();
+if (!only || only === 'sql') await benchSql();
+if (!only || only === 'load') await benchLoad();
