@@ -14,6 +14,11 @@ export interface InputLimits {
  */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, line?: number, limits?: InputLimits): z.output<S> {
   checkInputValue(value, { line, maxDepth: limits?.maxJsonDepth, depthVariable: 'EXEMPLAR_MAX_JSON_DEPTH' });
+  return parseChecked(schema, value, line);
+}
+
+/** parseInput without checkInputValue, for a value that has been through it already (a file's line). */
+export function parseChecked<S extends z.ZodType>(schema: S, value: unknown, line?: number): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
@@ -29,57 +34,81 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, line?
  * Iterative, so no input is too deep for the check itself. In a multi-line string (a file's
  * contents) the line of the bad character is named.
  */
-export function checkInputValue(
-  value: unknown,
-  opts: { line?: number; maxDepth?: number; depthVariable?: string; root?: (string | number)[] } = {},
-): void {
-  // Each node links to its parent: the path is built only for the error, so deep input stays linear.
-  interface Node { v: unknown; key?: string | number; parent?: Node; depth: number }
-  const pathOf = (n: Node | undefined): (string | number)[] => {
-    const keys: (string | number)[] = [];
-    for (let at = n; at?.key !== undefined; at = at.parent) keys.push(at.key);
-    return [...(opts.root ?? []), ...keys.reverse()];
-  };
-  const stack: Node[] = [{ v: value, depth: 0 }];
+export function checkInputValue(value: unknown, opts: CheckOptions = {}): void {
+  const stack: WalkNode[] = [];
+  visit(value, undefined, undefined, 0, opts, stack);
   while (stack.length > 0) {
     const node = stack.pop()!;
     const { v, depth } = node;
-    if (typeof v === 'string') {
-      checkText(v, () => pathOf(node), opts.line);
-    } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new ValidationError(fieldName(pathOf(node)), `must be a finite number, got ${String(v)}`, opts.line);
-    } else if (v !== null && typeof v === 'object') {
-      if (opts.maxDepth !== undefined && depth + 1 > opts.maxDepth) {
-        throw new ValidationError(fieldName(pathOf(node)), `nests deeper than ${opts.maxDepth} levels${opts.depthVariable ? ` (${opts.depthVariable})` : ''}`, opts.line, {
-          limit: opts.maxDepth,
-          ...(opts.depthVariable ? { variable: opts.depthVariable } : {}),
-        });
-      }
-      if (Array.isArray(v)) {
-        for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], key: i, parent: node, depth: depth + 1 });
-      } else {
-        const keys = Object.keys(v);
-        for (let i = keys.length - 1; i >= 0; i--) {
-          const key = keys[i];
-          checkText(key, () => pathOf(node), opts.line, `the key ${show(key)}`);
-          stack.push({ v: (v as Record<string, unknown>)[key], key, parent: node, depth: depth + 1 });
-        }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) visit(v[i], node, i, depth + 1, opts, stack);
+    } else {
+      for (const key of Object.keys(v)) {
+        const bad = opts.strings === false ? undefined : textProblem(key, opts.line, 'the key');
+        if (bad) throw new ValidationError(fieldName(pathOf(opts, node)), bad.reason, bad.line);
+        visit((v as Record<string, unknown>)[key], node, key, depth + 1, opts, stack);
       }
     }
   }
 }
 
-/** The string checks of checkInputValue, for one string. `what` names a key rather than the value. */
-function checkText(s: string, path: () => (string | number)[], line: number | undefined, what?: string): void {
+interface CheckOptions {
+  /** The file line the value came from, named in errors. */
+  line?: number;
+  maxDepth?: number;
+  /** The variable that sets maxDepth, named in errors. */
+  depthVariable?: string;
+  /** The path of `value` itself, e.g. ['metadata']. */
+  root?: (string | number)[];
+  /** false: depth and numbers only (the strings were checked already). */
+  strings?: boolean;
+}
+
+/** A container met on the walk, linked to its parent: a path is built only for an error. */
+interface WalkNode {
+  v: object;
+  key?: string | number;
+  parent?: WalkNode;
+  depth: number;
+}
+
+/** One value: a string's or a number's checks, or a container's depth and a place on the stack. */
+function visit(v: unknown, parent: WalkNode | undefined, key: string | number | undefined, depth: number, opts: CheckOptions, stack: WalkNode[]): void {
+  if (typeof v === 'string') {
+    const bad = opts.strings === false ? undefined : textProblem(v, opts.line);
+    if (bad) throw new ValidationError(fieldName(pathOf(opts, parent, key)), bad.reason, bad.line);
+  } else if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new ValidationError(fieldName(pathOf(opts, parent, key)), `must be a finite number, got ${String(v)}`, opts.line);
+  } else if (v !== null && typeof v === 'object') {
+    const node: WalkNode = { v, key, parent, depth };
+    const { maxDepth, depthVariable } = opts;
+    if (maxDepth !== undefined && depth + 1 > maxDepth) {
+      throw new ValidationError(fieldName(pathOf(opts, node)), `nests deeper than ${maxDepth} levels${depthVariable ? ` (${depthVariable})` : ''}`, opts.line, {
+        limit: maxDepth,
+        ...(depthVariable ? { variable: depthVariable } : {}),
+      });
+    }
+    stack.push(node);
+  }
+}
+
+function pathOf(opts: CheckOptions, n: WalkNode | undefined, last?: string | number): (string | number)[] {
+  const keys: (string | number)[] = last === undefined ? [] : [last];
+  for (let at = n; at?.key !== undefined; at = at.parent) keys.push(at.key);
+  return [...(opts.root ?? []), ...keys.reverse()];
+}
+
+/** The string checks of checkInputValue, for one string: what is wrong with it, if anything. */
+function textProblem(s: string, line: number | undefined, key?: 'the key'): { reason: string; line?: number } | undefined {
   const nul = s.indexOf('\0');
   const bad = nul >= 0 ? nul : isWellFormed(s) ? -1 : firstLoneSurrogate(s);
-  if (bad < 0) return;
+  if (bad < 0) return undefined;
   const problem = nul >= 0 ? 'a NUL character (U+0000)' : 'a lone UTF-16 surrogate';
   const why = nul >= 0 ? 'PostgreSQL cannot store it' : 'it is not valid Unicode';
   // In a file's contents (a multi-line value given without a line) the line of the file is named.
   const where = line === undefined ? lineOf(s, bad) : undefined;
   const at = where ? `character ${where.column + 1}` : `character ${bad + 1}`;
-  throw new ValidationError(fieldName(path()), `${what ? `${what} contains` : 'contains'} ${problem} at ${at} (${why})`, line ?? where?.line);
+  return { reason: `${key ? `the key ${show(s)} contains` : 'contains'} ${problem} at ${at} (${why})`, line: line ?? where?.line };
 }
 
 /** The line (1-based) and column (0-based) of position `i`, when `s` has several lines. */

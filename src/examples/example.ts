@@ -94,8 +94,9 @@ export function checkExampleSize(e: { prompt?: string; completion?: string; meta
     }
   }
   if (e.metadata === undefined) return;
-  // The depth first: JSON.stringify recurses, and the nesting is what could exhaust its stack.
-  checkInputValue(e.metadata, { line, maxDepth: maxMetadataDepth, depthVariable: 'EXEMPLAR_MAX_METADATA_DEPTH', root: [`${field}metadata`] });
+  // The depth first: JSON.stringify recurses, and the nesting is what could exhaust its stack. (Its
+  // strings were checked with the rest of the input, by parseInput.)
+  checkInputValue(e.metadata, { line, maxDepth: maxMetadataDepth, depthVariable: 'EXEMPLAR_MAX_METADATA_DEPTH', root: [`${field}metadata`], strings: false });
   const bytes = Buffer.byteLength(JSON.stringify(e.metadata), 'utf8');
   if (bytes > maxMetadataBytes) {
     throw new ValidationError(`${field}metadata`, `is ${bytes} bytes as JSON, over the limit of ${maxMetadataBytes} bytes (EXEMPLAR_MAX_METADATA_BYTES)`, line, {

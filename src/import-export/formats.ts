@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { EncodingError, ExemplarError, ValidationError, type LineProblem } from '../errors.ts';
 import { DEFAULT_MAX_JSON_DEPTH } from '../config/config.ts';
 import { checkExampleSize, exampleLimits, exampleType, metadata, rewardScore, type ExampleLimits, type ExampleType, type NewExample } from '../examples/example.ts';
-import { checkInputValue, parseInput, type InputLimits } from '../validation.ts';
+import { checkInputValue, parseChecked, parseInput, type InputLimits } from '../validation.ts';
 
 export type FileFormat = 'jsonl' | 'csv';
 
@@ -128,7 +128,7 @@ function toExample(value: unknown, defaults: LineDefaults, limits: FileLimits, l
   checkInputValue(value, { line, maxDepth: limits.maxJsonDepth, depthVariable: 'EXEMPLAR_MAX_JSON_DEPTH' });
   const obj = value as Record<string, unknown>;
   const fields = 'messages' in obj ? fromChat(obj, line) : obj;
-  const parsed = parseInput(
+  const parsed = parseChecked(
     exampleLine,
     {
       ...fields,
