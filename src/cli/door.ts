@@ -264,7 +264,7 @@ function printOutput(op: Operation, output: Record<string, unknown>, global: Glo
 let exitCode = 0;
 
 /** The error codes of invalid input (exit 2), whether this process or the server found it. */
-const BAD_INPUT = new Set(['invalid_input', 'invalid_file', 'invalid_encoding', 'text_too_large', 'log_limit_exceeded']);
+const BAD_INPUT = new Set(['invalid_input', 'invalid_file', 'invalid_encoding', 'text_too_large', 'log_limit_exceeded', 'body_too_large']);
 
 /** Commander found the command line itself wrong (an unknown option, a bad choice): invalid input. */
 export function usageError(): void {

@@ -3,12 +3,12 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nodePath from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AuthenticationError, FULL_ACCESS, type Access } from '../access/access.ts';
 import { describeUnexpected, errorBody, ExemplarError } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { McpHttpHandler } from '../mcp/http.ts';
 import { invoke } from '../operations/invoke.ts';
+import { packageFile } from '../package-files.ts';
 import { findOperation } from '../operations/registry.ts';
 import { compress } from './compression.ts';
 import { CHANNEL_PATH, channelTokenMatches, openLocalChannel } from './local-channel.ts';
@@ -236,7 +236,7 @@ function originAllowed(origin: string, allowed: string[]): boolean {
 // The web UI: the files `npm run build:ui` writes to ui/dist. Hashed assets are cached for good;
 // index.html is revalidated so a new build shows up at once. Any other GET path that is not an API
 // route gets index.html (the UI routes in the browser). The API key never reaches these routes.
-const UI_DIR = fileURLToPath(new URL('../../ui/dist/', import.meta.url));
+const UI_DIR = packageFile('ui/dist/');
 const UI_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
