@@ -23,3 +23,9 @@ export class LogLimitError extends ExemplarError {
     super(`logLines: ${got} ${what} is over the limit of ${limit} (${variable})`, { field: 'logLines', got, limit, variable });
   }
 }
+
+/** A local run's process lives on another machine (or container): only the server there can stop it. */
+export class RunElsewhereError extends ExemplarError {
+  readonly code = 'run_elsewhere';
+  readonly status = 409;
+}

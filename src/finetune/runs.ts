@@ -249,25 +249,42 @@ export class RunService {
     return work;
   }
 
-  /** Ids of runs a backend still follows (not finished, not external). */
-  async activeIds(): Promise<string[]> {
-    const { rows } = await this.app.db.query<{ id: string }>(
-      `SELECT id::text FROM fine_tuning_runs WHERE status = ANY($1::text[]) AND backend <> 'external' ORDER BY created_at`,
+  /** Runs a backend still follows (not finished, not external). */
+  private async activeRuns(): Promise<{ id: string; backend: string }[]> {
+    const { rows } = await this.app.db.query<{ id: string; backend: string }>(
+      `SELECT id::text, backend FROM fine_tuning_runs WHERE status = ANY($1::text[]) AND backend <> 'external' ORDER BY created_at`,
       [ACTIVE_STATUSES],
     );
-    return rows.map((r) => r.id);
+    return rows;
   }
 
-  /** Refreshes every active run once; errors are kept in lastError and reported to `onError`. */
+  /**
+   * Refreshes every active run once; errors are kept in lastError and reported to `onError`.
+   * Local runs are each followed by the replica whose process runs them (the backend ignores the
+   * others). A remote job (OpenAI) is one replica's work per tick: on PostgreSQL, whichever takes
+   * a transaction-scoped advisory lock first; the others skip the tick.
+   */
   async refreshAll(onError?: (err: Error) => void): Promise<void> {
-    for (const id of await this.activeIds()) {
-      try {
-        await this.refresh(id);
-      } catch (err) {
-        this.lastError = err as Error;
-        onError?.(err as Error);
+    const active = await this.activeRuns();
+    const each = async (runs: { id: string }[]) => {
+      for (const { id } of runs) {
+        try {
+          await this.refresh(id);
+        } catch (err) {
+          this.lastError = err as Error;
+          onError?.(err as Error);
+        }
       }
-    }
+    };
+    await each(active.filter((r) => r.backend === 'local'));
+    const remote = active.filter((r) => r.backend !== 'local');
+    if (remote.length === 0) return;
+    if (this.app.db.kind !== 'postgres') return each(remote);
+    await this.app.db.transaction(async (tx) => {
+      // Advisory locks are per database: the key names the schema, so two installations never share one.
+      const { rows } = await tx.query<{ mine: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.exemplar_run_poller')) AS mine`);
+      if (rows[0].mine) await each(remote);
+    });
   }
 
   /** Starts the background poller (the server does); idempotent. */

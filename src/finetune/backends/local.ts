@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { ValidationError } from '../../errors.ts';
-import { FineTuneBackendError } from '../errors.ts';
+import { FineTuneBackendError, RunElsewhereError } from '../errors.ts';
 import { checkNames, LOCAL_HYPERPARAMETERS, parseHyperparameters, type Hyperparameters } from '../hyperparameters.ts';
 import type { BackendRun, BackendUpdate, RunBackend, RunFiles } from '../types.ts';
 
@@ -225,9 +226,24 @@ function quoteFor(quoting: Quoting, value: string): string {
 export class LocalFineTuneBackend implements RunBackend {
   readonly name = 'local' as const;
 
+  /** Where a process id of ours means something: see processOwner(). */
+  readonly owner: string;
+
   constructor(
-    private readonly opts: { command?: string; onExit?: (runId: string) => void } = {},
-  ) {}
+    private readonly opts: { command?: string; onExit?: (runId: string) => void; owner?: string } = {},
+  ) {
+    this.owner = opts.owner ?? processOwner();
+  }
+
+  /**
+   * Whether this process may judge the run from its process id. A pid means nothing on another
+   * machine, after a reboot, or in another PID namespace (a container): a replica there would find
+   * no such process and fail a healthy run. Runs recorded before owners were kept count as ours.
+   */
+  ownsProcessOf(run: BackendRun): boolean {
+    const owner = run.backendState.owner;
+    return typeof owner !== 'string' || owner === this.owner;
+  }
 
   check({ format, hyperparameters, command }: { format: string; hyperparameters: Record<string, unknown>; command?: string }): void {
     checkLocal(format, parseHyperparameters(hyperparameters));
@@ -264,8 +280,8 @@ export class LocalFineTuneBackend implements RunBackend {
       return {
         status: 'running',
         externalId: `pid:${child.pid}`,
-        state: { pid: child.pid, dir: files.dir, config: config.file, logOffset: 0 },
-        logLines: [`local: wrote ${path.basename(config.file)}; running: ${template}`],
+        state: { pid: child.pid, dir: files.dir, config: config.file, logOffset: 0, host: os.hostname(), owner: this.owner },
+        logLines: [`local: wrote ${path.basename(config.file)}; running on ${os.hostname()} (process ${child.pid}): ${template}`],
       };
     } finally {
       fs.closeSync(log);
@@ -274,7 +290,8 @@ export class LocalFineTuneBackend implements RunBackend {
 
   async poll(run: BackendRun): Promise<BackendUpdate> {
     const dir = run.backendState.dir as string | undefined;
-    if (!dir) return {};
+    // Another replica's run: shown as recorded, and left to the server that started it.
+    if (!dir || !this.ownsProcessOf(run)) return {};
     const update: BackendUpdate = {};
     // Read the exit code first: once it exists, the log is complete.
     const exitText = await fs.promises.readFile(path.join(dir, EXIT_FILE), 'utf8').catch(() => null);
@@ -310,6 +327,12 @@ export class LocalFineTuneBackend implements RunBackend {
   }
 
   async cancel(run: BackendRun): Promise<BackendUpdate> {
+    if (!this.ownsProcessOf(run)) {
+      throw new RunElsewhereError(
+        `run ${run.id} trains on ${String(run.backendState.host ?? 'another host')} (process ${String(run.backendState.pid)}); cancel it through the Exemplar server there`,
+        { host: run.backendState.host },
+      );
+    }
     const pid = run.backendState.pid;
     if (typeof pid === 'number' && alive(pid)) {
       try {
@@ -351,4 +374,22 @@ async function readFrom(file: string, offset: number, final = false): Promise<{ 
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * This process's machine, boot and PID namespace: a process id is only meaningful to a process
+ * with the same three. The hostname alone is not enough (two containers may share one, and a
+ * reboot reuses pids).
+ */
+export function processOwner(): string {
+  const read = (get: () => string) => {
+    try {
+      return get().trim();
+    } catch {
+      return '';
+    }
+  };
+  const bootId = read(() => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8'));
+  const pidNamespace = read(() => fs.readlinkSync('/proc/self/ns/pid'));
+  return [os.hostname(), bootId, pidNamespace].join('|');
 }
