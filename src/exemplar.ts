@@ -47,7 +47,10 @@ export class Exemplar {
     this.examples = new ExampleService(db, this.agents, config);
     this.apiKeys = new ApiKeyService(db, this.agents);
     this.prompts = new PromptService(db, this.agents, config.maxPromptBytes);
-    this.memoryIndex = new IndexService(db, this.agents, config.embedding, config.dataDir);
+    this.memoryIndex = new IndexService(db, this.agents, config.embedding, config.dataDir, {
+      retentionMs: config.feedRetentionHours * 3_600_000,
+      consumerTimeoutMs: config.feedConsumerTimeoutSeconds * 1000,
+    });
     this.index =
       backend === 'pgvector'
         ? new PgvectorIndex(db, this.agents, (spec) => this.memoryIndex.embedder(spec), () => this.memoryIndex.cacheStats())
@@ -88,7 +91,7 @@ export class Exemplar {
   }
 
   /** Starts the background worker that makes every change searchable within about a second. */
-  async startSyncWorker(opts: { pollMs?: number } = {}): Promise<SyncWorker> {
+  async startSyncWorker(opts: { pollMs?: number; role?: string } = {}): Promise<SyncWorker> {
     this.worker ??= new SyncWorker(this.db, this.index, opts);
     await this.worker.start();
     return this.worker;

@@ -17,7 +17,7 @@ export function addServerCommands(program: Command): void {
       let app: Exemplar | undefined;
       try {
         app = await openApp(global, 'long-running');
-        const worker = await app.startSyncWorker();
+        const worker = await app.startSyncWorker({ role: 'serve' });
         const poller = await app.runs.startPoller();
         const { startHttpServer } = await import('../http/server.ts');
         // On the embedded database this process is the only one that may open it: CLI commands come here instead.
@@ -50,7 +50,7 @@ export function addServerCommands(program: Command): void {
       try {
         app = await openApp(global, 'long-running');
         const access = process.env.EXEMPLAR_API_KEY ? await app.apiKeys.authenticate(process.env.EXEMPLAR_API_KEY) : FULL_ACCESS;
-        const worker = await app.startSyncWorker();
+        const worker = await app.startSyncWorker({ role: 'mcp' });
         const { serveMcpOverStdio } = await import('../mcp/stdio.ts');
         await serveMcpOverStdio(app, access);
         await worker.stop();

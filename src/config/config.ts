@@ -61,6 +61,10 @@ export interface Config {
   sqlMaxConcurrent?: number;
   /** run_sql queries running at once for one key; unset: 1. */
   sqlMaxConcurrentPerKey?: number;
+  /** How long the change feed keeps a row a live consumer has not passed yet (EXEMPLAR_FEED_RETENTION_HOURS); a consumer away longer reconciles with the table. */
+  feedRetentionHours: number;
+  /** A feed consumer (a replica) not heard from for this long no longer holds rows back (EXEMPLAR_FEED_CONSUMER_TIMEOUT_SECONDS). */
+  feedConsumerTimeoutSeconds: number;
   /** On PGlite, the longest a run_sql query may hold the database (by the planner's estimate, then while reading rows); unset: 50 ms. */
   sqlEmbeddedMaxMs?: number;
 }
@@ -69,6 +73,9 @@ export interface Config {
 export const DEFAULT_RATE_LIMIT_SEARCH = 1200;
 /** One a second, bursts of 10: each of these calls takes seconds of CPU or an LLM's tokens. */
 export const DEFAULT_RATE_LIMIT_HEAVY = 60;
+export const DEFAULT_FEED_RETENTION_HOURS = 24;
+/** Twelve missed heartbeats (one every five seconds): a replica in a long GC pause or a brief partition still counts. */
+export const DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS = 60;
 export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
 export const DEFAULT_SQL_MAX_RESULT_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_MAX_METADATA_BYTES = 256 * 1024;
@@ -107,6 +114,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sqlMaxConcurrent: envPositiveInt(env.EXEMPLAR_SQL_MAX_CONCURRENT, 'EXEMPLAR_SQL_MAX_CONCURRENT'),
     sqlMaxConcurrentPerKey: envPositiveInt(env.EXEMPLAR_SQL_MAX_CONCURRENT_PER_KEY, 'EXEMPLAR_SQL_MAX_CONCURRENT_PER_KEY'),
     sqlEmbeddedMaxMs: envPositiveInt(env.EXEMPLAR_SQL_EMBEDDED_MAX_MS, 'EXEMPLAR_SQL_EMBEDDED_MAX_MS'),
+    feedRetentionHours: envPositiveInt(env.EXEMPLAR_FEED_RETENTION_HOURS, 'EXEMPLAR_FEED_RETENTION_HOURS') ?? DEFAULT_FEED_RETENTION_HOURS,
+    feedConsumerTimeoutSeconds:
+      envPositiveInt(env.EXEMPLAR_FEED_CONSUMER_TIMEOUT_SECONDS, 'EXEMPLAR_FEED_CONSUMER_TIMEOUT_SECONDS') ?? DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS,
     vectorBackend: envOneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
     ...dropUndefined(overrides),
   };

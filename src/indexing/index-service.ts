@@ -5,8 +5,10 @@ import type { Database } from '../db/database.ts';
 import { CachedEmbedder } from '../embeddings/cache.ts';
 import { createEmbedding, type EmbeddingConfig } from '../embeddings/providers.ts';
 import { FileVectorStore, type IndexManifest } from '../vectors/file-store.ts';
+import { ChangeFeed, type FeedOptions, type FeedPosition, type FeedRow } from './feed.ts';
+import { DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS, DEFAULT_FEED_RETENTION_HOURS } from '../config/config.ts';
 import { VectorTable, type RowType, type ScanFilter } from '../vectors/vector-table.ts';
-import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
+import type { FeedMembership, IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
 
 /** Rows read and embedded per step of a rebuild or catch-up. */
 const BATCH = 2000;
@@ -23,8 +25,15 @@ interface LoadedIndex {
   dirty: boolean;
   savedAt: number;
   syncedAt: Date;
-  /** Highest outbox id applied, recorded in the manifest. */
+  /** Highest outbox id applied, recorded in the manifest (for people; positions are `horizon`). */
   watermark: number;
+  /**
+   * This index's position in the feed: every change with txid below it is in the table (read
+   * from the database after the horizon was taken, or applied from the feed).
+   */
+  horizon: bigint;
+  /** Feed rows at or above the horizon already applied (outbox id to txid), so a re-read skips them. */
+  applied: Map<number, bigint>;
 }
 
 interface ExampleRow {
@@ -39,10 +48,12 @@ interface ExampleRow {
 /**
  * Keeps one in-memory VectorTable per agent in step with PostgreSQL.
  *
- * The database is the source of truth and `index_outbox` is the change feed. Loading an index
- * reads the saved file, then reconciles it with the table (so a stale or half-synced file always
- * converges); catching up applies outbox changes in memory and then deletes them. Files are saved
- * atomically now and then, and on `sync` and shutdown.
+ * The database is the source of truth and `index_outbox` is the change feed, shared by every
+ * process: nobody deletes what it applied (see ChangeFeed). Loading an index reads the saved file,
+ * then reconciles it with the table (so a stale or half-synced file always converges, and a process
+ * that was away longer than the feed's retention loses nothing); catching up applies the feed's
+ * changes after each index's own position. Files are saved atomically now and then, and on `sync`
+ * and shutdown.
  */
 export class IndexService implements VectorIndex {
   readonly backend = 'memory' as const;
@@ -51,14 +62,27 @@ export class IndexService implements VectorIndex {
   private readonly embedders = new Map<string, CachedEmbedder>();
   /** One operation at a time per agent. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  readonly feed: ChangeFeed;
+  /**
+   * Where this process stands for agents it holds no index of: changes below it need no loading
+   * (a later load reconciles with the table). Set by the first unscoped catch-up.
+   */
+  private position?: bigint;
+  /** This process's row in index_consumers while it is a long-running consumer. */
+  private consumerId?: string;
 
   constructor(
     private readonly db: Database,
     private readonly agents: AgentService,
     private readonly embeddingConfig: EmbeddingConfig,
     dataDir: string,
+    feedOptions: FeedOptions = {
+      retentionMs: DEFAULT_FEED_RETENTION_HOURS * 3_600_000,
+      consumerTimeoutMs: DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS * 1000,
+    },
   ) {
     this.store = new FileVectorStore(path.join(dataDir, 'index'));
+    this.feed = new ChangeFeed(db, feedOptions);
   }
 
   /** The embedder an agent's model spec names, with the PostgreSQL cache in front. */
@@ -88,13 +112,13 @@ export class IndexService implements VectorIndex {
    */
   async sync(agentRef: string, opts: { forceRebuild?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<SyncResult> {
     const agent = await this.agents.resolve(agentRef);
-    return this.exclusive(agent.id, async () => {
-      const t0 = performance.now();
+    const t0 = performance.now();
+    const model = this.embedder(agent.embeddingModel).provider.modelId;
+    const loaded = await this.exclusive(agent.id, async () => {
       let rebuilt = false;
       let upserted = 0;
       let removed = 0;
       let index = this.loaded.get(agent.id);
-      const model = this.embedder(agent.embeddingModel).provider.modelId;
       if (opts.forceRebuild || !index || index.model !== model) {
         const fresh = opts.forceRebuild ? undefined : this.loadFromDisk(agent.id, model);
         if (fresh) {
@@ -107,17 +131,21 @@ export class IndexService implements VectorIndex {
         }
         this.loaded.set(agent.id, index);
       }
-      const caught = await this.drain(index, agent.embeddingModel);
-      upserted += caught.upserted;
-      removed += caught.removed;
+      return { rebuilt, upserted, removed };
+    });
+    // Then whatever the feed holds past the index's position, and save.
+    const caught = await this.tick([agent.id]);
+    return this.exclusive(agent.id, async () => {
+      const index = this.loaded.get(agent.id);
+      if (!index) throw new Error(`the index of agent ${agent.name} was dropped while it synced (the agent was deleted)`);
       this.save(index);
       return {
         agentId: agent.id,
         agentName: agent.name,
         model,
-        rebuilt,
-        upserted,
-        removed,
+        rebuilt: loaded.rebuilt,
+        upserted: loaded.upserted + caught.upserted,
+        removed: loaded.removed + caught.removed,
         count: index.table.size,
         ms: Math.round(performance.now() - t0),
       };
@@ -157,32 +185,138 @@ export class IndexService implements VectorIndex {
   }
 
   /**
-   * Applies every pending outbox change of the given agents (all agents with changes when
-   * omitted). An index not loaded yet is loaded first, so the outbox never piles up.
+   * Applies the feed's changes past each index's position, for the given agents (loading their
+   * indexes first) or for every agent with changes (loading the index of an agent that changed, so
+   * the first search after it is quick). Returns the number of examples written or removed.
    */
   async catchUp(agentIds?: string[]): Promise<number> {
-    const ids =
-      agentIds ??
-      (await this.db.query<{ agentId: string }>('SELECT DISTINCT agent_id AS "agentId" FROM index_outbox')).rows.map((r) => r.agentId);
-    let applied = 0;
-    for (const agentId of ids) {
-      const exists = (await this.db.query('SELECT 1 FROM agents WHERE id = $1', [agentId])).rows.length > 0;
-      if (!exists) {
-        await this.exclusive(agentId, () => this.forget(agentId));
-        continue;
-      }
-      // Loads (and reconciles) the index, or rebuilds it when the agent's model changed.
-      await this.table(agentId);
-      await this.exclusive(agentId, async () => {
-        const index = this.loaded.get(agentId);
+    const r = await this.tick(agentIds);
+    return r.upserted + r.removed;
+  }
+
+  /**
+   * Where this process stands in the feed, for its heartbeat: the lowest position of its indexes
+   * (and of agents it holds none of), and the rows above it that it applied already.
+   */
+  feedPosition(): FeedPosition | undefined {
+    let position = this.position;
+    for (const index of this.loaded.values()) if (position === undefined || index.horizon < position) position = index.horizon;
+    if (position === undefined) return undefined;
+    const applied = new Set<number>();
+    for (const index of this.loaded.values()) for (const [id, txid] of index.applied) if (txid >= position) applied.add(id);
+    return { position, applied: [...applied] };
+  }
+
+  /**
+   * Registers this process as a long-running consumer of the feed, so pruning keeps what it has
+   * not applied yet. One-off commands never call this: they reconcile with the table on load.
+   */
+  async joinFeed(role: string): Promise<FeedMembership> {
+    this.position ??= await this.feed.horizon();
+    const id = await this.feed.register(role, this.feedPosition()!);
+    this.consumerId = id;
+    return {
+      id,
+      at: () => {
+        const p = this.feedPosition()!;
+        return `${p.position}:${p.applied.length}`;
+      },
+      beat: () => this.feed.heartbeat(id, role, this.feedPosition()!),
+      prune: () => this.feed.prune(),
+      leave: async () => {
+        if (this.consumerId === id) this.consumerId = undefined;
+        await this.feed.unregister(id);
+      },
+    };
+  }
+
+  /**
+   * One pass over the feed. It reads every row from the lowest position in scope, in (txid, id)
+   * order, and each index takes the rows at or past its own position that it has not applied yet:
+   * re-reading is harmless, so indexes loaded at different moments can share one read.
+   */
+  private async tick(agentIds?: string[]): Promise<{ upserted: number; removed: number }> {
+    const total = { upserted: 0, removed: 0 };
+    if (agentIds) {
+      for (const agentId of agentIds) {
         const agent = await this.agents.resolve(agentId).catch(() => undefined);
-        if (!index || !agent) return;
-        const r = await this.drain(index, agent.embeddingModel);
-        applied += r.upserted + r.removed;
-        if (index.dirty && Date.now() - index.savedAt > SAVE_EVERY_MS) this.save(index);
+        if (agent) await this.table(agent);
+        else await this.exclusive(agentId, () => this.forget(agentId));
+      }
+    } else {
+      this.position ??= await this.feed.horizon();
+    }
+    const inScope = (index: LoadedIndex) => !agentIds || agentIds.includes(index.agentId);
+    let from = agentIds ? undefined : this.position;
+    for (const index of this.loaded.values()) if (inScope(index) && (from === undefined || index.horizon < from)) from = index.horizon;
+    if (from === undefined) return total;
+
+    let after = { txid: from, id: -1 };
+    let horizon: bigint | undefined;
+    for (;;) {
+      const page = await this.feed.read(after, BATCH, agentIds);
+      if (horizon === undefined) {
+        horizon = page.horizon;
+        if (page.prunedThrough !== undefined) await this.recoverPruned(page.prunedThrough, inScope);
+      }
+      const byAgent = new Map<string, FeedRow[]>();
+      for (const r of page.rows) {
+        const list = byAgent.get(r.agentId);
+        if (list) list.push(r);
+        else byAgent.set(r.agentId, [r]);
+      }
+      for (const [agentId, rows] of byAgent) {
+        const r = await this.applyToAgent(agentId, rows);
+        total.upserted += r.upserted;
+        total.removed += r.removed;
+      }
+      if (page.rows.length < BATCH) break;
+      const last = page.rows[page.rows.length - 1];
+      after = { txid: last.txid, id: last.id };
+    }
+    // Every row below the first page's horizon was visible to this pass, so each index that was
+    // at `from` or beyond when it started has now applied all of them. An index loaded meanwhile
+    // from an older snapshot keeps its lower position: the next pass re-reads from there.
+    for (const index of [...this.loaded.values()]) {
+      if (!inScope(index)) continue;
+      await this.exclusive(index.agentId, async () => {
+        if (this.loaded.get(index.agentId) !== index || index.horizon < from! || index.horizon >= horizon!) return;
+        index.horizon = horizon!;
+        for (const [id, txid] of index.applied) if (txid < horizon!) index.applied.delete(id);
       });
     }
-    return applied;
+    if (!agentIds && this.position! < horizon!) this.position = horizon;
+    return total;
+  }
+
+  /** Rows this process still needed may have been pruned (it was away too long): reconcile with the table. */
+  private async recoverPruned(prunedThrough: bigint, inScope: (index: LoadedIndex) => boolean): Promise<void> {
+    for (const index of [...this.loaded.values()]) {
+      if (!inScope(index) || index.horizon > prunedThrough) continue;
+      await this.exclusive(index.agentId, async () => {
+        if (this.loaded.get(index.agentId) !== index || index.horizon > prunedThrough) return;
+        const agent = await this.agents.resolve(index.agentId).catch(() => undefined);
+        if (agent) await this.reconcile(index, agent.embeddingModel);
+      });
+    }
+  }
+
+  /** Applies feed rows of one agent, loading its index first; forgets an agent that is gone. */
+  private async applyToAgent(agentId: string, rows: FeedRow[]): Promise<{ upserted: number; removed: number }> {
+    const agent = await this.agents.resolve(agentId).catch(() => undefined);
+    if (!agent) {
+      await this.exclusive(agentId, () => this.forget(agentId));
+      return { upserted: 0, removed: 0 };
+    }
+    // Loads (and reconciles) the index, or rebuilds it when the agent's model changed; waits for a load in progress.
+    await this.table(agent);
+    return this.exclusive(agentId, async () => {
+      const index = this.loaded.get(agentId);
+      if (!index) return { upserted: 0, removed: 0 };
+      const r = await this.apply(index, agent.embeddingModel, rows);
+      if (index.dirty && Date.now() - index.savedAt > SAVE_EVERY_MS) this.save(index);
+      return r;
+    });
   }
 
   /** Saves every changed index (on shutdown). */
@@ -190,16 +324,29 @@ export class IndexService implements VectorIndex {
     for (const index of this.loaded.values()) await this.exclusive(index.agentId, async () => this.save(index));
   }
 
+  /**
+   * Each agent's index as this process sees it (the index it holds, or the file it would load),
+   * and the lag of every live feed consumer. `lagChanges` is the worst of them, so it is never 0
+   * while any replica is behind.
+   */
   async status(): Promise<IndexStatus[]> {
+    const held = [...this.loaded.values()];
+    const applied = new Set<number>();
+    for (const index of held) for (const id of index.applied.keys()) applied.add(id);
     const { rows } = await this.db.query<{ agentId: string; agentName: string; spec: string; examples: number; lagChanges: number; lagSeconds: number | null }>(
       `SELECT a.id AS "agentId", a.name AS "agentName", a.embedding_model AS spec,
               (SELECT count(*)::int FROM training_examples e WHERE e.agent_id = a.id) AS examples,
               coalesce(o.n, 0)::int AS "lagChanges",
               extract(epoch FROM now() - o.oldest)::float8 AS "lagSeconds"
          FROM agents a
-         LEFT JOIN (SELECT agent_id, count(*) AS n, min(queued_at) AS oldest FROM index_outbox GROUP BY agent_id) o ON o.agent_id = a.id
+         LEFT JOIN (SELECT f.agent_id, count(*) AS n, min(f.queued_at) AS oldest
+                      FROM unnest($1::uuid[], $2::xid8[]) AS h (agent_id, horizon)
+                      JOIN index_outbox f ON f.agent_id = h.agent_id AND f.txid >= h.horizon AND f.id <> ALL ($3::bigint[])
+                     GROUP BY f.agent_id) o ON o.agent_id = a.id
         ORDER BY a.name`,
+      [held.map((i) => i.agentId), held.map((i) => i.horizon.toString()), [...applied]],
     );
+    const consumers = await this.feed.consumers();
     const manifests = new Map(rows.filter((r) => !this.loaded.has(r.agentId)).map((r) => [r.agentId, this.store.readManifest(r.agentId)]));
     const behind = await this.behindOnDisk(manifests);
     return rows.map((r) => {
@@ -209,12 +356,19 @@ export class IndexService implements VectorIndex {
       let lagSeconds = r.lagSeconds ?? 0;
       const disk = behind.get(r.agentId);
       if (!live && manifest && disk) {
-        // The index searches will load is the file: count what it lacks, not only what the outbox holds.
-        const estimate = Math.max(disk.changed, Math.abs(r.examples - manifest.count), disk.unsaved ? 1 : 0);
-        if (estimate > lagChanges) {
-          lagChanges = estimate;
-          lagSeconds = Math.max(lagSeconds, disk.seconds);
-        }
+        // The index searches will load is the file: count what it lacks.
+        lagChanges = Math.max(disk.changed, Math.abs(r.examples - manifest.count), disk.unsaved ? 1 : 0);
+        lagSeconds = lagChanges > 0 ? disk.seconds : 0;
+      }
+      const own = { lagChanges, lagSeconds };
+      const replicas = consumers.map((c) => {
+        // This process knows its own position exactly; the table has it as of the last heartbeat.
+        const lag = c.id === this.consumerId ? own : { lagChanges: c.lag.get(r.agentId)?.changes ?? 0, lagSeconds: c.lag.get(r.agentId)?.seconds ?? 0 };
+        return { id: c.id, role: c.role, self: c.id === this.consumerId, lastSeenSeconds: c.lastSeenSeconds, lagChanges: lag.lagChanges, lagSeconds: round3(lag.lagSeconds) };
+      });
+      for (const c of replicas) {
+        lagChanges = Math.max(lagChanges, c.lagChanges);
+        lagSeconds = Math.max(lagSeconds, c.lagSeconds);
       }
       return {
         agentId: r.agentId,
@@ -223,8 +377,11 @@ export class IndexService implements VectorIndex {
         count: live?.table.size ?? manifest?.count ?? null,
         examples: r.examples,
         lagChanges,
-        lagSeconds: Math.max(0, Math.round(lagSeconds * 1000) / 1000),
+        lagSeconds: round3(lagSeconds),
         lastSync: live ? live.syncedAt.toISOString() : (manifest?.savedAt ?? null),
+        processLagChanges: own.lagChanges,
+        processLagSeconds: round3(own.lagSeconds),
+        consumers: replicas,
       };
     });
   }
@@ -273,14 +430,15 @@ export class IndexService implements VectorIndex {
     }
     if (!saved || saved.manifest.model !== model) return undefined;
     const savedAt = Date.parse(saved.manifest.savedAt);
-    return { agentId, model, table: saved.table, dirty: false, savedAt, syncedAt: new Date(savedAt), watermark: saved.manifest.watermark };
+    // Position 0 until reconcile sets it: a file alone proves nothing about what the table holds now.
+    return { agentId, model, table: saved.table, dirty: false, savedAt, syncedAt: new Date(savedAt), watermark: saved.manifest.watermark, horizon: 0n, applied: new Map() };
   }
 
-  /** Builds an agent's index from its rows. Changes made meanwhile stay in the outbox for catch-up. */
+  /** Builds an agent's index from its rows. Changes committed meanwhile are past its position, for catch-up. */
   private async rebuild(agentId: string, spec: string, onProgress?: (done: number, total: number) => void): Promise<LoadedIndex> {
     const embedder = this.embedder(spec);
-    // Take the outbox entries first: every change they record is visible to the reads below.
-    const { rows: feed } = await this.db.query<{ id: number }>('SELECT id FROM index_outbox WHERE agent_id = $1', [agentId]);
+    // The position first: every change it covers is visible to the reads below.
+    const { horizon, applied } = await this.feed.start(agentId);
     const { rows: countRows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM training_examples WHERE agent_id = $1', [agentId]);
     const total = countRows[0].n;
     const table = new VectorTable(embedder.provider.dimensions, total + 1024);
@@ -295,15 +453,12 @@ export class IndexService implements VectorIndex {
       last = rows[rows.length - 1].id;
       onProgress?.(table.size, total);
     }
-    if (feed.length > 0) this.markUnsaved(agentId);
-    await this.deleteOutbox(feed.map((r) => r.id));
-    const watermark = maxId(feed, 0);
-    return { agentId, model: embedder.provider.modelId, table, dirty: true, savedAt: 0, syncedAt: new Date(), watermark };
+    return { agentId, model: embedder.provider.modelId, table, dirty: true, savedAt: 0, syncedAt: new Date(), watermark: 0, horizon, applied };
   }
 
   /** Makes a loaded index match the table: adds, re-embeds, updates and removes what differs. */
   private async reconcile(index: LoadedIndex, spec: string, onProgress?: (done: number, total: number) => void): Promise<{ upserted: number; removed: number }> {
-    const { rows: feed } = await this.db.query<{ id: number }>('SELECT id FROM index_outbox WHERE agent_id = $1', [index.agentId]);
+    const { horizon, applied } = await this.feed.start(index.agentId);
     const { rows } = await this.db.query<{ id: string; reward: number; type: RowType; hash: string }>(
       `SELECT id::text, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash
          FROM training_examples WHERE agent_id = $1`,
@@ -336,38 +491,31 @@ export class IndexService implements VectorIndex {
       if (!index.dirty) this.markUnsaved(index.agentId);
       index.dirty = true;
     }
-    await this.deleteOutbox(feed.map((r) => r.id));
-    index.watermark = maxId(feed, index.watermark);
+    index.horizon = horizon;
+    index.applied = applied;
     index.syncedAt = new Date();
     return { upserted, removed };
   }
 
-  /** Applies the agent's pending outbox changes in memory, then deletes them. */
-  private async drain(index: LoadedIndex, spec: string): Promise<{ upserted: number; removed: number }> {
-    let upserted = 0;
+  /** Applies feed rows at or past the index's position that it has not applied yet. */
+  private async apply(index: LoadedIndex, spec: string, feed: FeedRow[]): Promise<{ upserted: number; removed: number }> {
+    const todo = feed.filter((f) => f.txid >= index.horizon && !index.applied.has(f.id));
+    if (todo.length === 0) return { upserted: 0, removed: 0 };
     let removed = 0;
-    for (;;) {
-      const { rows: feed } = await this.db.query<{ id: number; exampleId: string }>(
-        `SELECT id, example_id AS "exampleId" FROM index_outbox WHERE agent_id = $1 ORDER BY id LIMIT ${BATCH}`,
-        [index.agentId],
-      );
-      if (feed.length === 0) break;
-      const ids = [...new Set(feed.map((f) => f.exampleId))];
-      // The current row decides, not the change record: replaying a change is harmless.
-      const { rows } = await this.db.query<ExampleRow>(`${SELECT_ROWS} WHERE id = ANY($1::uuid[]) AND agent_id = $2`, [ids, index.agentId]);
-      const present = new Set(rows.map((r) => r.id));
-      for (const id of ids) if (!present.has(id)) removed += Number(index.table.delete(id));
-      const changed = rows.filter((r) => index.table.hashOf(r.id) !== r.hash);
-      for (const r of rows) if (index.table.hashOf(r.id) === r.hash) index.table.setScore(r.id, r.reward, r.type);
-      await this.upsertRows(index.table, changed, this.embedder(spec));
-      upserted += rows.length;
-      if (!index.dirty) this.markUnsaved(index.agentId);
-      index.dirty = true;
-      await this.deleteOutbox(feed.map((f) => f.id));
-      index.watermark = Math.max(index.watermark, Number(feed[feed.length - 1].id));
-      index.syncedAt = new Date();
-    }
-    return { upserted, removed };
+    const ids = [...new Set(todo.map((f) => f.exampleId))];
+    // The current row decides, not the change record: replaying a change is harmless.
+    const { rows } = await this.db.query<ExampleRow>(`${SELECT_ROWS} WHERE id = ANY($1::uuid[]) AND agent_id = $2`, [ids, index.agentId]);
+    const present = new Set(rows.map((r) => r.id));
+    for (const id of ids) if (!present.has(id)) removed += Number(index.table.delete(id));
+    const changed = rows.filter((r) => index.table.hashOf(r.id) !== r.hash);
+    for (const r of rows) if (index.table.hashOf(r.id) === r.hash) index.table.setScore(r.id, r.reward, r.type);
+    await this.upsertRows(index.table, changed, this.embedder(spec));
+    if (!index.dirty) this.markUnsaved(index.agentId);
+    index.dirty = true;
+    for (const f of todo) index.applied.set(f.id, f.txid);
+    index.watermark = maxId(todo, index.watermark);
+    index.syncedAt = new Date();
+    return { upserted: rows.length, removed };
   }
 
   private async upsertRows(table: VectorTable, rows: ExampleRow[], embedder: CachedEmbedder): Promise<void> {
@@ -377,15 +525,9 @@ export class IndexService implements VectorIndex {
     rows.forEach((r, i) => table.upsert({ id: r.id, vector: vectors[i], reward: r.reward, type: r.type, hash: r.hash }));
   }
 
-  private async deleteOutbox(ids: number[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += 10_000) {
-      await this.db.query('DELETE FROM index_outbox WHERE id = ANY($1::bigint[])', [ids.slice(i, i + 10_000)]);
-    }
-  }
-
   /**
-   * Notes, beside the saved index, that this process applied changes it has not saved yet. It is
-   * written before the outbox rows are deleted, and a save removes it (FileVectorStore.save clears
+   * Notes, beside the saved index, that this process applied changes it has not saved yet. A save
+   * removes it (FileVectorStore.save clears
    * the folder of everything but its data file and manifest). After a kill -9 it tells `status`
    * that the file is behind the table though the outbox is empty.
    */
@@ -397,16 +539,15 @@ export class IndexService implements VectorIndex {
 
   private save(index: LoadedIndex): void {
     if (!index.dirty) return;
-    this.store.save(index.agentId, index.table, { model: index.model, watermark: index.watermark });
+    this.store.save(index.agentId, index.table, { model: index.model, watermark: index.watermark, feedPosition: index.horizon.toString() });
     index.dirty = false;
     index.savedAt = Date.now();
   }
 
-  /** The agent is gone: drop its index and its pending changes. */
+  /** The agent is gone: drop its index. Its feed rows stay: other processes must see them to drop theirs. */
   private async forget(agentId: string): Promise<void> {
     this.loaded.delete(agentId);
     this.store.remove(agentId);
-    await this.db.query('DELETE FROM index_outbox WHERE agent_id = $1', [agentId]);
   }
 
   private exclusive<T>(agentId: string, fn: () => Promise<T>): Promise<T> {
@@ -431,6 +572,10 @@ function maxId(feed: { id: number | string }[], floor: number): number {
     if (id > max) max = id;
   }
   return max;
+}
+
+function round3(x: number): number {
+  return Math.max(0, Math.round(x * 1000) / 1000);
 }
 
 const SELECT_ROWS = `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, left(content_hash, 16) AS hash FROM training_examples`;

@@ -29,10 +29,43 @@ export interface IndexStatus {
   /** Examples in the index, or null when it is not built yet. */
   count: number | null;
   examples: number;
-  /** Changes waiting in the outbox, and the age of the oldest in seconds. */
+  /**
+   * Changes not applied yet, and the age of the oldest in seconds: the worst of this process and
+   * every live feed consumer, so never 0 while any of them is behind.
+   */
   lagChanges: number;
   lagSeconds: number;
   lastSync: string | null;
+  /** This process alone: the index it holds, or the file it would load (memory backend). */
+  processLagChanges?: number;
+  processLagSeconds?: number;
+  /** Each live feed consumer (a long-running process such as a replica) and its lag for this agent. */
+  consumers?: ConsumerLag[];
+}
+
+export interface ConsumerLag {
+  /** host:pid:random */
+  id: string;
+  role: string;
+  /** Whether it is this process. */
+  self: boolean;
+  /** Seconds since its last heartbeat. */
+  lastSeenSeconds: number;
+  lagChanges: number;
+  lagSeconds: number;
+}
+
+/** A process's registration as a long-running consumer of the shared change feed. */
+export interface FeedMembership {
+  id: string;
+  /** Its position now, as text, to tell whether a heartbeat would say anything new. */
+  at(): string;
+  /** Heartbeat: says it is alive and records its position. */
+  beat(): Promise<void>;
+  /** Prunes rows every live consumer has passed or that are past retention; undefined when another replica holds the lock. */
+  prune(): Promise<number | undefined>;
+  /** Unregisters (on stop), so it no longer holds rows back. */
+  leave(): Promise<void>;
 }
 
 /**
@@ -50,6 +83,8 @@ export interface VectorIndex {
   /** Applies pending outbox changes (of the given agents, or all). */
   catchUp(agentIds?: string[]): Promise<number>;
   status(): Promise<IndexStatus[]>;
+  /** Memory backend: registers this process as a long-running consumer of the shared feed. */
+  joinFeed?(role: string): Promise<FeedMembership>;
   saveAll(): Promise<void>;
   /**
    * The exact top `k` rows for `query` under `filter`, best first. With `onlyIds`, only those rows

@@ -82,7 +82,7 @@ export const syncIndex = defineOperation({
     watch: {
       description: 'keep running: apply every change to the indexes within about a second, until Ctrl-C',
       run: async ({ app }, signal) => {
-        const worker = await app.startSyncWorker();
+        const worker = await app.startSyncWorker({ role: 'sync --watch' });
         process.stderr.write('Syncing indexes as examples change (Ctrl-C to stop)...\n');
         await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
         process.stderr.write('Stopping: finishing the current batch and saving the indexes...\n');
@@ -102,7 +102,8 @@ export const indexStatus = defineOperation({
   name: 'index_status',
   title: 'Index status',
   description:
-    "Shows each agent's vector index: examples indexed versus stored, the sync lag (changes waiting and the age of the oldest), the embedding model and the last sync.",
+    "Shows each agent's vector index: examples indexed versus stored, the sync lag (changes not applied yet and the age of the oldest: " +
+    'the worst of this process and every live replica reading the change feed, each also listed), the embedding model and the last sync.',
   input: z.object({}),
   output: z.object({
     items: z.array(
@@ -115,12 +116,48 @@ export const indexStatus = defineOperation({
         lagChanges: z.number().int(),
         lagSeconds: z.number(),
         lastSync: z.string().nullable(),
+        processLagChanges: z.number().int().optional().describe("This process's own lag: the index it holds, or the file it would load"),
+        processLagSeconds: z.number().optional(),
+        consumers: z
+          .array(
+            z.object({
+              id: z.string().describe('host:pid:random of a long-running process reading the change feed'),
+              role: z.string(),
+              self: z.boolean(),
+              lastSeenSeconds: z.number(),
+              lagChanges: z.number().int(),
+              lagSeconds: z.number(),
+            }),
+          )
+          .optional(),
       }),
     ),
   }),
   access: 'filtered',
   http: { method: 'GET', path: '/v1/index/status' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
-  cli: { command: 'index status', columns: ['agentName', 'model', 'count', 'examples', 'lagChanges', 'lagSeconds', 'lastSync'] },
+  cli: {
+    command: 'index status',
+    columns: ['agentName', 'model', 'count', 'examples', 'lagChanges', 'lagSeconds', 'lastSync'],
+    summary: (output) => consumersSummary(output.items),
+  },
   run: async (_input, { app, access }) => ({ items: (await app.index.status()).filter((s) => canRead(access, s.agentId)) }),
 });
+
+/** One line per live feed consumer, its lag summed over the agents shown: the table's lag is the worst of them. */
+function consumersSummary(items: { consumers?: { id: string; role: string; self: boolean; lastSeenSeconds: number; lagChanges: number; lagSeconds: number }[] }[]): string {
+  const byId = new Map<string, { role: string; self: boolean; seen: number; changes: number; seconds: number }>();
+  for (const item of items) {
+    for (const c of item.consumers ?? []) {
+      const sum = byId.get(c.id) ?? { role: c.role, self: c.self, seen: c.lastSeenSeconds, changes: 0, seconds: 0 };
+      sum.changes += c.lagChanges;
+      sum.seconds = Math.max(sum.seconds, c.lagSeconds);
+      byId.set(c.id, sum);
+    }
+  }
+  if (byId.size === 0) return 'No long-running process is reading the change feed; lag is this process\'s own.';
+  const lines = [...byId].map(
+    ([id, c]) => `  ${c.role} ${id}${c.self ? ' (this process)' : ''}: ${c.changes} changes behind${c.changes ? `, oldest ${c.seconds} s` : ''}; seen ${c.seen} s ago`,
+  );
+  return `Processes reading the change feed (lag columns show the worst of them and this process):\n${lines.join('\n')}\n`;
+}

@@ -17,6 +17,8 @@ export interface IndexManifest {
   dataFile: string;
   /** Highest index_outbox id applied when this was saved. */
   watermark: number;
+  /** The index's position in the change feed when saved (a PostgreSQL xid8: every change below it is in). */
+  feedPosition?: string;
   savedAt: string;
 }
 
@@ -45,7 +47,7 @@ export class FileVectorStore {
     }
   }
 
-  save(agentId: string, table: VectorTable, meta: { model: string; watermark: number }): IndexManifest {
+  save(agentId: string, table: VectorTable, meta: { model: string; watermark: number; feedPosition?: string }): IndexManifest {
     const dir = this.folder(agentId);
     fs.mkdirSync(dir, { recursive: true });
     const data = encode(table);
@@ -60,6 +62,7 @@ export class FileVectorStore {
       checksum: crc32(data).toString(16).padStart(8, '0'),
       dataFile,
       watermark: meta.watermark,
+      ...(meta.feedPosition === undefined ? {} : { feedPosition: meta.feedPosition }),
       savedAt: new Date().toISOString(),
     };
     writeAtomic(path.join(dir, 'manifest.json'), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));

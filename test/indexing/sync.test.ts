@@ -9,7 +9,7 @@ import { ACTOR, openTestApp, TEST_DB, type TestEnv } from '../support/app.ts';
 
 let t: TestEnv;
 beforeAll(async () => {
-  t = await openTestApp();
+  t = await openTestApp({ vectorBackend: 'memory' });
 });
 afterAll(() => t.close());
 
@@ -34,8 +34,10 @@ describe('sync', () => {
     expect(again).toMatchObject({ rebuilt: false, count: 3 });
     const { table } = await other.table(agent.id);
     expect(table.idList().length).toBe(3);
+    // Nobody took the changes away: the feed still holds them for any other process.
     const { rows } = await t.app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM index_outbox WHERE agent_id = $1', [agent.id]);
-    expect(rows[0].n).toBe(0);
+    expect(rows[0].n).toBe(5);
+    expect(BigInt(other.store.readManifest(agent.id)!.feedPosition!)).toBeGreaterThan(0n);
   });
 
   it('rebuilds with --force-rebuild and when the saved index is corrupt', async () => {
@@ -53,12 +55,19 @@ describe('sync', () => {
   it('reports count, lag, model and last sync per agent', async () => {
     await t.app.agents.create({ name: 'status' }, ACTOR);
     await t.app.examples.addMany('status', [ex('s1'), ex('s2')], ACTOR);
-    const before = (await t.app.index.status()).find((s) => s.agentName === 'status')!;
-    expect(before).toMatchObject({ examples: 2, lagChanges: 2, model: 'hashing-v2', count: null, lastSync: null });
-    await t.app.syncTrainingDataToVectorStore('status');
-    const after = (await t.app.index.status()).find((s) => s.agentName === 'status')!;
-    expect(after).toMatchObject({ examples: 2, lagChanges: 0, lagSeconds: 0, count: 2 });
+    const before = (await t.app.memoryIndex.status()).find((s) => s.agentName === 'status')!;
+    // Not built in this process (and no long-running process holds it): nothing is behind yet.
+    expect(before).toMatchObject({ examples: 2, model: 'hashing-v2', count: null, lastSync: null });
+    await t.app.memoryIndex.sync('status');
+    const after = (await t.app.memoryIndex.status()).find((s) => s.agentName === 'status')!;
+    expect(after).toMatchObject({ examples: 2, lagChanges: 0, lagSeconds: 0, count: 2, processLagChanges: 0 });
     expect(after.lastSync).not.toBeNull();
+    // A change this process has not applied yet is lag, until it catches up.
+    await t.app.examples.add('status', ex('s3'), ACTOR);
+    const behind = (await t.app.memoryIndex.status()).find((s) => s.agentName === 'status')!;
+    expect(behind).toMatchObject({ examples: 3, count: 2, lagChanges: 1, processLagChanges: 1 });
+    await t.app.memoryIndex.catchUp();
+    expect((await t.app.memoryIndex.status()).find((s) => s.agentName === 'status')).toMatchObject({ examples: 3, count: 3, lagChanges: 0 });
   });
 
   it('drops the index of a deleted agent', async () => {
