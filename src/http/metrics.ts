@@ -30,19 +30,19 @@ export class Metrics {
 
   constructor(app: Exemplar) {
     collectDefaultMetrics({ register: this.registry, prefix: 'exemplar_' });
+    // From the index's own status: index_outbox keeps changes every replica has applied (for the
+    // retention window), so its row count is not what is waiting.
     new Gauge({
       name: 'exemplar_sync_outbox_depth',
-      help: 'Changes waiting in index_outbox',
+      help: 'Changes not yet in the index, summed over agents (the worst live replica, as index status reports)',
       registers: [this.registry],
       async collect() {
-        const { rows } = await app.db.query<{ n: number; age: number | null }>(
-          'SELECT count(*)::int AS n, extract(epoch FROM now() - min(queued_at))::float8 AS age FROM index_outbox',
-        );
-        this.set(rows[0].n);
-        lag.set(rows[0].age ?? 0);
+        const status = await app.index.status();
+        this.set(status.reduce((n, s) => n + s.lagChanges, 0));
+        lag.set(status.reduce((m, s) => Math.max(m, s.lagSeconds ?? 0), 0));
       },
     });
-    const lag = new Gauge({ name: 'exemplar_sync_lag_seconds', help: 'Age of the oldest change waiting in index_outbox', registers: [this.registry] });
+    const lag = new Gauge({ name: 'exemplar_sync_lag_seconds', help: 'Age of the oldest change not yet in the index', registers: [this.registry] });
     new Gauge({
       name: 'exemplar_embedding_cache_hit_ratio',
       help: 'Embedding cache hits / (hits + misses) since start (cacheable providers only)',
