@@ -22,7 +22,9 @@ export interface IndexManifest {
   savedAt: string;
 }
 
-const MAGIC = Buffer.from('EXIDX001');
+// 002: the int8 codes are stored in the scan's block layout (vector-table.ts); a 001 file fails to
+// load, and the index is rebuilt from the database.
+const MAGIC = Buffer.from('EXIDX002');
 const ID_BYTES = 36;
 const HASH_BYTES = 16;
 
@@ -51,6 +53,8 @@ export class FileVectorStore {
     const dir = this.folder(agentId);
     fs.mkdirSync(dir, { recursive: true });
     const data = encode(table);
+    let crc = 0;
+    for (const part of data) crc = crc32(part, crc);
     const dataFile = `vectors-${Date.now()}-${randomBytes(3).toString('hex')}.bin`;
     writeAtomic(path.join(dir, dataFile), data);
     const manifest: IndexManifest = {
@@ -59,7 +63,7 @@ export class FileVectorStore {
       model: meta.model,
       dimensions: table.dimensions,
       count: table.size,
-      checksum: crc32(data).toString(16).padStart(8, '0'),
+      checksum: crc.toString(16).padStart(8, '0'),
       dataFile,
       watermark: meta.watermark,
       ...(meta.feedPosition === undefined ? {} : { feedPosition: meta.feedPosition }),
@@ -88,12 +92,18 @@ export class FileVectorStore {
   }
 }
 
-function writeAtomic(file: string, data: Buffer): void {
+/** One read or write call moves at most this much (Node refuses lengths from 2 GiB). */
+const IO_CHUNK = 2 ** 30;
+
+/** Writes the parts in order, as one file. Parts, not one Buffer: a Buffer stops at 4 GiB. */
+function writeAtomic(file: string, data: Buffer | Buffer[]): void {
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    let off = 0;
-    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+    for (const part of Array.isArray(data) ? data : [data]) {
+      let off = 0;
+      while (off < part.length) off += fs.writeSync(fd, part, off, Math.min(IO_CHUNK, part.length - off));
+    }
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -107,19 +117,25 @@ function writeAtomic(file: string, data: Buffer): void {
   }
 }
 
-/** Layout: magic, count, stride, then ids, hash prefixes, rewards, types, scales, errors, float32 rows, int8 rows. */
-function encode(table: VectorTable): Buffer {
+/**
+ * Layout: magic, count, stride, then ids, hash prefixes, rewards, types, scales, errors, float32
+ * rows, int8 codes (whole blocks of 64 rows). Returned as parts: each column is one view per shard.
+ */
+function encode(table: VectorTable): Buffer[] {
   const c = table.columns();
   const n = c.ids.length;
   const head = Buffer.alloc(16);
   MAGIC.copy(head, 0);
   head.writeUInt32LE(n, 8);
   head.writeUInt32LE(table.stride, 12);
-  const text = Buffer.from(c.ids.join('') + c.hashes.map((h) => h.slice(0, HASH_BYTES).padEnd(HASH_BYTES, '0')).join(''), 'latin1');
+  // Written id by id: one joined string stops at 2^29 characters (10M rows).
+  const text = Buffer.alloc(n * (ID_BYTES + HASH_BYTES), '0');
+  c.ids.forEach((id, i) => text.write(id, i * ID_BYTES, ID_BYTES, 'latin1'));
+  c.hashes.forEach((h, i) => text.write(h.slice(0, HASH_BYTES), n * ID_BYTES + i * HASH_BYTES, HASH_BYTES, 'latin1'));
   const pad = Buffer.alloc((4 - ((16 + text.length) % 4)) % 4);
-  const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  const bytes = (parts: Uint8Array[]) => parts.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
   const typesPad = Buffer.alloc((4 - (n % 4)) % 4);
-  return Buffer.concat([head, text, pad, bytes(c.rewards), bytes(c.types), typesPad, bytes(c.scales), bytes(c.errors), bytes(c.f32), bytes(c.i8)]);
+  return [head, text, pad, ...bytes(c.rewards), ...bytes(c.types), typesPad, ...bytes(c.scales), ...bytes(c.errors), ...bytes(c.f32), ...bytes(c.i8)];
 }
 
 /**
@@ -132,7 +148,7 @@ function readTable(fd: number, manifest: IndexManifest): VectorTable {
   const read = <T extends Uint8Array>(target: T): T => {
     let off = 0;
     while (off < target.length) {
-      const got = fs.readSync(fd, target, off, target.length - off, position);
+      const got = fs.readSync(fd, target, off, Math.min(IO_CHUNK, target.length - off), position);
       if (got === 0) throw new Error(`index of agent ${manifest.agentId} is truncated`);
       off += got;
       position += got;
@@ -147,21 +163,29 @@ function readTable(fd: number, manifest: IndexManifest): VectorTable {
   read(Buffer.alloc((4 - ((16 + text.length) % 4)) % 4));
   const { table, columns, commit } = VectorTable.forLoad(manifest.dimensions, n);
   if (table.stride !== head.readUInt32LE(12) || n !== manifest.count) throw new Error(`index of agent ${manifest.agentId} does not match its manifest`);
-  read(columns.rewards);
-  read(columns.types);
+  const readAll = (parts: Uint8Array[]) => parts.forEach((part) => read(part));
+  readAll(columns.rewards);
+  readAll(columns.types);
   read(Buffer.alloc((4 - (n % 4)) % 4));
-  read(columns.scales);
-  read(columns.errors);
-  read(columns.f32);
-  read(columns.i8);
+  readAll(columns.scales);
+  readAll(columns.errors);
+  readAll(columns.f32);
+  readAll(columns.i8);
   const sum = crc.toString(16).padStart(8, '0');
   if (sum !== manifest.checksum) throw new Error(`index of agent ${manifest.agentId} is corrupt (checksum ${sum}, manifest says ${manifest.checksum})`);
-  // One decode, then substrings: far cheaper than a decode per id.
-  const all = text.toString('latin1');
+  // One decode per million rows, then substrings: far cheaper than a decode per id, and no string
+  // longer than V8 allows (2^29 characters).
   const ids = new Array<string>(n);
   const hashes = new Array<string>(n);
-  for (let i = 0, off = 0; i < n; i++, off += ID_BYTES) ids[i] = all.slice(off, off + ID_BYTES);
-  for (let i = 0, off = n * ID_BYTES; i < n; i++, off += HASH_BYTES) hashes[i] = all.slice(off, off + HASH_BYTES);
+  const slices = (from: number, width: number, into: string[]) => {
+    for (let i0 = 0; i0 < n; i0 += 1_000_000) {
+      const i1 = Math.min(n, i0 + 1_000_000);
+      const all = text.toString('latin1', from + i0 * width, from + i1 * width);
+      for (let i = i0; i < i1; i++) into[i] = all.slice((i - i0) * width, (i - i0 + 1) * width);
+    }
+  };
+  slices(0, ID_BYTES, ids);
+  slices(n * ID_BYTES, HASH_BYTES, hashes);
   commit(ids, hashes);
   return table;
 }

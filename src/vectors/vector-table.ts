@@ -5,10 +5,19 @@ import { packageFile } from '../package-files.ts';
  * One agent's vectors in memory, laid out for a fast exact scan.
  *
  * Each row holds an example's id, reward, type, content hash and its embedding twice: float32
- * (exact) and int8 with a per-row scale (a quarter of the bytes). A search scans the int8 copy in
+ * (exact) and int8 with a per-row scale (a quarter of the bytes). A search scans the int8 codes in
  * WASM SIMD, then re-scores exactly in float32 every row that could still be in the top k, using a
  * per-row bound on the int8 error. The result is the exact top k at a fraction of the memory
  * traffic of a float32 scan.
+ *
+ * The codes are stored by blocks of 1024 rows and pairs of dimensions (see kernel.wat), so a scan
+ * reads only the dimensions where the query is not zero: a hashing-v2 question sets 15 to 30 of
+ * its 384 (about 20 of the 192 pairs), and the scan of a million rows reads ~40 MB of codes instead
+ * of 384 MB.
+ *
+ * A WASM memory stops at 4 GiB (2.2M rows of 384 dimensions, 275k of 3072), so a table is split
+ * into shards of at most `maxShardBytes` (1 GiB by default), each its own memory and kernel
+ * instance. Rows are numbered across shards: row r lives in shard floor(r / rowsPerShard).
  */
 
 /** The SIMD kernel, compiled on first use: importing this module (for hybridScore) costs nothing. */
@@ -20,8 +29,8 @@ interface Kernel {
   histogram(out: number, n: number, lo: number, hi: number, buckets: number, nb: number): void;
   collect(out: number, errors: number, n: number, threshold: number, alpha: number, queryError: number, rowsOut: number): number;
   approx_hybrid(
-    rows: number, scales: number, rewards: number, types: number, n: number, dim: number,
-    query: number, queryScale: number, out: number, minReward: number, typeMask: number, alpha: number, beta: number,
+    codes: number, scales: number, rewards: number, types: number, n: number, stride: number, blockShift: number,
+    pairs: number, npairs: number, queryScale: number, out: number, maxes: number, acc: number, minReward: number, typeMask: number, alpha: number, beta: number,
   ): number;
 }
 
@@ -59,9 +68,35 @@ export interface RowData {
   hash: string;
 }
 
+
+export interface VectorTableOptions {
+  /** Largest WASM memory of one shard, in bytes (default 1 GiB; WASM stops at 4 GiB). */
+  maxShardBytes?: number;
+  /** Most bytes all shards together may hold (default: no limit but the machine's). */
+  maxTotalBytes?: number;
+  /** Most rows (default 2^24 - 1, the most a JS Map holds). */
+  maxRows?: number;
+}
+
+/** The index would not fit in memory (or past a configured limit): such an agent belongs in pgvector. */
+export class IndexTooLargeError extends Error {
+  override name = 'IndexTooLargeError';
+}
+
 const PAGE = 65536;
+/**
+ * Rows per block of the int8 codes (see kernel.wat): 2^BLOCK_SHIFT. A shard's capacity is whole
+ * blocks, so this is also the smallest table (about 2 MB at 384 dimensions, as before blocks).
+ */
+const BLOCK_SHIFT = 10;
+const BLOCK = 2 ** BLOCK_SHIFT;
 /** Histogram buckets for picking the first candidates without sorting every score. */
 const BUCKETS = 2048;
+const DEFAULT_SHARD_BYTES = 2 ** 30;
+const MAX_WASM_BYTES = 2 ** 32 - PAGE;
+const MAX_ROWS = 2 ** 24 - 1;
+/** Below every finite float32 score: a threshold that collects every row that passed the filter. */
+const BELOW_ALL = -3.4e38;
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
 
 /**
@@ -72,29 +107,145 @@ export function hybridScore(similarity: number, reward: number, alpha: number, b
   return alpha * similarity + beta * reward;
 }
 
+/** Where each column of a shard lives in its memory, for `capacity` rows (a multiple of BLOCK). */
+function shardLayout(stride: number, capacity: number) {
+  let offset = 0;
+  const take = (bytes: number) => {
+    const at = offset;
+    offset = align(offset + bytes, 64);
+    return at;
+  };
+  const layout = {
+    f32: take(capacity * stride * 4),
+    codes: take(capacity * stride),
+    scales: take(capacity * 4),
+    errors: take(capacity * 4),
+    rewards: take(capacity * 4),
+    types: take(capacity),
+    out: take(capacity * 4),
+    /** The best score of each group of 16 rows. */
+    maxes: take(capacity / 4),
+    rowsOut: take(capacity * 4),
+    /** The int8 pass's sums for one block. */
+    acc: take(BLOCK * 4),
+    buckets: take(BUCKETS * 4),
+    query32: take(stride * 4),
+    /** A second row, copied in from another shard, for similarityBetween. */
+    other32: take(stride * 4),
+    /** The query's non-zero dimension pairs: (byte offset in a block, two int16) each. */
+    pairs: take((stride / 2) * 8),
+    bytes: 0,
+  };
+  layout.bytes = offset;
+  return layout;
+}
+
+/** One WASM memory and its kernel: rows [first, first + capacity) of the table. */
+class Shard {
+  readonly memory: WebAssembly.Memory;
+  readonly kernel: Kernel;
+  readonly layout: ReturnType<typeof shardLayout>;
+  readonly f32: Float32Array;
+  readonly codes: Int8Array;
+  readonly scales: Float32Array;
+  readonly errors: Float32Array;
+  readonly rewards: Float32Array;
+  readonly types: Uint8Array;
+  readonly rowsOut: Int32Array;
+  readonly buckets: Int32Array;
+  readonly query32: Float32Array;
+  readonly other32: Float32Array;
+  readonly pairs: Int32Array;
+
+  constructor(
+    readonly stride: number,
+    readonly capacity: number,
+    memory: WebAssembly.Memory,
+  ) {
+    this.layout = shardLayout(stride, capacity);
+    this.memory = memory;
+    this.kernel = new WebAssembly.Instance(KERNEL(), { env: { memory } }).exports as unknown as Kernel;
+    const b = memory.buffer;
+    const L = this.layout;
+    this.f32 = new Float32Array(b, L.f32, capacity * stride);
+    this.codes = new Int8Array(b, L.codes, capacity * stride);
+    this.scales = new Float32Array(b, L.scales, capacity);
+    this.errors = new Float32Array(b, L.errors, capacity);
+    this.rewards = new Float32Array(b, L.rewards, capacity);
+    this.types = new Uint8Array(b, L.types, capacity);
+    this.rowsOut = new Int32Array(b, L.rowsOut, capacity);
+    this.buckets = new Int32Array(b, L.buckets, BUCKETS);
+    this.query32 = new Float32Array(b, L.query32, stride);
+    this.other32 = new Float32Array(b, L.other32, stride);
+    this.pairs = new Int32Array(b, L.pairs, stride);
+  }
+
+  /** Index in `codes` of dimension pair p of local row r (the even dimension; the odd one follows). */
+  codeAt(r: number, p: number): number {
+    return (r >> BLOCK_SHIFT) * BLOCK * this.stride + p * 2 * BLOCK + (r & (BLOCK - 1)) * 2;
+  }
+
+  /** Copies local row `from` of shard `src` into local row `to` of this shard. */
+  copyRow(src: Shard, from: number, to: number): void {
+    const s = this.stride;
+    this.f32.set(src.f32.subarray(from * s, (from + 1) * s), to * s);
+    for (let p = 0; p < s / 2; p++) {
+      const a = src.codeAt(from, p);
+      const b = this.codeAt(to, p);
+      this.codes[b] = src.codes[a];
+      this.codes[b + 1] = src.codes[a + 1];
+    }
+    this.scales[to] = src.scales[from];
+    this.errors[to] = src.errors[from];
+    this.rewards[to] = src.rewards[from];
+    this.types[to] = src.types[from];
+  }
+}
+
 export class VectorTable {
   /** Dimensions padded to a multiple of 32, the kernel's step. */
   readonly stride: number;
-  private capacity = 0;
+  /** Rows one shard holds when full (whole blocks). */
+  readonly rowsPerShard: number;
+  private readonly maxTotalBytes: number;
+  private readonly maxRows: number;
+  private shards: Shard[] = [];
   private count = 0;
   private ids: string[] = [];
   private hashes: string[] = [];
   private readonly rowById = new Map<string, number>();
-  private memory!: WebAssembly.Memory;
-  private kernel!: Kernel;
-  private layout!: ReturnType<VectorTable['computeLayout']>;
+  /** The query as int8 values widened to int16, and its non-zero pairs, before they go to the shards. */
+  private readonly query16: Int16Array;
+  private queryScale = 0;
+  private queryPairs = 0;
 
   constructor(
     readonly dimensions: number,
     initialCapacity = 1024,
+    options: VectorTableOptions = {},
   ) {
     if (!Number.isInteger(dimensions) || dimensions <= 0) throw new Error(`bad dimensions ${dimensions}`);
     this.stride = align(dimensions, 32);
-    this.resize(Math.max(16, initialCapacity));
+    this.query16 = new Int16Array(this.stride);
+    const shardBytes = Math.min(options.maxShardBytes ?? DEFAULT_SHARD_BYTES, MAX_WASM_BYTES);
+    const fixed = shardLayout(this.stride, 0).bytes + 64 * 14; // + alignment of each column
+    const perRow = shardLayout(this.stride, BLOCK).bytes - shardLayout(this.stride, 0).bytes;
+    this.rowsPerShard = Math.floor((shardBytes - fixed) / perRow) * BLOCK;
+    if (this.rowsPerShard < BLOCK) {
+      throw new Error(`a shard of ${shardBytes} bytes cannot hold ${BLOCK} rows of ${dimensions} dimensions`);
+    }
+    this.maxTotalBytes = options.maxTotalBytes ?? Infinity;
+    this.maxRows = Math.min(options.maxRows ?? MAX_ROWS, MAX_ROWS);
+    this.reserve(Math.max(16, initialCapacity));
   }
 
   get size(): number {
     return this.count;
+  }
+
+  /** How many WASM memories hold the table. */
+  get shardCount(): number {
+    return this.shards.length;
   }
 
   has(id: string): boolean {
@@ -118,8 +269,9 @@ export class VectorTable {
   setScore(id: string, reward: number, type: RowType): boolean {
     const row = this.rowById.get(id);
     if (row === undefined) return false;
-    this.view().rewards[row] = reward;
-    this.view().types[row] = TYPE_CODES[type];
+    const [shard, r] = this.locate(row);
+    shard.rewards[r] = reward;
+    shard.types[r] = TYPE_CODES[type];
     return true;
   }
 
@@ -128,27 +280,31 @@ export class VectorTable {
     return row === undefined ? undefined : this.hashes[row];
   }
 
-  /** Bytes held in WASM memory (vectors, rewards, types and scratch). */
+  /** Bytes held in WASM memory (vectors, rewards, types and scratch), over all shards. */
   get memoryBytes(): number {
-    return this.memory.buffer.byteLength;
+    return this.shards.reduce((sum, s) => sum + s.memory.buffer.byteLength, 0);
   }
 
-  /** Inserts or replaces a row. */
+  /** Inserts or replaces a row. Throws IndexTooLargeError, and changes nothing, when it does not fit. */
   upsert(r: RowData): void {
     if (r.vector.length !== this.dimensions) {
       throw new Error(`vector for ${r.id} has ${r.vector.length} dimensions, the index has ${this.dimensions}`);
     }
     let row = this.rowById.get(r.id);
     if (row === undefined) {
-      if (this.count === this.capacity) this.resize(Math.ceil(this.capacity * 1.25) + 16); // small steps keep memory near 1.25x raw
+      if (this.count >= this.maxRows) {
+        throw new IndexTooLargeError(`an in-memory index holds at most ${this.maxRows} rows; keep agents this large in PostgreSQL with pgvector (EXEMPLAR_VECTOR_BACKEND=pgvector)`);
+      }
+      this.reserve(this.count + 1);
       row = this.count++;
       this.rowById.set(r.id, row);
       this.ids[row] = r.id;
     }
     this.hashes[row] = r.hash;
-    this.view().rewards[row] = r.reward;
-    this.view().types[row] = TYPE_CODES[r.type];
-    this.writeVector(row, r.vector);
+    const [shard, local] = this.locate(row);
+    shard.rewards[local] = r.reward;
+    shard.types[local] = TYPE_CODES[r.type];
+    this.writeVector(shard, local, r.vector);
   }
 
   /** Removes a row by moving the last row into its place. Returns whether it existed. */
@@ -157,13 +313,9 @@ export class VectorTable {
     if (row === undefined) return false;
     const last = this.count - 1;
     if (row !== last) {
-      const v = this.view();
-      v.f32.copyWithin(row * this.stride, last * this.stride, (last + 1) * this.stride);
-      v.i8.copyWithin(row * this.stride, last * this.stride, (last + 1) * this.stride);
-      v.scales[row] = v.scales[last];
-      v.errors[row] = v.errors[last];
-      v.rewards[row] = v.rewards[last];
-      v.types[row] = v.types[last];
+      const [to, r] = this.locate(row);
+      const [from, l] = this.locate(last);
+      to.copyRow(from, l, r);
       this.ids[row] = this.ids[last];
       this.hashes[row] = this.hashes[last];
       this.rowById.set(this.ids[row], row);
@@ -172,20 +324,25 @@ export class VectorTable {
     this.hashes.length = last;
     this.rowById.delete(id);
     this.count = last;
+    // An emptied last shard goes back to the system (one stays, for the scratch space of a search).
+    while (this.shards.length > 1 && (this.shards.length - 1) * this.rowsPerShard >= this.count) this.shards.pop();
     return true;
   }
 
   /** A copy of a row's float32 vector. */
   vector(row: number): Float32Array {
-    return this.view().f32.slice(row * this.stride, row * this.stride + this.dimensions);
+    const [shard, r] = this.locate(row);
+    return shard.f32.slice(r * this.stride, r * this.stride + this.dimensions);
   }
 
   reward(row: number): number {
-    return this.view().rewards[row];
+    const [shard, r] = this.locate(row);
+    return shard.rewards[r];
   }
 
   type(row: number): RowType {
-    return TYPE_NAMES[this.view().types[row]];
+    const [shard, r] = this.locate(row);
+    return TYPE_NAMES[shard.types[r]];
   }
 
   /**
@@ -196,47 +353,58 @@ export class VectorTable {
     if (query.length !== this.dimensions) {
       throw new Error(`query has ${query.length} dimensions, the index has ${this.dimensions}`);
     }
-    const n = this.count;
-    if (n === 0 || k <= 0) return [];
+    if (this.count === 0 || k <= 0) return [];
     const { queryError } = this.writeQuery(query);
-    const L = this.layout;
     const typeMask = (filter.types ?? TYPE_NAMES).reduce((m, t) => m | (1 << TYPE_CODES[t]), 0);
-    const passed = this.kernel.approx_hybrid(
-      L.i8, L.scales, L.rewards, L.types, n, this.stride, L.query16, this.queryScale, L.out,
-      filter.minReward, typeMask, filter.alpha, filter.beta,
-    );
+    const parts = this.parts();
+    let passed = 0;
+    for (const { shard, n } of parts) {
+      const L = shard.layout;
+      passed += shard.kernel.approx_hybrid(
+        L.codes, L.scales, L.rewards, L.types, n, this.stride, BLOCK_SHIFT, L.pairs, this.queryPairs, this.queryScale, L.out, L.maxes, L.acc,
+        filter.minReward, typeMask, filter.alpha, filter.beta,
+      );
+    }
     if (passed === 0) return [];
-    const v = this.view();
 
-    // First pass: about m rows with the best approximate scores (found with a histogram, not a
-    // sort), re-scored exactly. Scores range over [−α + min(0, β), α + max(0, β)], give or take the error.
+    // First pass: at least m rows with the best approximate scores, re-scored exactly. They are
+    // found with a histogram of the best score of each group of 16 rows (a 16th of the numbers of
+    // a histogram of every row): m groups reaching a threshold hold at least m rows reaching it.
+    // Scores range over [−α + min(0, β), α + max(0, β)], give or take the error; a score outside
+    // only makes the pick less tight, never wrong (see b === 0 below).
     const m = Math.min(passed, k * 4 + 16);
-    const lo = -filter.alpha + Math.min(0, filter.beta) - 0.05;
-    const hi = filter.alpha + Math.max(0, filter.beta) + 0.05;
-    this.kernel.histogram(L.out, n, lo, hi, L.buckets, BUCKETS);
+    const lo = -Math.abs(filter.alpha) + Math.min(0, filter.beta) - 0.05;
+    const hi = Math.abs(filter.alpha) + Math.max(0, filter.beta) + 0.05;
+    const buckets = new Int32Array(BUCKETS);
+    for (const { shard, n } of parts) {
+      shard.kernel.histogram(shard.layout.maxes, Math.ceil(n / 16), lo, hi, shard.layout.buckets, BUCKETS);
+      for (let b = 0; b < BUCKETS; b++) buckets[b] += shard.buckets[b];
+    }
     let above = 0;
     let b = BUCKETS - 1;
-    for (; b > 0; b--) if ((above += v.buckets[b]) >= m) break;
-    // Just under bucket b's lower edge (f32 rounding), or below every score when b is 0.
-    const start = b === 0 ? lo - 1 : lo + ((b - 0.01) / BUCKETS) * (hi - lo);
+    for (; b > 0; b--) if ((above += buckets[b]) >= m) break;
+    // Just under bucket b's lower edge (f32 rounding), or every passing row when b is 0.
+    const start = b === 0 ? BELOW_ALL : lo + ((b - 0.01) / BUCKETS) * (hi - lo);
     const exact = new Map<number, ScoredRow>();
     const best = new TopScores(k);
-    const add = (row: number) => {
-      if (exact.has(row)) return;
-      const scored = this.rescore(row, filter);
-      exact.set(row, scored);
-      best.push(scored.hybrid);
+    const collect = (threshold: number, alpha: number, error: number) => {
+      for (const { shard, n, first } of parts) {
+        const got = shard.kernel.collect(shard.layout.out, shard.layout.errors, n, threshold, alpha, error, shard.layout.rowsOut);
+        for (let i = 0; i < got; i++) {
+          const row = first + shard.rowsOut[i];
+          if (exact.has(row)) continue;
+          const scored = this.rescore(row, filter);
+          exact.set(row, scored);
+          best.push(scored.hybrid);
+        }
+      }
     };
-    const first = this.kernel.collect(L.out, L.errors, n, start, 0, 0, L.rowsOut);
-    for (let i = 0; i < first; i++) add(v.rowsOut[i]);
+    collect(start, 0, 0);
     // Certify: any row whose approximate score plus its error bound reaches the k-th exact score
     // could belong to the top k, so it is re-scored exactly too. (Below k rows, all passing rows
     // were collected above already.)
     const kth = best.kth();
-    if (kth > -Infinity) {
-      const more = this.kernel.collect(L.out, L.errors, n, kth, filter.alpha, queryError, L.rowsOut);
-      for (let i = 0; i < more; i++) add(v.rowsOut[i]);
-    }
+    if (kth > -Infinity) collect(kth, filter.alpha, queryError);
     return [...exact.values()].sort((x, y) => y.hybrid - x.hybrid || x.row - y.row).slice(0, k);
   }
 
@@ -246,25 +414,34 @@ export class VectorTable {
     return rows.map((row) => this.rescore(row, filter)).sort((x, y) => y.hybrid - x.hybrid || x.row - y.row);
   }
 
-  /** Exact float32 score of one row (for the certified re-score and for callers checking rows). */
+  /** Exact float32 score of one row against the last query written (for the certified re-score). */
   rescore(row: number, filter: Pick<ScanFilter, 'alpha' | 'beta'>): ScoredRow {
-    const L = this.layout;
-    const similarity = this.kernel.dot_f32(L.f32 + row * this.stride * 4, L.query32, this.stride);
-    const reward = this.view().rewards[row];
+    const [shard, r] = this.locate(row);
+    const L = shard.layout;
+    const similarity = shard.kernel.dot_f32(L.f32 + r * this.stride * 4, L.query32, this.stride);
+    const reward = shard.rewards[r];
     return {
       row,
       id: this.ids[row],
       similarity,
       reward,
-      type: this.type(row),
+      type: TYPE_NAMES[shard.types[r]],
       hybrid: hybridScore(similarity, reward, filter.alpha, filter.beta),
     };
   }
 
   /** Cosine of two stored rows (for MMR and near-duplicate checks). */
   similarityBetween(a: number, b: number): number {
-    const L = this.layout;
-    return this.kernel.dot_f32(L.f32 + a * this.stride * 4, L.f32 + b * this.stride * 4, this.stride);
+    const [sa, ra] = this.locate(a);
+    const [sb, rb] = this.locate(b);
+    const s = this.stride;
+    let other = sa.layout.f32 + rb * s * 4;
+    if (sb !== sa) {
+      // The kernel reads one memory: bring b's row over.
+      sa.other32.set(sb.f32.subarray(rb * s, (rb + 1) * s));
+      other = sa.layout.other32;
+    }
+    return sa.kernel.dot_f32(sa.layout.f32 + ra * s * 4, other, s);
   }
 
   /** Every row, for persistence. */
@@ -274,44 +451,30 @@ export class VectorTable {
     }
   }
 
-  /** Raw columns, for a fast binary save; `restore` takes the same shape. */
-  columns(): { ids: string[]; hashes: string[]; rewards: Float32Array; types: Uint8Array; f32: Float32Array; i8: Int8Array; scales: Float32Array; errors: Float32Array } {
-    const v = this.view();
-    const n = this.count;
-    return {
-      ids: this.ids.slice(0, n),
-      hashes: this.hashes.slice(0, n),
-      rewards: v.rewards.subarray(0, n),
-      types: v.types.subarray(0, n),
-      f32: v.f32.subarray(0, n * this.stride),
-      i8: v.i8.subarray(0, n * this.stride),
-      scales: v.scales.subarray(0, n),
-      errors: v.errors.subarray(0, n),
-    };
+  /**
+   * Raw columns, for a fast binary save: each column as byte views of the shards' memories, in row
+   * order. Concatenated, a column does not depend on the shard size (shards hold whole blocks of
+   * codes), so a file saved with one shard size loads with another. `i8` holds the codes of
+   * ceil(size / 64) whole blocks.
+   */
+  columns(): { ids: string[]; hashes: string[] } & Record<Column, Uint8Array[]> {
+    return { ids: this.ids.slice(0, this.count), hashes: this.hashes.slice(0, this.count), ...this.columnViews(this.count) };
   }
 
   /**
    * For loading from disk without a second copy: an empty table with room for `n` rows whose
-   * columns are byte views of its WASM memory, to be filled in place, then `commit`ted with the ids.
+   * columns are byte views of its WASM memories (the shape `columns` returns), to be filled in
+   * place, then `commit`ted with the ids.
    */
-  static forLoad(dimensions: number, n: number): {
+  static forLoad(dimensions: number, n: number, options?: VectorTableOptions): {
     table: VectorTable;
-    columns: Record<'rewards' | 'types' | 'scales' | 'errors' | 'f32' | 'i8', Uint8Array>;
+    columns: Record<Column, Uint8Array[]>;
     commit(ids: string[], hashes: string[]): void;
   } {
-    const table = new VectorTable(dimensions, n + 1024);
-    const v = table.view();
-    const bytes = (a: Float32Array | Int8Array | Uint8Array, count: number) => new Uint8Array(a.buffer, a.byteOffset, count * a.BYTES_PER_ELEMENT);
+    const table = new VectorTable(dimensions, n + 1024, options);
     return {
       table,
-      columns: {
-        rewards: bytes(v.rewards, n),
-        types: bytes(v.types, n),
-        scales: bytes(v.scales, n),
-        errors: bytes(v.errors, n),
-        f32: bytes(v.f32, n * table.stride),
-        i8: bytes(v.i8, n * table.stride),
-      },
+      columns: table.columnViews(n),
       commit(ids: string[], hashes: string[]) {
         table.ids = ids;
         table.hashes = hashes;
@@ -321,99 +484,138 @@ export class VectorTable {
     };
   }
 
-  private queryScale = 0;
+  private columnViews(n: number): Record<Column, Uint8Array[]> {
+    const out: Record<Column, Uint8Array[]> = { rewards: [], types: [], scales: [], errors: [], f32: [], i8: [] };
+    const bytes = (a: Float32Array | Int8Array | Uint8Array, count: number) => new Uint8Array(a.buffer, a.byteOffset, count * a.BYTES_PER_ELEMENT);
+    for (const { shard, n: rows } of this.parts(n)) {
+      out.rewards.push(bytes(shard.rewards, rows));
+      out.types.push(bytes(shard.types, rows));
+      out.scales.push(bytes(shard.scales, rows));
+      out.errors.push(bytes(shard.errors, rows));
+      out.f32.push(bytes(shard.f32, rows * this.stride));
+      out.i8.push(bytes(shard.codes, align(rows, BLOCK) * this.stride));
+    }
+    return out;
+  }
 
-  /** Writes the query as float32 and as int16-widened int8; returns its quantisation error norm. */
+  /** The shards holding rows [0, n), with how many rows each holds and its first row. */
+  private parts(n = this.count): { shard: Shard; n: number; first: number }[] {
+    const out = [];
+    for (let s = 0, first = 0; first < n; s++, first += this.rowsPerShard) {
+      out.push({ shard: this.shards[s], n: Math.min(this.rowsPerShard, n - first), first });
+    }
+    return out;
+  }
+
+  private locate(row: number): [Shard, number] {
+    const s = Math.floor(row / this.rowsPerShard);
+    return [this.shards[s], row - s * this.rowsPerShard];
+  }
+
+  /**
+   * Writes the query into every shard: float32 for the exact pass, and for the int8 pass its
+   * non-zero dimension pairs (int8 values widened to int16). Returns its quantisation error norm.
+   */
   private writeQuery(query: Float32Array): { queryError: number } {
-    const v = this.view();
-    v.query32.fill(0);
-    v.query32.set(query);
-    const { scale, error } = quantise(query, v.query16);
+    const q16 = this.query16;
+    q16.fill(0);
+    const { scale, error } = quantise(query, q16);
     this.queryScale = scale;
+    const shard0 = this.shards[0];
+    let np = 0;
+    for (let p = 0; p < this.stride / 2; p++) {
+      const even = q16[2 * p];
+      const odd = q16[2 * p + 1];
+      if (even === 0 && odd === 0) continue;
+      shard0.pairs[2 * np] = p * 2 * BLOCK;
+      shard0.pairs[2 * np + 1] = (even & 0xffff) | (odd << 16);
+      np++;
+    }
+    this.queryPairs = np;
+    shard0.query32.fill(0);
+    shard0.query32.set(query);
+    for (let s = 1; s < this.shards.length; s++) {
+      this.shards[s].query32.set(shard0.query32);
+      this.shards[s].pairs.set(shard0.pairs.subarray(0, 2 * np));
+    }
     return { queryError: error };
   }
 
-  private writeVector(row: number, vector: Float32Array): void {
-    const v = this.view();
-    const at = row * this.stride;
-    v.f32.fill(0, at, at + this.stride);
-    v.f32.set(vector, at);
-    const q = v.i8.subarray(at, at + this.stride);
-    q.fill(0);
+  private writeVector(shard: Shard, r: number, vector: Float32Array): void {
+    const at = r * this.stride;
+    shard.f32.fill(0, at, at + this.stride);
+    shard.f32.set(vector, at);
+    const q = new Int8Array(this.stride);
     const { scale, error } = quantise(vector, q);
-    v.scales[row] = scale;
-    v.errors[row] = error;
-  }
-
-  private computeLayout(capacity: number) {
-    let offset = 0;
-    const take = (bytes: number) => {
-      const at = offset;
-      offset = align(offset + bytes, 64);
-      return at;
-    };
-    const layout = {
-      f32: take(capacity * this.stride * 4),
-      i8: take(capacity * this.stride),
-      scales: take(capacity * 4),
-      errors: take(capacity * 4),
-      rewards: take(capacity * 4),
-      types: take(capacity),
-      out: take(capacity * 4),
-      rowsOut: take(capacity * 4),
-      buckets: take(BUCKETS * 4),
-      query32: take(this.stride * 4),
-      query16: take(this.stride * 2),
-      bytes: 0,
-    };
-    layout.bytes = offset;
-    return layout;
-  }
-
-  private views?: ReturnType<VectorTable['makeViews']>;
-
-  private makeViews() {
-    const b = this.memory.buffer;
-    const L = this.layout;
-    const c = this.capacity;
-    return {
-      f32: new Float32Array(b, L.f32, c * this.stride),
-      i8: new Int8Array(b, L.i8, c * this.stride),
-      scales: new Float32Array(b, L.scales, c),
-      errors: new Float32Array(b, L.errors, c),
-      rewards: new Float32Array(b, L.rewards, c),
-      types: new Uint8Array(b, L.types, c),
-      out: new Float32Array(b, L.out, c),
-      rowsOut: new Int32Array(b, L.rowsOut, c),
-      buckets: new Int32Array(b, L.buckets, BUCKETS),
-      query32: new Float32Array(b, L.query32, this.stride),
-      query16: new Int16Array(b, L.query16, this.stride),
-    };
-  }
-
-  private view() {
-    return (this.views ??= this.makeViews());
-  }
-
-  /** Moves everything into a new, larger WASM memory. */
-  private resize(capacity: number): void {
-    const old = this.views;
-    const n = this.count;
-    this.capacity = capacity;
-    this.layout = this.computeLayout(capacity);
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.layout.bytes / PAGE) });
-    this.kernel = new WebAssembly.Instance(KERNEL(), { env: { memory: this.memory } }).exports as unknown as Kernel;
-    this.views = undefined;
-    if (old) {
-      const v = this.view();
-      v.f32.set(old.f32.subarray(0, n * this.stride));
-      v.i8.set(old.i8.subarray(0, n * this.stride));
-      v.scales.set(old.scales.subarray(0, n));
-      v.errors.set(old.errors.subarray(0, n));
-      v.rewards.set(old.rewards.subarray(0, n));
-      v.types.set(old.types.subarray(0, n));
+    for (let p = 0; p < this.stride / 2; p++) {
+      const c = shard.codeAt(r, p);
+      shard.codes[c] = q[2 * p];
+      shard.codes[c + 1] = q[2 * p + 1];
     }
+    shard.scales[r] = scale;
+    shard.errors[r] = error;
   }
+
+  /**
+   * Makes room for `rows` rows: grows the last shard (by 1.25x steps, which keep memory near 1.25x
+   * the data) up to rowsPerShard, then adds shards. Checks the whole plan against the limits
+   * before it allocates, and turns the engine's out-of-memory RangeError into IndexTooLargeError.
+   */
+  private reserve(rows: number): void {
+    const R = this.rowsPerShard;
+    const full = Math.floor((rows - 1) / R); // shards that must be full
+    const lastRows = rows - full * R;
+    const have = this.shards.length;
+    const last = this.shards[have - 1];
+    if (have === full + 1 && last.capacity >= lastRows) return;
+    if (have > full + 1) return;
+    // New capacities: shards before `full` become full, the last one grows in steps.
+    const plan: number[] = [];
+    for (let s = 0; s <= full; s++) {
+      const current = this.shards[s]?.capacity ?? 0;
+      const need = s < full ? R : lastRows;
+      if (current >= need) continue;
+      const step = s < full ? R : Math.min(R, align(Math.max(need, Math.ceil(current * 1.25) + 16), BLOCK));
+      plan[s] = step;
+    }
+    const kept = this.shards.reduce((sum, sh, s) => sum + (plan[s] === undefined ? sh.memory.buffer.byteLength : 0), 0);
+    const added = plan.reduce((sum, c) => sum + (c === undefined ? 0 : align(shardLayout(this.stride, c).bytes, PAGE)), 0);
+    const tooLarge = (why: string) => new IndexTooLargeError(
+      `an in-memory index of ${rows} rows of ${this.dimensions} dimensions needs ${((kept + added) / 2 ** 30).toFixed(2)} GiB of memory, ${why}; ` +
+        'keep agents this large in PostgreSQL with pgvector (EXEMPLAR_VECTOR_BACKEND=pgvector)',
+    );
+    if (kept + added > this.maxTotalBytes) throw tooLarge(`over the limit of ${(this.maxTotalBytes / 2 ** 30).toFixed(2)} GiB`);
+    const made: Shard[] = [];
+    for (const [s, capacity] of plan.entries()) {
+      if (capacity === undefined) continue;
+      let memory: WebAssembly.Memory;
+      try {
+        memory = new WebAssembly.Memory({ initial: Math.ceil(shardLayout(this.stride, capacity).bytes / PAGE) });
+      } catch (err) {
+        if (err instanceof RangeError) throw tooLarge(`more than this process could allocate (${err.message})`);
+        throw err;
+      }
+      const shard = new Shard(this.stride, capacity, memory);
+      const old = this.shards[s];
+      if (old) copyShard(old, shard, Math.min(old.capacity, Math.max(0, this.count - s * R)));
+      made[s] = shard;
+    }
+    for (const [s, shard] of made.entries()) if (shard) this.shards[s] = shard;
+  }
+}
+
+type Column = 'rewards' | 'types' | 'scales' | 'errors' | 'f32' | 'i8';
+
+/** Copies the first `n` rows of one shard into a larger one. */
+function copyShard(from: Shard, to: Shard, n: number): void {
+  const s = from.stride;
+  to.f32.set(from.f32.subarray(0, n * s));
+  // Whole blocks keep their layout; a larger shard only has more of them.
+  to.codes.set(from.codes.subarray(0, align(n, BLOCK) * s));
+  to.scales.set(from.scales.subarray(0, n));
+  to.errors.set(from.errors.subarray(0, n));
+  to.rewards.set(from.rewards.subarray(0, n));
+  to.types.set(from.types.subarray(0, n));
 }
 
 /**
