@@ -29,6 +29,24 @@ export interface CheckedStatement {
   operators: string[];
   /** Whether it has a WITH RECURSIVE, whose running time PostgreSQL cannot estimate. */
   recursive: boolean;
+  /** Every function call, for the embedded database's check of set-returning functions. */
+  calls: FunctionCall[];
+}
+
+/** One function call in the statement. */
+export interface FunctionCall {
+  name: string;
+  /** Byte offset of the call in the text given to checkStatement. */
+  location: number;
+  /**
+   * Whether its arguments are the same for every row: no column, subquery, aggregate marker or
+   * window. Functions called inside them are in `argFunctions`; one of those may still be an
+   * aggregate, which only the catalog can tell.
+   */
+  constantArgs: boolean;
+  argFunctions: string[];
+  /** Each argument's value when it is a plain string or integer literal. */
+  literals: (string | number | undefined)[];
 }
 
 // The parse tree is JSON: { NodeType: { field: value } }, node types in PascalCase.
@@ -118,6 +136,7 @@ export async function checkStatement(sql: string): Promise<CheckedStatement> {
     functions: [...walker.functions],
     operators: [...walker.operators],
     recursive: walker.recursive,
+    calls: walker.calls,
   };
 }
 
@@ -140,6 +159,7 @@ function statementName(stmt: Node): string {
 class TreeWalker {
   readonly functions = new Set<string>();
   readonly operators = new Set<string>();
+  readonly calls: FunctionCall[] = [];
   recursive = false;
 
   /** `ctes` holds the CTE names visible at this point of the query. */
@@ -158,7 +178,7 @@ class TreeWalker {
         reject(`${key.replace('Stmt', '').toUpperCase()} is not allowed, not even inside WITH: the gateway only reads`);
       }
       if (key === 'RangeVar') this.table(child, ctes);
-      else if (key === 'FuncCall') this.func(child.funcname);
+      else if (key === 'FuncCall') this.func(child);
       else if (key === 'A_Expr') this.operator(child.name);
       else if (key === 'SubLink' && child.operName) this.operator(child.operName);
       else if (key === 'SortBy' && child.useOp) this.operator(child.useOp);
@@ -181,7 +201,12 @@ class TreeWalker {
       defs.forEach((def, i) => this.walk(def, new Set([...outer, ...(withClause.recursive ? names : names.slice(0, i))])));
       ctes = new Set([...outer, ...names]);
     }
-    this.walk(rest, ctes);
+    // The branches of a UNION, INTERSECT or EXCEPT are SelectStmts without their wrapper; each may
+    // have its own WITH, seen only inside it.
+    const { larg, rarg, ...own } = rest;
+    if (larg) this.select(larg, ctes);
+    if (rarg) this.select(rarg, ctes);
+    this.walk(own, ctes);
   }
 
   private table(rangeVar: Node, ctes: ReadonlySet<string>): void {
@@ -194,14 +219,24 @@ class TreeWalker {
     if (!READABLE.has(name) && !ctes.has(name)) reject(`table ${name} is not readable here; ${readable}`, { table: name });
   }
 
-  private func(nameParts: Node[]): void {
-    const parts: string[] = nameParts.map((p) => p.String.sval);
+  private func(call: Node): void {
+    const parts: string[] = call.funcname.map((p: Node) => p.String.sval);
     const name = parts[parts.length - 1];
     // pg_catalog.x is how the parser itself spells SQL syntax such as EXTRACT; other schemas are off limits.
     if (parts.length > 2 || (parts.length === 2 && parts[0] !== 'pg_catalog')) {
       reject(`function ${parts.join('.')}() is not allowed: function names must not be schema-qualified`);
     }
     this.functions.add(name);
+    const argFunctions = new Set<string>();
+    const constantArgs = !call.over && !call.agg_star && !call.agg_filter && !call.agg_order && isConstant(call.args ?? [], argFunctions);
+    const literals = (call.args ?? []).map((arg: Node) => {
+      const value = arg.A_Const;
+      if (!value) return undefined;
+      if (value.sval) return value.sval.sval ?? '';
+      if (value.ival) return value.ival.ival ?? 0; // protobuf JSON leaves a zero out
+      return undefined;
+    });
+    this.calls.push({ name, location: call.location ?? 0, constantArgs, argFunctions: [...argFunctions], literals });
   }
 
   private operator(nameParts: Node[] | undefined): void {
@@ -212,4 +247,22 @@ class TreeWalker {
     }
     this.operators.add(parts[parts.length - 1]);
   }
+}
+
+/**
+ * Whether an expression has the same value for every row: nothing in it reads a column, runs a
+ * subquery, aggregates (by syntax) or takes a parameter. Collects the functions it calls into `functions`.
+ */
+function isConstant(value: unknown, functions: Set<string>): boolean {
+  if (Array.isArray(value)) return value.every((v) => isConstant(v, functions));
+  if (value === null || typeof value !== 'object') return true;
+  for (const [key, child] of Object.entries(value as Node)) {
+    if (key === 'ColumnRef' || key === 'SubLink' || key === 'ParamRef' || key === 'GroupingFunc') return false;
+    if (key === 'FuncCall') {
+      if (child.over || child.agg_star || child.agg_filter || child.agg_order || child.agg_distinct) return false;
+      functions.add(child.funcname[child.funcname.length - 1].String.sval);
+    }
+    if (!isConstant(child, functions)) return false;
+  }
+  return true;
 }

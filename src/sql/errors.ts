@@ -17,3 +17,15 @@ export class SqlTimeoutError extends ExemplarError {
   readonly code = 'sql_timeout';
   readonly status = 400;
 }
+
+/** Not even the first row of the result fits in the result size limit. */
+export class SqlResultTooLargeError extends ExemplarError {
+  readonly code = 'sql_result_too_large';
+  readonly status = 413;
+}
+
+/** Too many run_sql queries are running already, for this key or in all. The caller may retry shortly. */
+export class SqlBusyError extends ExemplarError {
+  readonly code = 'sql_busy';
+  readonly status = 429;
+}

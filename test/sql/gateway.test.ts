@@ -7,8 +7,10 @@ import { ExemplarError, ValidationError } from '../../src/errors.ts';
 import type { OperationContext } from '../../src/operations/operation.ts';
 import { findOperation } from '../../src/operations/registry.ts';
 import { READABLE_TABLES } from '../../src/sql/check.ts';
-import { SqlQueryError, SqlRejectedError, SqlTimeoutError } from '../../src/sql/errors.ts';
-import { describeSchema, runReadOnlySql, type SqlResult, type SqlScope } from '../../src/sql/gateway.ts';
+import { createHash } from 'node:crypto';
+import { SqlBusyError, SqlQueryError, SqlRejectedError, SqlResultTooLargeError, SqlTimeoutError } from '../../src/sql/errors.ts';
+import { describeSchema, runReadOnlySql, type RunSqlOptions, type SqlResult, type SqlScope } from '../../src/sql/gateway.ts';
+import { SqlLimiter } from '../../src/sql/limits.ts';
 import { parseInput } from '../../src/validation.ts';
 import { ACTOR, openTestApp, snapshot, TEST_DATABASE_URL, TEST_DB, type TestEnv } from '../support/app.ts';
 
@@ -67,8 +69,9 @@ afterAll(async () => {
   }
 });
 
-const run = (sql: string, agentIds: SqlScope = 'all', extra: { rowLimit?: number; timeoutMs?: number } = {}) =>
+const run = (sql: string, agentIds: SqlScope = 'all', extra: Omit<RunSqlOptions, 'agentIds'> = {}) =>
   runReadOnlySql(t.app.db, sql, { agentIds, ...extra });
+const runOnce = run;
 
 /** Settings of the (single) connection that the gateway must leave as it found them. */
 async function sessionState(): Promise<Record<string, unknown>> {
@@ -326,17 +329,19 @@ describe('runReadOnlySql', () => {
   });
 
   it('caps the rows and says so', async () => {
+    // The embedded database's time limit is not what this is about: a busy test machine may hit it.
+    const run = (sql: string, scope: SqlScope, extra: Omit<RunSqlOptions, 'agentIds'> = {}) => runOnce(sql, scope, { embeddedMaxMs: 60_000, ...extra });
     const capped = await run('SELECT g FROM generate_series(1, 50) g', 'all', { rowLimit: 10 });
     expect(capped).toMatchObject({ rowCount: 10, truncated: true });
     expect(capped.rows.map((r) => r.g)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(await run('SELECT g FROM generate_series(1, 50) g', 'all', { rowLimit: 50 })).toMatchObject({ rowCount: 50, truncated: false });
-    expect(await run('SELECT g FROM generate_series(1, 501) g')).toMatchObject({ rowCount: 500, truncated: true });
+    expect(await run('SELECT g FROM generate_series(1, 501) g', 'all')).toMatchObject({ rowCount: 500, truncated: true, truncatedBy: 'rows' });
     const explained = await run('EXPLAIN SELECT * FROM agents a JOIN training_examples t ON t.agent_id = a.id', 'all', { rowLimit: 1 });
     expect(explained).toMatchObject({ columns: ['QUERY PLAN'], rowCount: 1, truncated: true });
   });
 
   it('stops a slow query with a clear error, and the database stays usable', async () => {
-    const err = await run('SELECT count(*) FROM generate_series(1, 100000000)', 'all', { timeoutMs: 500 }).catch((e: unknown) => e);
+    const err = await run('SELECT count(*) FROM generate_series(1, 100000000)', 'all', { timeoutMs: 500, embeddedMaxMs: 500 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SqlTimeoutError);
     expect((err as Error).message).toMatch(/(ran|would run) longer than 500 ms/);
     expect((await run('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
@@ -356,6 +361,140 @@ describe('runReadOnlySql', () => {
     await expect(run('SELECT 1', 'all', { rowLimit: 10_001 })).rejects.toThrow(/rowLimit: must be an integer from 1 to 10000/);
     await expect(run('SELECT 1', 'all', { timeoutMs: -1 })).rejects.toThrow(/timeoutMs/);
     await expect(run('SELECT 1', ["x'; DROP TABLE agents; --"])).rejects.toThrow(/agentIds: must be agent UUIDs/);
+  });
+});
+
+describe('run_sql result size', () => {
+  const MB = 1024 * 1024;
+
+  it('stops at the last whole row under the byte limit, and says so', async () => {
+    // Each row is its JSON, [["s"],["xxx..."]]: a little over 100 KB.
+    const r = await run("SELECT repeat('x', 102400) AS s FROM generate_series(1, 100)", 'all', { maxResultBytes: 500 * 1024, embeddedMaxMs: 5000 });
+    expect(r).toMatchObject({ rowCount: 4, truncated: true, truncatedBy: 'bytes' });
+    expect((r.rows[0].s as string).length).toBe(102400);
+    const rows = await run('SELECT g FROM generate_series(1, 50) g ORDER BY g DESC', 'all', { rowLimit: 3 });
+    expect(rows).toMatchObject({ rows: [{ g: 50 }, { g: 49 }, { g: 48 }], truncated: true, truncatedBy: 'rows' });
+    expect(await run('SELECT 1 AS one')).not.toHaveProperty('truncatedBy');
+  });
+
+  it('refuses with 413 naming the limit when not even one row fits', async () => {
+    const err = await run("SELECT repeat('x', 2048) AS s", 'all', { maxResultBytes: 1000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SqlResultTooLargeError);
+    expect(err).toMatchObject({ status: 413, code: 'sql_result_too_large' });
+    expect((err as Error).message).toMatch(/result size limit of 1000 bytes \(EXEMPLAR_SQL_MAX_RESULT_BYTES\)/);
+  });
+
+  it('never holds more than the limit: 1 MB rows with rowLimit 10000 stay near the 10 MB default', async () => {
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    try {
+      const outcome = await run("SELECT repeat('x', 1048576) AS s FROM generate_series(1, 2000)", 'all', { rowLimit: 10_000, embeddedMaxMs: 60_000 });
+      expect(outcome).toMatchObject({ truncated: true, truncatedBy: 'bytes' });
+      expect(outcome.rowCount).toBeLessThanOrEqual(10);
+    } finally {
+      clearInterval(timer);
+    }
+    // Without the cap this is 2 GB of rows in the process.
+    expect(Math.max(peak, process.memoryUsage().rss) - before).toBeLessThan(400 * MB);
+  });
+});
+
+describe.runIf(TEST_DB === 'pglite')('the embedded database refuses work its planner cannot see', () => {
+  const refused: [string, RegExp][] = [
+    // The issue's freeze: 29 s on one thread, every other request waiting.
+    ['SELECT count(*) FROM generate_series(1, (SELECT 100000000))', /generate_series\(\) needs constant arguments here: on the embedded database \(PGlite\), which cannot stop a running query/],
+    ['SELECT count(*) FROM (VALUES (100000000)) v(n), generate_series(1, v.n)', /generate_series\(\) needs constant arguments/],
+    ['SELECT generate_series(1, sum(100000)) FROM agents', /generate_series\(\) needs constant arguments/],
+    ['SELECT count(*) FROM jsonb_array_elements((SELECT jsonb_agg(g) FROM generate_series(1, 10) g))', /jsonb_array_elements\(\) needs constant arguments/],
+    ["SELECT count(*) FROM generate_series('2000-01-01'::timestamp, '2001-01-01', '1 hour')", /makes more than 1000 rows, the number the planner assumes/],
+    ["SELECT length(repeat(prompt, 100000)) FROM training_examples", /repeat\(\) takes a string literal and an integer literal here, for a result of at most 1048576 bytes/],
+    ["SELECT lpad('x', 100000000)", /lpad\(\) takes an integer literal as its length/],
+    ['SELECT array_fill(0, ARRAY[100000000])', /array_fill\(\) is not allowed on the embedded database/],
+    ['SELECT count(*) FROM generate_series(1, 3000000)', /would run longer than 50 ms, the most one query may hold the embedded database \(EXEMPLAR_SQL_EMBEDDED_MAX_MS\)/],
+  ];
+  it.each(refused)('%s', async (sql, reason) => {
+    const started = performance.now();
+    const err = await run(sql).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExemplarError);
+    expect((err as Error).message).toMatch(reason);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('stops reading rows at its time limit, with the rows so far', async () => {
+    const r = await run('SELECT g, md5(g::text) AS h FROM generate_series(1, 10000) g', 'all', { rowLimit: 10_000, embeddedMaxMs: 20, maxResultBytes: 100 * 1024 * 1024 }).catch((e: unknown) => e);
+    // The plan is cheap (the planner's estimate passes); reading 10000 rows is not.
+    expect(r).toMatchObject({ truncated: true, truncatedBy: 'time' });
+    expect((r as SqlResult).rowCount).toBeGreaterThan(0);
+    expect((r as SqlResult).rows[0]).toMatchObject({ g: 1 });
+  });
+
+  it('still runs what it can count', async () => {
+    expect((await run("SELECT count(*)::int AS n FROM generate_series(now() - interval '30 days', now(), interval '1 day')")).rows).toEqual([{ n: 31 }]);
+    expect((await run('SELECT count(*)::int AS n FROM generate_series(1, 20000)')).rows).toEqual([{ n: 20000 }]);
+    // Parentheses and quotes inside the arguments do not confuse the count.
+    expect((await run("SELECT * FROM regexp_split_to_table('a)b(c', /* ) */ '[)(]') AS x")).rows).toEqual([{ x: 'a' }, { x: 'b' }, { x: 'c' }]);
+    expect((await run("SELECT count(*)::int AS n FROM jsonb_array_elements('[1, 2, 3]')")).rows).toEqual([{ n: 3 }]);
+    expect((await run("SELECT unnest(ARRAY[1, 2]) AS x, lpad('7', 3, '0') AS y, repeat('-', 3) AS z")).rows).toEqual([
+      { x: 1, y: '007', z: '---' },
+      { x: 2, y: '007', z: '---' },
+    ]);
+  });
+});
+
+describe.runIf(TEST_DB === 'postgres')('on PostgreSQL the same queries run under statement_timeout', () => {
+  it('stops the hidden-size series at its time limit', async () => {
+    const err = await run('SELECT count(*) FROM generate_series(1, (SELECT 100000000))', 'all', { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SqlTimeoutError);
+    expect((await run("SELECT count(*)::int AS n FROM generate_series('2000-01-01'::timestamp, '2000-01-02', '1 hour')")).rows).toEqual([{ n: 25 }]);
+  });
+});
+
+describe('set operations', () => {
+  it('run a CTE inside a UNION branch', async () => {
+    expect((await run('SELECT 1 AS a UNION ALL (WITH x AS (SELECT 2 AS a) SELECT a FROM x) ORDER BY a')).rows).toEqual([{ a: 1 }, { a: 2 }]);
+    expect((await run('(WITH x AS (SELECT 2 AS a) SELECT a FROM x) UNION (WITH y AS (SELECT 3 AS a) SELECT a FROM y) ORDER BY a')).rows).toEqual([
+      { a: 2 },
+      { a: 3 },
+    ]);
+    // A branch's CTE is its own: the other branch does not see it.
+    await expect(run('SELECT a FROM x UNION ALL (WITH x AS (SELECT 2 AS a) SELECT a FROM x)')).rejects.toThrow(/table x is not readable/);
+  });
+});
+
+describe('SqlLimiter', () => {
+  it('refuses a query beyond the per-key and the overall limits with 429, and frees slots', async () => {
+    const limiter = new SqlLimiter({ overall: 2, perKey: 1 });
+    const a = limiter.acquire('a');
+    expect(() => limiter.acquire('a')).toThrow(/this key already has 1 SQL query running.*EXEMPLAR_SQL_MAX_CONCURRENT_PER_KEY=1/);
+    const b = limiter.acquire('b');
+    const busy = (() => {
+      try {
+        limiter.acquire('c');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(busy).toBeInstanceOf(SqlBusyError);
+    expect(busy).toMatchObject({ status: 429, code: 'sql_busy' });
+    expect((busy as Error).message).toMatch(/2 SQL queries are running.*EXEMPLAR_SQL_MAX_CONCURRENT=2/);
+    a();
+    a(); // a second call changes nothing
+    const again = limiter.acquire('a');
+    expect(() => limiter.acquire('c')).toThrow(SqlBusyError);
+    again();
+    b();
+    limiter.acquire('c')();
+  });
+
+  it('makes the next query wait as long as the last one ran, when asked to (PGlite)', async () => {
+    const limiter = new SqlLimiter({ overall: 1, perKey: 1, pauseAfterQuery: true });
+    const release = await limiter.enter('a');
+    await new Promise((r) => setTimeout(r, 60));
+    release();
+    const t = performance.now();
+    (await limiter.enter('b'))();
+    expect(performance.now() - t).toBeGreaterThanOrEqual(50);
   });
 });
 
@@ -448,6 +587,21 @@ describe('the run_sql and describe_schema operations', () => {
   });
 });
 
+describe('run_sql concurrency', () => {
+  it("answers a key's second query at once with 429 while its first runs", async () => {
+    const op = findOperation('run_sql')!;
+    const key: Access = { keyId: 'busy-key', admin: true, read: new Set(), write: new Set() };
+    const ctx: OperationContext = { app: t.app, actor: ACTOR, access: key };
+    const first = op.run(parseInput(op.input, { sql: 'SELECT count(*) FROM generate_series(1, 20000)' }), ctx);
+    const second = await op.run(parseInput(op.input, { sql: 'SELECT 1' }), ctx).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(SqlBusyError);
+    expect((second as Error).message).toMatch(/EXEMPLAR_SQL_MAX_CONCURRENT/);
+    await first;
+    // The slot is free again once the first is done (after PGlite's pause).
+    await expect(op.run(parseInput(op.input, { sql: 'SELECT 1 AS one' }), ctx)).resolves.toMatchObject({ rows: [{ one: 1 }] });
+  });
+});
+
 describe('run_sql auditing', () => {
   it('records every statement that reached the database, and none that were refused', async () => {
     const { invoke } = await import('../../src/operations/invoke.ts');
@@ -462,6 +616,17 @@ describe('run_sql auditing', () => {
         `SELECT actor, details FROM audit_log WHERE action = 'sql.query' ORDER BY id`,
       );
       expect(rows.map((r) => [r.actor, r.details.sql, r.details.ok])).toEqual([['key:test-key-id', 'SELECT 42 AS answer', true]]);
+      // A long statement is kept as its start, its length and the hash of the whole.
+      const long = `SELECT 1 AS x /* ${'🦀'.repeat(3000)} */`;
+      await invoke(findOperation('run_sql')!, { sql: long }, ctx);
+      const last = await env.app.db.query<{ details: { sql: string; sqlSha256: string; sqlLength: number } }>(
+        `SELECT details FROM audit_log WHERE action = 'sql.query' ORDER BY id DESC LIMIT 1`,
+      );
+      const { details } = last.rows[0];
+      expect(details.sql.length).toBeLessThanOrEqual(2000);
+      expect(long.startsWith(details.sql)).toBe(true);
+      expect(details.sqlLength).toBe(long.length);
+      expect(details.sqlSha256).toBe(createHash('sha256').update(long).digest('hex'));
     } finally {
       await env.close();
     }
