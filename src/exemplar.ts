@@ -53,7 +53,10 @@ export class Exemplar {
     });
     this.index =
       backend === 'pgvector'
-        ? new PgvectorIndex(db, this.agents, (spec) => this.memoryIndex.embedder(spec), () => this.memoryIndex.cacheStats())
+        ? new PgvectorIndex(db, this.agents, (spec) => this.memoryIndex.embedder(spec), () => this.memoryIndex.cacheStats(), {
+            exactMaxRows: config.pgvectorExactMaxRows,
+            efSearch: config.pgvectorEfSearch,
+          })
         : this.memoryIndex;
     this.retrieval = new RetrievalService(db, this.agents, this.index, () => ({
       similarityWeight: this.similarityWeight,

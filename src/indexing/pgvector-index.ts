@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { AgentRef, AgentService } from '../agents/agents.ts';
+import { DEFAULT_PGVECTOR_EF_SEARCH, DEFAULT_PGVECTOR_EXACT_MAX_ROWS } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import type { CachedEmbedder } from '../embeddings/cache.ts';
 import { ValidationError } from '../errors.ts';
@@ -6,11 +8,45 @@ import { hybridScore, type ScanFilter } from '../vectors/vector-table.ts';
 import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
 
 const BATCH = 1000;
+/** HNSW's candidate list stops here (pgvector's own limit for hnsw.ef_search); past it, an exact scan. */
+const MAX_CANDIDATES = 1000;
+/** pgvector's HNSW limit for halfvec (vector stops at 2,000, too few for text-embedding-3-large). */
+const MAX_HNSW_DIMS = 4000;
+/** How long an agent's filter statistics serve before they are re-read (in the background). */
+const STATS_TTL_MS = 30_000;
+
+export interface PgvectorSettings {
+  /** A filter that passes at most this many of the agent's rows is scanned exactly. */
+  exactMaxRows: number;
+  /** hnsw.ef_search for the first pass. */
+  efSearch: number;
+}
+
+/** How one proposal was answered: `exact` scans every filtered row; `hnsw` is approximate (see propose). */
+export interface PgvectorPlan {
+  mode: 'exact' | 'hnsw';
+  /** Why an exact scan was chosen, or why HNSW gave way to one. */
+  reason: string;
+  /** HNSW candidates read by the last pass (M), and how many passes it took. */
+  candidates?: number;
+  passes?: number;
+}
+
+/** A zero vector has no direction: its cosine is NaN in SQL (which sorts above every number), 0 here as in the memory index. */
+const SIMILARITY = `coalesce(nullif(1 - (v.embedding <=> $2::vector), 'NaN'::float8), 0)`;
+
+type Row = { id: string; similarity: number; reward: number; type: 'positive' | 'negative'; hash: string; vector: string | null };
 
 /**
- * The pgvector backend: vectors in `example_vectors`, next to the examples, searched with exact SQL.
- * Every replica over the same database sees the same vectors, so nothing is kept in memory. Rewards
- * and types are read from training_examples at query time, so only a changed prompt needs work.
+ * The pgvector backend: vectors in `example_vectors`, next to the examples. Every replica over the
+ * same database sees the same vectors, so nothing is kept in memory. Rewards and types are read
+ * from training_examples at query time, so only a changed prompt needs work.
+ *
+ * Each embedding model has its own HNSW index, a partial expression index over
+ * `embedding::halfvec(D)` (the column has no fixed dimension, so models of any size share it; half
+ * precision halves the index, which is read page by page, and allows up to 4,000 dimensions). A
+ * search whose filter passes few of the agent's rows scans them exactly; a larger one asks HNSW for
+ * the first M rows by similarity and re-ranks them by the hybrid score (see proposeHnsw).
  */
 export class PgvectorIndex implements VectorIndex {
   readonly backend = 'pgvector' as const;
@@ -20,7 +56,15 @@ export class PgvectorIndex implements VectorIndex {
     private readonly agents: AgentService,
     readonly embedder: (spec: string) => CachedEmbedder,
     readonly cacheStats: () => { hits: number; misses: number },
+    private readonly settings: PgvectorSettings = { exactMaxRows: DEFAULT_PGVECTOR_EXACT_MAX_ROWS, efSearch: DEFAULT_PGVECTOR_EF_SEARCH },
   ) {}
+
+  /** How the last proposal was answered (the bench and tests read it; searches do not depend on it). */
+  lastPlan: PgvectorPlan | undefined;
+  /** Per agent: row counts by type and reward percentile, to tell how many rows a filter passes. */
+  private readonly stats = new Map<string, { at: number; counts: Promise<Map<string, number[]>>; refreshing?: boolean }>();
+  /** Models whose HNSW index is known to exist (an index is never dropped while the table stands). */
+  private readonly hnswKnown = new Set<string>();
 
   /** Fails clearly when the database cannot hold vectors. */
   async check(): Promise<void> {
@@ -34,32 +78,75 @@ export class PgvectorIndex implements VectorIndex {
     const t0 = performance.now();
     const agent = await this.agents.resolve(agentRef);
     const model = this.embedder(agent.embeddingModel).provider.modelId;
+    const { rows: [h] } = await this.db.query<{ horizon: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon');
     // Vectors of another model (or all, when forced) go; the embedding cache makes re-embedding cheap.
     const { rowCount: removed } = await this.db.query(
       `DELETE FROM example_vectors WHERE agent_id = $1 AND ($2 OR model <> $3)`,
       [agent.id, Boolean(opts.forceRebuild), model],
     );
     const upserted = await this.embedMissing(agent, undefined, opts.onProgress);
+    await this.advance(agent.id, h.horizon); // the whole table is embedded: the feed below the horizon is too
+    this.forgetStats(agent.id);
     const count = await this.count(agent.id, model);
     return { agentId: agent.id, agentName: agent.name, model, rebuilt: Boolean(opts.forceRebuild), upserted, removed, count, ms: Math.round(performance.now() - t0) };
   }
 
+  /**
+   * Embeds what the shared change feed says changed. The vectors are shared by every process, so
+   * their feed position is too: one per agent in example_vectors_feed (every feed row with a txid
+   * below it is in example_vectors). Nothing is deleted from the feed: memory-backend processes on
+   * the same database read it from their own positions.
+   */
   async catchUp(agentIds?: string[]): Promise<number> {
+    const ids =
+      agentIds ??
+      (
+        await this.db.query<{ id: string }>(
+          `SELECT a.id::text FROM agents a LEFT JOIN example_vectors_feed f ON f.agent_id = a.id
+            WHERE f.position IS NULL OR EXISTS (SELECT 1 FROM index_outbox o WHERE o.agent_id = a.id AND o.txid >= f.position)`,
+        )
+      ).rows.map((r) => r.id);
     let applied = 0;
-    for (;;) {
-      const { rows: feed } = await this.db.query<{ id: number; agentId: string; exampleId: string }>(
-        `SELECT id, agent_id AS "agentId", example_id AS "exampleId" FROM index_outbox
-          WHERE ($1::uuid[] IS NULL OR agent_id = ANY($1::uuid[])) ORDER BY id LIMIT ${BATCH}`,
-        [agentIds ?? null],
-      );
-      if (feed.length === 0) return applied;
-      for (const agentId of new Set(feed.map((f) => f.agentId))) {
-        const agent = await this.agents.resolve(agentId).catch(() => undefined);
-        if (!agent) continue; // deleted: its vectors went with its examples (ON DELETE CASCADE)
-        applied += await this.embedMissing(agent, feed.filter((f) => f.agentId === agentId).map((f) => f.exampleId));
+    for (const id of ids) applied += await this.catchUpAgent(id);
+    return applied;
+  }
+
+  private async catchUpAgent(agentId: string): Promise<number> {
+    const agent = await this.agents.resolve(agentId).catch(() => undefined);
+    if (!agent) return 0; // deleted: its vectors went with its examples (ON DELETE CASCADE)
+    // The horizon first: every feed row below it is final, so once they are applied the position moves there.
+    const { rows: [s] } = await this.db.query<{ horizon: string; position: string | null; pruned: string | null }>(
+      `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon,
+              (SELECT position::text FROM example_vectors_feed WHERE agent_id = $1) AS position,
+              (SELECT pruned_through::text FROM index_feed) AS pruned`,
+      [agentId],
+    );
+    let applied = 0;
+    if (s.position === null || (s.pruned !== null && BigInt(s.pruned) >= BigInt(s.position))) {
+      // Never caught up, or the feed has lost rows this position needed: compare with the table.
+      applied = await this.embedMissing(agent);
+    } else {
+      for (let after = 0; ; ) {
+        const { rows } = await this.db.query<{ id: number; exampleId: string }>(
+          `SELECT id, example_id AS "exampleId" FROM index_outbox
+            WHERE agent_id = $1 AND txid >= $2::xid8 AND id > $3 ORDER BY id LIMIT ${BATCH}`,
+          [agentId, s.position, after],
+        );
+        if (rows.length === 0) break;
+        applied += await this.embedMissing(agent, [...new Set(rows.map((r) => r.exampleId))]);
+        after = rows[rows.length - 1].id;
       }
-      await this.db.query('DELETE FROM index_outbox WHERE id = ANY($1::bigint[])', [feed.map((f) => f.id)]);
     }
+    await this.advance(agentId, s.horizon);
+    return applied;
+  }
+
+  private async advance(agentId: string, horizon: string): Promise<void> {
+    await this.db.query(
+      `INSERT INTO example_vectors_feed (agent_id, position) VALUES ($1, $2::xid8)
+       ON CONFLICT (agent_id) DO UPDATE SET position = greatest(example_vectors_feed.position, EXCLUDED.position)`,
+      [agentId, horizon],
+    );
   }
 
   async status(): Promise<IndexStatus[]> {
@@ -71,7 +158,16 @@ export class PgvectorIndex implements VectorIndex {
               extract(epoch FROM now() - o.oldest)::float8 AS "lagSeconds",
               (SELECT to_char(max(v.embedded_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM example_vectors v WHERE v.agent_id = a.id) AS "lastSync"
          FROM agents a
-         LEFT JOIN (SELECT agent_id, count(*) AS n, min(queued_at) AS oldest FROM index_outbox GROUP BY agent_id) o ON o.agent_id = a.id
+         LEFT JOIN example_vectors_feed f ON f.agent_id = a.id
+         -- Lag: changes past the position whose vector is still missing or stale. Rows above the
+         -- position may be applied already (a transaction open anywhere holds the horizon back).
+         LEFT JOIN LATERAL (
+           SELECT count(DISTINCT o.example_id) AS n, min(o.queued_at) AS oldest
+             FROM index_outbox o JOIN training_examples e ON e.id = o.example_id
+             LEFT JOIN example_vectors v ON v.example_id = e.id
+            WHERE o.agent_id = a.id AND o.txid >= coalesce(f.position, '0'::xid8)
+              AND (v.example_id IS NULL OR v.content_hash <> left(e.content_hash, 16))
+         ) o ON true
         ORDER BY a.name`,
     );
     return rows.map(({ spec, ...r }) => ({
@@ -87,32 +183,203 @@ export class PgvectorIndex implements VectorIndex {
 
   async propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean } = {}): Promise<Proposal[]> {
     const model = this.embedder(agent.embeddingModel).provider.modelId;
-    // No process holds this index, so a search first embeds what changed since the last one.
-    const pending = await this.db.query('SELECT 1 FROM index_outbox WHERE agent_id = $1 LIMIT 1', [agent.id]);
-    if (pending.rows.length > 0) await this.catchUp([agent.id]);
-    const { rows } = await this.db.query<{ id: string; similarity: number; reward: number; type: 'positive' | 'negative'; hash: string; vector: string | null }>(
-      `SELECT e.id::text, 1 - (v.embedding <=> $2::vector) AS similarity, e.reward_score AS reward,
+    // No process holds this index, so a search first embeds what changed since the last one, and
+    // re-embeds an agent whose model changed (its vectors are all of another model), as the memory
+    // index rebuilds. Two ranges, not <>, so each check is one probe of (agent_id, model).
+    const { rows: [state] } = await this.db.query<{ pending: boolean; otherModel: boolean }>(
+      `SELECT coalesce((SELECT EXISTS (SELECT 1 FROM index_outbox o WHERE o.agent_id = $1 AND o.txid >= f.position)
+                          FROM example_vectors_feed f WHERE f.agent_id = $1), true) AS pending,
+              EXISTS (SELECT 1 FROM example_vectors WHERE agent_id = $1 AND model < $2)
+           OR EXISTS (SELECT 1 FROM example_vectors WHERE agent_id = $1 AND model > $2) AS "otherModel"`,
+      [agent.id, model],
+    );
+    if (state.otherModel) await this.sync(agent.id);
+    else if (state.pending) await this.catchUp([agent.id]);
+    const rows = await this.choose(agent, model, query, k, filter, opts);
+    return rows.map((r, i) => ({
+      row: i,
+      id: r.id,
+      similarity: r.similarity,
+      reward: r.reward,
+      type: r.type,
+      hybrid: hybridScore(r.similarity, r.reward, filter.alpha, filter.beta),
+      indexedHash: r.hash,
+      vector: r.vector ? Float32Array.from(JSON.parse(r.vector) as number[]) : undefined,
+    }));
+  }
+
+  private async choose(agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean }): Promise<Row[]> {
+    const exact = async (reason: string) => {
+      this.lastPlan = { mode: 'exact', reason };
+      return this.proposeExact(agent, model, query, k, filter, opts);
+    };
+    if (opts.onlyIds) return exact('the rows are given');
+    if (filter.alpha <= 0) return exact('similarity has no weight');
+    if (!query.some((x) => x !== 0)) return exact('the query has no direction');
+    const passing = await this.filteredRows(agent.id, filter);
+    if (passing <= this.settings.exactMaxRows) return exact(`the filter passes about ${passing} rows`);
+    if (!(await this.hasHnsw(model))) return exact('the model has no HNSW index yet');
+    return this.proposeHnsw(agent, model, query, k, filter, opts, exact);
+  }
+
+  /** Exact: every row that passes the filter, ranked by the hybrid score in SQL. */
+  private async proposeExact(agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean }): Promise<Row[]> {
+    const { rows } = await this.db.query<Row>(
+      `SELECT e.id::text, ${SIMILARITY} AS similarity, e.reward_score AS reward,
               e.example_type AS type, v.content_hash AS hash, CASE WHEN $8 THEN v.embedding::text END AS vector
          FROM training_examples e JOIN example_vectors v ON v.example_id = e.id AND v.model = $3
         WHERE e.agent_id = $1 AND e.reward_score >= $4 AND ($5::text[] IS NULL OR e.example_type = ANY($5::text[]))
           AND ($9::uuid[] IS NULL OR e.id = ANY($9::uuid[]))
-        ORDER BY $6 * (1 - (v.embedding <=> $2::vector)) + $7 * e.reward_score DESC, e.id
+        ORDER BY $6 * ${SIMILARITY} + $7 * e.reward_score DESC, e.id
         LIMIT $10`,
       [agent.id, toVector(query), model, filter.minReward, filter.types ?? null, filter.alpha, filter.beta, Boolean(opts.withVectors), opts.onlyIds ?? null, k],
     );
-    return rows.map((r, i) => {
-      const similarity = Number.isFinite(r.similarity) ? r.similarity : 0; // a zero vector has no direction
-      return {
-        row: i,
-        id: r.id,
-        similarity,
-        reward: r.reward,
-        type: r.type,
-        hybrid: hybridScore(similarity, r.reward, filter.alpha, filter.beta),
-        indexedHash: r.hash,
-        vector: r.vector ? Float32Array.from(JSON.parse(r.vector) as number[]) : undefined,
-      };
+    return rows;
+  }
+
+  /**
+   * HNSW: the first M rows by similarity that pass the filter (pgvector 0.8's iterative scan keeps
+   * walking the graph until M rows pass, so a selective filter still fills the list), re-ranked
+   * by the hybrid score. A row outside those M has similarity <= s_M and reward <= 1, so it scores
+   * at most α·s_M + β·1; when the k-th hybrid score among the candidates beats that bound, no row
+   * outside can enter the top k. Otherwise M grows (x4), and past MAX_CANDIDATES an exact scan
+   * answers. What stays approximate is HNSW itself: it may miss a row among the true first M by
+   * similarity (recall@10 is measured in `npm run bench`). Set EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS
+   * above the largest agent for exact answers everywhere.
+   */
+  private async proposeHnsw(
+    agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: { withVectors?: boolean },
+    exact: (reason: string) => Promise<Row[]>,
+  ): Promise<Row[]> {
+    const dims = query.length;
+    const q = toVector(query);
+    let m = Math.max(k * 4, this.settings.efSearch);
+    for (let pass = 1; ; pass++) {
+      m = Math.min(m, MAX_CANDIDATES);
+      const candidates = await this.hnswCandidates(agent.id, model, dims, q, m, filter);
+      if (candidates.length < m) {
+        // The scan ran out (hnsw.max_scan_tuples) before M rows passed the filter: HNSW cannot say
+        // which rows it did not reach, so the exact scan answers.
+        return exact(`HNSW found ${candidates.length} of ${m} candidates`);
+      }
+      if (certified(candidates, k, filter)) {
+        this.lastPlan = { mode: 'hnsw', reason: 'certified against the candidates', candidates: m, passes: pass };
+        const top = candidates
+          .sort((x, y) => hybridScore(y.similarity, y.reward, filter.alpha, filter.beta) - hybridScore(x.similarity, x.reward, filter.alpha, filter.beta) || cmp(x.id, y.id))
+          .slice(0, k);
+        if (opts.withVectors) await this.attachVectors(top);
+        return top;
+      }
+      if (m >= MAX_CANDIDATES) return exact(`${m} HNSW candidates could not certify the top ${k}`);
+      m *= 4;
+    }
+  }
+
+  private async hnswCandidates(agentId: string, model: string, dims: number, q: string, m: number, filter: ScanFilter): Promise<Row[]> {
+    return this.db.transaction(async (tx) => {
+      // relaxed_order: the candidates are re-ranked anyway; max_scan_tuples bounds a filter that passes almost nothing.
+      await tx.query(
+        `SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                set_config('hnsw.max_scan_tuples', $2, true)`,
+        [String(Math.max(m, this.settings.efSearch)), String(Math.max(20_000, m * 50))],
+      );
+      // The model is a literal, so the planner can match the model's partial index. The index orders
+      // by half precision; the similarity returned (and certified) is the full-precision one.
+      const { rows } = await tx.query<Row>(
+        `SELECT v.example_id::text AS id, 1 - (v.embedding::vector(${dims}) <=> $1::vector(${dims})) AS similarity,
+                e.reward_score AS reward, e.example_type AS type, v.content_hash AS hash, NULL AS vector
+           FROM example_vectors v JOIN training_examples e ON e.id = v.example_id
+          WHERE v.model = ${literal(model)} AND v.agent_id = $2
+            AND e.reward_score >= $3 AND ($4::text[] IS NULL OR e.example_type = ANY($4::text[]))
+          ORDER BY v.embedding::halfvec(${dims}) <=> $1::halfvec(${dims})
+          LIMIT ${m}`,
+        [q, agentId, filter.minReward, filter.types ?? null],
+      );
+      return rows;
     });
+  }
+
+  private async attachVectors(rows: Row[]): Promise<void> {
+    const { rows: vs } = await this.db.query<{ id: string; vector: string }>(
+      'SELECT example_id::text AS id, embedding::text AS vector FROM example_vectors WHERE example_id = ANY($1::uuid[])',
+      [rows.map((r) => r.id)],
+    );
+    const byId = new Map(vs.map((v) => [v.id, v.vector]));
+    for (const r of rows) r.vector = byId.get(r.id) ?? null;
+  }
+
+  /** About how many of the agent's rows pass the filter, from per-agent counts kept a while. */
+  private async filteredRows(agentId: string, filter: ScanFilter): Promise<number> {
+    let entry = this.stats.get(agentId);
+    if (!entry) {
+      entry = { at: Date.now(), counts: this.readCounts(agentId) };
+      this.stats.set(agentId, entry);
+      entry.counts.catch(() => this.stats.delete(agentId));
+    } else if (Date.now() - entry.at > STATS_TTL_MS && !entry.refreshing) {
+      // Stale counts still choose well (they steer speed, not correctness): refresh behind the search.
+      const e = entry;
+      e.refreshing = true;
+      const next = this.readCounts(agentId);
+      next.then(() => this.stats.set(agentId, { at: Date.now(), counts: next }), () => { e.refreshing = false; });
+    }
+    const counts = await entry.counts;
+    const from = Math.max(0, Math.floor(filter.minReward * 100));
+    let n = 0;
+    for (const type of filter.types ?? ['positive', 'negative']) {
+      const byPercent = counts.get(type);
+      if (byPercent) for (let p = from; p <= 100; p++) n += byPercent[p];
+    }
+    return n;
+  }
+
+  private async readCounts(agentId: string): Promise<Map<string, number[]>> {
+    const { rows } = await this.db.query<{ type: string; p: number; n: number }>(
+      `SELECT example_type AS type, floor(reward_score * 100)::int AS p, count(*)::int AS n
+         FROM training_examples WHERE agent_id = $1 GROUP BY 1, 2`,
+      [agentId],
+    );
+    const counts = new Map<string, number[]>();
+    for (const r of rows) {
+      const byPercent = counts.get(r.type) ?? new Array<number>(101).fill(0);
+      byPercent[Math.min(100, Math.max(0, r.p))] += r.n;
+      counts.set(r.type, byPercent);
+    }
+    return counts;
+  }
+
+  /** Forgets an agent's filter statistics (after a sync, and in tests that change the data under them). */
+  forgetStats(agentId?: string): void {
+    if (agentId) this.stats.delete(agentId);
+    else this.stats.clear();
+  }
+
+  private async hasHnsw(model: string): Promise<boolean> {
+    if (this.hnswKnown.has(model)) return true;
+    const { rows } = await this.db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [hnswName(model)]);
+    if (rows[0].t) this.hnswKnown.add(model);
+    return Boolean(rows[0].t);
+  }
+
+  /**
+   * Creates the model's HNSW index (m 16, ef_construction 64: pgvector's defaults) if it is missing. It is made when the model's first vectors are
+   * written, so it grows row by row; a table that already holds many vectors of the model (an
+   * upgrade) pays the whole build once, with writes to example_vectors waiting meanwhile.
+   * `maintenanceWorkMem` lets a bulk load build it in memory (pgvector's advice).
+   */
+  async ensureHnsw(model: string, dims: number, opts: { maintenanceWorkMem?: string } = {}): Promise<void> {
+    // pgvector indexes halfvec up to 4,000 dimensions; a larger model is always scanned exactly.
+    if (this.hnswKnown.has(model) || dims > MAX_HNSW_DIMS) return;
+    const name = hnswName(model);
+    await this.db.transaction(async (tx) => {
+      // Replicas writing a new model's first vectors at once build it once.
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
+      if (opts.maintenanceWorkMem) await tx.query(`SELECT set_config('maintenance_work_mem', $1, true)`, [opts.maintenanceWorkMem]);
+      await tx.exec(
+        `CREATE INDEX IF NOT EXISTS ${name} ON example_vectors USING hnsw ((embedding::halfvec(${dims})) halfvec_cosine_ops)
+          WHERE model = ${literal(model)}`,
+      );
+    });
+    this.hnswKnown.add(model);
   }
 
   /** Embeds the agent's examples (all, or the given ids) whose vector is missing or stale. */
@@ -131,6 +398,7 @@ export class PgvectorIndex implements VectorIndex {
       );
       if (rows.length === 0) return done;
       const vectors = await embedder.embedExamples(rows);
+      await this.ensureHnsw(model, embedder.provider.dimensions);
       await this.db.query(
         `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding)
          SELECT u.id, $1, $2, u.hash, u.v::vector FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v)
@@ -151,4 +419,32 @@ export class PgvectorIndex implements VectorIndex {
 
 function toVector(v: Float32Array): string {
   return `[${Array.from(v).join(',')}]`;
+}
+
+/**
+ * Whether the k-th best hybrid score among HNSW's first M candidates beats every row outside them:
+ * such a row has similarity <= s_M (the lowest among the candidates; 0 when that is negative,
+ * since zero vectors are not in the index and score 0) and reward in [minReward, 1].
+ */
+export function certified(candidates: { similarity: number; reward: number }[], k: number, filter: ScanFilter): boolean {
+  if (candidates.length < k) return false;
+  let sM = Infinity;
+  for (const c of candidates) sM = Math.min(sM, c.similarity);
+  const bound = filter.alpha * Math.max(sM, 0) + Math.max(filter.beta * filter.minReward, filter.beta * 1);
+  const scores = candidates.map((c) => hybridScore(c.similarity, c.reward, filter.alpha, filter.beta)).sort((a, b) => b - a);
+  // Strictly above: a row at the bound could tie and win on id.
+  return scores[k - 1] > bound;
+}
+
+/** One HNSW index per model; the name is the model's hash, since model ids hold any characters. */
+export function hnswName(model: string): string {
+  return `example_vectors_hnsw_${createHash('sha256').update(model).digest('hex').slice(0, 16)}`;
+}
+
+function literal(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,20 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
+import { databaseHasPgvector } from '../support/pgvector.ts';
 import { startLocalOpenAI, TEST_API_KEY, type LocalOpenAI } from '../embeddings/openai-server.ts';
 import { loadEmbeddingConfig } from '../../src/embeddings/providers.ts';
 
-let t: TestEnv;
-let server: LocalOpenAI;
-beforeAll(async () => {
-  server = await startLocalOpenAI();
-  t = await openTestApp({ embedding: loadEmbeddingConfig({ OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: server.baseURL }) });
-});
-afterAll(async () => {
-  await t.close();
-  await server.close();
-});
+// Both backends, where the database has pgvector: each must notice the new model by itself.
+const BACKENDS = (await databaseHasPgvector()) ? (['memory', 'pgvector'] as const) : (['memory'] as const);
 
-describe('changing an agent\'s embedding model', () => {
+describe.each(BACKENDS)('changing an agent\'s embedding model (%s backend)', (backend) => {
+  let t: TestEnv;
+  let server: LocalOpenAI;
+  beforeAll(async () => {
+    server = await startLocalOpenAI();
+    t = await openTestApp({ vectorBackend: backend, embedding: loadEmbeddingConfig({ OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: server.baseURL }) });
+    expect(t.app.index.backend).toBe(backend);
+  });
+  afterAll(async () => {
+    await t.close();
+    await server.close();
+  });
+
   it('rebuilds the index with the new model, never mixing vectors, and re-syncs from the cache', async () => {
     await t.app.agents.create({ name: 'switch' }, ACTOR);
     await t.app.examples.addMany('switch', ['alpha', 'beta', 'gamma'].map((p) => ({ prompt: p, completion: 'c', rewardScore: 0.5, exampleType: 'positive' as const, metadata: {} })), ACTOR);

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashingEmbeddingV2 } from '../../src/embeddings/hashing-v2.ts';
 import { hybridScore } from '../../src/vectors/vector-table.ts';
-import { ACTOR, openTestApp, TEST_DB, type TestEnv } from '../support/app.ts';
+import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
+import { databaseHasPgvector } from '../support/pgvector.ts';
 
-// Every test runs on each vector backend the database offers (local PostgreSQL has no pgvector).
-const BACKENDS = TEST_DB === 'pglite' ? (['memory', 'pgvector'] as const) : (['memory'] as const);
+// Every test runs on each vector backend the database offers (a PostgreSQL server may lack pgvector).
+const BACKENDS = (await databaseHasPgvector()) ? (['memory', 'pgvector'] as const) : (['memory'] as const);
 let t: TestEnv;
 
 function rng(seed: number) {

@@ -30,10 +30,7 @@ export async function openTestApp(overrides: Partial<Config> = {}): Promise<Test
       env: { DATABASE_URL: TEST_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema },
       close: async () => {
         await app.close();
-        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP SCHEMA IF EXISTS ${schema}_scoped CASCADE`);
-        await client.end();
+        await dropSchema(schema);
       },
     };
   }
@@ -48,6 +45,29 @@ export async function openTestApp(overrides: Partial<Config> = {}): Promise<Test
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Drops a test schema. A CLI child may still be finishing a write (its sync worker embedding into
+ * example_vectors) as the test ends; DROP SCHEMA takes its locks in another order, so PostgreSQL
+ * may pick the DROP as a deadlock victim: it is tried again.
+ */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP SCHEMA IF EXISTS ${schema}_scoped CASCADE`);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '40P01' || attempt === 5) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 const TABLES = [
@@ -86,12 +106,7 @@ export async function cliEnv(): Promise<{ env: Record<string, string>; close(): 
     const schema = `exemplar_test_${randomBytes(6).toString('hex')}`;
     return {
       env: { DATABASE_URL: TEST_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema },
-      close: async () => {
-        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP SCHEMA IF EXISTS ${schema}_scoped CASCADE`);
-        await client.end();
-      },
+      close: () => dropSchema(schema),
     };
   }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-cli-'));

@@ -1,0 +1,281 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { certified, hnswName, PgvectorIndex } from '../../src/indexing/pgvector-index.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { Exemplar } from '../../src/exemplar.ts';
+import { hybridScore } from '../../src/vectors/vector-table.ts';
+import { ACTOR, openTestApp, TEST_DATABASE_URL, TEST_DB, type TestEnv } from '../support/app.ts';
+import { databaseHasPgvector } from '../support/pgvector.ts';
+
+const HAS_PGVECTOR = await databaseHasPgvector();
+const DIMS = 384; // hashing-v2, the default model
+const MODEL = 'hashing-v2';
+
+describe('certified: the bound on rows outside HNSW\'s first M', () => {
+  const filter = { minReward: 0.5, alpha: 0.6, beta: 0.4 };
+  it('certifies when the k-th hybrid score beats α·s_M + β·1', () => {
+    // k-th: 0.6·0.9 + 0.4·0.9 = 0.9; bound: 0.6·0.5 + 0.4 = 0.7.
+    expect(certified([{ similarity: 0.95, reward: 1 }, { similarity: 0.9, reward: 0.9 }, { similarity: 0.5, reward: 0.5 }], 2, filter)).toBe(true);
+  });
+  it('does not when a row outside could still win on reward', () => {
+    // k-th: 0.6·0.9 + 0.4·0.5 = 0.74; bound: 0.6·0.85 + 0.4 = 0.91.
+    expect(certified([{ similarity: 0.95, reward: 0.5 }, { similarity: 0.9, reward: 0.5 }, { similarity: 0.85, reward: 0.5 }], 2, filter)).toBe(false);
+  });
+  it('does not at the bound itself (a tie could win on id), nor with fewer than k candidates', () => {
+    expect(certified([{ similarity: 0.5, reward: 1 }, { similarity: 0.5, reward: 1 }], 2, filter)).toBe(false);
+    expect(certified([{ similarity: 0.9, reward: 1 }], 2, filter)).toBe(false);
+  });
+  it('treats a negative s_M as 0 (zero vectors are not in the index and score 0)', () => {
+    // k-th: 0.6·0.1 + 0.4·0.5 = 0.26; with s_M = -0.5 the naive bound 0.1 would certify, the true one is 0.4.
+    expect(certified([{ similarity: 0.2, reward: 0.5 }, { similarity: 0.1, reward: 0.5 }, { similarity: -0.5, reward: 0.5 }], 2, filter)).toBe(false);
+  });
+  it('bounds a negative β (lowest reward first) by the filter\'s lowest reward', () => {
+    const low = { minReward: 0.2, alpha: 0.6, beta: -0.4 };
+    // k-th: 0.6·0.9 − 0.4·0.2 = 0.46; bound: 0.6·0.5 − 0.4·0.2 = 0.22 (β·1 would give −0.1, too loose to matter here).
+    expect(certified([{ similarity: 0.95, reward: 0.2 }, { similarity: 0.9, reward: 0.2 }, { similarity: 0.5, reward: 0.2 }], 2, low)).toBe(true);
+    // k-th: 0.6·0.6 − 0.4·0.2 = 0.28; bound 0.6·0.55 − 0.08 = 0.25: certified only because the bound uses minReward.
+    expect(certified([{ similarity: 0.7, reward: 0.2 }, { similarity: 0.6, reward: 0.2 }, { similarity: 0.55, reward: 0.2 }], 2, low)).toBe(true);
+    expect(certified([{ similarity: 0.7, reward: 0.2 }, { similarity: 0.6, reward: 0.2 }, { similarity: 0.55, reward: 0.2 }], 2, { ...low, minReward: 0.05 })).toBe(false);
+  });
+});
+
+/** A deterministic PRNG, so every run builds the same vectors. */
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+/**
+ * A unit vector whose cosine with the query (the first axis) is exactly `s`. The rest lies in a few
+ * dimensions, so HNSW's graph finds its way (random 384-d directions would make recall the test).
+ */
+function vectorAt(s: number, rand: () => number): number[] {
+  const v = new Array<number>(DIMS).fill(0);
+  const rest = Array.from({ length: 6 }, () => rand() - 0.5);
+  const norm = Math.hypot(...rest);
+  v[0] = s;
+  rest.forEach((x, i) => (v[1 + i] = (x / norm) * Math.sqrt(1 - s * s)));
+  return v;
+}
+const QUERY = Float32Array.from({ length: DIMS }, (_, i) => (i === 0 ? 1 : 0));
+
+describe.skipIf(!HAS_PGVECTOR)('pgvector search: HNSW with a certified hybrid re-rank', () => {
+  let t: TestEnv;
+  let index: PgvectorIndex;
+  beforeAll(async () => {
+    // Every filter passes more than 0 rows, so every search goes to HNSW first; a small ef_search keeps M small.
+    t = await openTestApp({ vectorBackend: 'pgvector', pgvectorExactMaxRows: 0, pgvectorEfSearch: 10 });
+    index = t.app.index as PgvectorIndex;
+  });
+  afterAll(() => t.close());
+
+  /** An agent of `rows.length` examples whose vectors and rewards are exactly the given ones. */
+  async function agentWith(name: string, rows: { similarity: number; reward: number; type?: 'positive' | 'negative' }[]) {
+    const rand = rng(name.length * 7919);
+    const agent = await t.app.agents.create({ name }, ACTOR);
+    await t.app.examples.addMany(
+      name,
+      rows.map((r, i) => ({ prompt: `${name} example ${i}`, completion: 'c', rewardScore: r.reward, exampleType: r.type ?? 'positive', metadata: {} })),
+      ACTOR,
+    );
+    // The vectors go in directly, with the examples' content hashes, so no sync re-embeds them.
+    await index.ensureHnsw(MODEL, DIMS);
+    const { rows: ids } = await t.app.db.query<{ id: string; n: number }>(
+      `SELECT id::text, substring(prompt from ' (\\d+)$')::int AS n FROM training_examples WHERE agent_id = $1`,
+      [agent.id],
+    );
+    const vectors = ids.map((r) => `[${vectorAt(rows[r.n].similarity, rand).join(',')}]`);
+    await t.app.db.query(
+      `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding)
+       SELECT e.id, e.agent_id, $3, left(e.content_hash, 16), u.v::vector
+         FROM unnest($1::uuid[], $2::text[]) AS u(id, v) JOIN training_examples e ON e.id = u.id`,
+      [ids.map((r) => r.id), vectors, MODEL],
+    );
+    const ref = await t.app.agents.resolve(name);
+    return {
+      ref,
+      /** The exact answer: every row that passes, ranked by α·s + β·r, ties by id. */
+      oracle(k: number, minReward: number, alpha = 0.6, beta = 0.4) {
+        return ids
+          .map((r) => ({ id: r.id, reward: rows[r.n].reward, h: hybridScore(rows[r.n].similarity, rows[r.n].reward, alpha, beta) }))
+          .filter((r) => r.reward >= minReward)
+          .sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1))
+          .slice(0, k)
+          .map((r) => r.id);
+      },
+    };
+  }
+
+  it('has one HNSW index for the model, over embedding::halfvec(D)', async () => {
+    await agentWith('plan', Array.from({ length: 50 }, (_, i) => ({ similarity: i / 100, reward: 1 })));
+    const { rows } = await t.app.db.query<{ def: string }>('SELECT indexdef AS def FROM pg_indexes WHERE indexname = $1 AND schemaname = current_schema()', [hnswName(MODEL)]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].def).toMatch(/USING hnsw \(\(\(embedding\)::halfvec\(384\)\) halfvec_cosine_ops\) WHERE \(model = 'hashing-v2'::text\)/);
+  });
+
+  it('makes no HNSW index past pgvector\'s 4,000 dimensions: such a model is scanned exactly', async () => {
+    await index.ensureHnsw('openai:huge@5000', 5000);
+    const { rows } = await t.app.db.query('SELECT 1 FROM pg_indexes WHERE indexname = $1 AND schemaname = current_schema()', [hnswName('openai:huge@5000')]);
+    expect(rows).toHaveLength(0);
+  });
+
+  it('certifies the first pass when the top rows stand clear of the rest', async () => {
+    const rand = rng(1);
+    // 10 rows near the query, 990 far from it; all rewarded 1, so only similarity decides.
+    const rows = Array.from({ length: 1000 }, (_, i) => ({ similarity: i < 10 ? 0.95 + i / 1000 : rand() * 0.3, reward: 1 }));
+    const a = await agentWith('clear', rows);
+    const got = await index.propose(a.ref, QUERY, 5, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: 0.4 });
+    expect(index.lastPlan).toMatchObject({ mode: 'hnsw', passes: 1, candidates: 20 });
+    expect(got.map((p) => p.id)).toEqual(a.oracle(5, 0.5));
+    expect(got[0].similarity).toBeCloseTo(0.959, 5);
+  });
+
+  it('widens M when a row outside the candidates could still win on reward, then certifies', async () => {
+    const rand = rng(2);
+    // 50 rows near the query but rewarded 0.5; the rest far from it but rewarded 1. The first 20
+    // candidates are all near rows: a far row (reward 1) could still beat the 5th of them by the
+    // bound, so M grows to 80, which reaches the far rows and proves them out of reach.
+    const rows = Array.from({ length: 1000 }, (_, i) => (i < 50 ? { similarity: 0.85 + i / 500, reward: 0.5 } : { similarity: rand() * 0.2, reward: 1 }));
+    const a = await agentWith('widen', rows);
+    const got = await index.propose(a.ref, QUERY, 5, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: 0.4 });
+    expect(index.lastPlan).toMatchObject({ mode: 'hnsw', passes: 2, candidates: 80 });
+    expect(got.map((p) => p.id)).toEqual(a.oracle(5, 0.5));
+  });
+
+  it('falls back to the exact scan when no M up to the limit can certify, and stays exact', async () => {
+    const rand = rng(3);
+    // Every similarity within 0.02 and rewards below 0.9: any row outside could still win.
+    const rows = Array.from({ length: 1100 }, () => ({ similarity: 0.5 + rand() * 0.02, reward: 0.5 + Math.round(rand() * 40) / 100 }));
+    const a = await agentWith('flat', rows);
+    const got = await index.propose(a.ref, QUERY, 5, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: 0.4 });
+    expect(index.lastPlan).toMatchObject({ mode: 'exact' });
+    expect(index.lastPlan!.reason).toMatch(/1000 HNSW candidates could not certify the top 5/);
+    expect(got.map((p) => p.id)).toEqual(a.oracle(5, 0.5));
+  });
+
+  it('returns k rows under a selective filter (iterative scan), and the exact scan when too few rows pass', async () => {
+    const rand = rng(4);
+    // 1 row in 10 passes reward >= 0.9; ef_search alone (20) would find about two of them.
+    const rows = Array.from({ length: 1000 }, (_, i) => ({ similarity: rand() * 0.9, reward: i % 10 === 0 ? 1 : 0.6 }));
+    const a = await agentWith('selective', rows);
+    const got = await index.propose(a.ref, QUERY, 5, { minReward: 0.9, types: ['positive'], alpha: 0.6, beta: 0.4 });
+    expect(index.lastPlan).toMatchObject({ mode: 'hnsw' });
+    expect(got.map((p) => p.id)).toEqual(a.oracle(5, 0.9));
+    // Asked for more than pass the filter (100 rows pass, M = 400): HNSW cannot tell what it missed.
+    const many = await index.propose(a.ref, QUERY, 100, { minReward: 0.9, types: ['positive'], alpha: 0.6, beta: 0.4 });
+    expect(index.lastPlan).toMatchObject({ mode: 'exact' });
+    expect(index.lastPlan!.reason).toMatch(/HNSW found \d+ of 400 candidates/);
+    expect(many.map((p) => p.id)).toEqual(a.oracle(100, 0.9));
+  });
+
+  it('goes straight to the exact scan for a filter that passes few rows, and for a query without direction', async () => {
+    const exactFirst = new PgvectorIndex(t.app.db, t.app.agents, (s) => t.app.memoryIndex.embedder(s), () => t.app.memoryIndex.cacheStats(), { exactMaxRows: 500, efSearch: 10 });
+    const a = await t.app.agents.resolve('selective');
+    await exactFirst.propose(a, QUERY, 5, { minReward: 0.9, types: ['positive'], alpha: 0.6, beta: 0.4 });
+    expect(exactFirst.lastPlan).toMatchObject({ mode: 'exact', reason: 'the filter passes about 100 rows' });
+    await exactFirst.propose(a, QUERY, 5, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: 0.4 });
+    expect(exactFirst.lastPlan).toMatchObject({ mode: 'hnsw' });
+    await exactFirst.propose(a, new Float32Array(DIMS), 5, { minReward: 0.5, alpha: 0.6, beta: 0.4 });
+    expect(exactFirst.lastPlan).toMatchObject({ mode: 'exact', reason: 'the query has no direction' });
+  });
+
+  it('ranks a zero vector at similarity 0 in the exact scan, not first (NaN sorts above every number in SQL)', async () => {
+    const a = await agentWith('zero', [{ similarity: 0.9, reward: 0.5 }, { similarity: 0.2, reward: 0.5 }, { similarity: 0.1, reward: 0.5 }]);
+    const [zeroId] = (await t.app.db.query<{ id: string }>(`SELECT id::text FROM training_examples WHERE agent_id = $1 AND prompt LIKE '% 2'`, [a.ref.id])).rows.map((r) => r.id);
+    await t.app.db.query(`UPDATE example_vectors SET embedding = array_fill(0, ARRAY[${DIMS}])::vector WHERE example_id = $1`, [zeroId]);
+    const got = await index.propose(a.ref, QUERY, 2, { minReward: 0, alpha: 0.6, beta: 0.4 });
+    expect(index.lastPlan).toMatchObject({ mode: 'exact' }); // HNSW holds 2 of the 3 rows: a zero vector has no place in it
+    expect(got.map((p) => p.similarity)).toEqual([expect.closeTo(0.9, 5), expect.closeTo(0.2, 5)]);
+    const all = await index.propose(a.ref, QUERY, 3, { minReward: 0, alpha: 0.6, beta: 0.4 });
+    expect(all[2]).toMatchObject({ id: zeroId, similarity: 0 });
+  });
+});
+
+describe.skipIf(!HAS_PGVECTOR || TEST_DB !== 'postgres')('pgvector on a PostgreSQL server', () => {
+  let t: TestEnv;
+  beforeAll(async () => {
+    t = await openTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('is the backend auto picks, so replicas share one set of vectors', () => {
+    expect(t.app.index.backend).toBe('pgvector');
+  });
+
+  it('keeps the extension in public, so dropping one Exemplar schema leaves the others their vectors', async () => {
+    const { rows } = await t.app.db.query<{ schema: string }>(`SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'vector'`);
+    expect(rows).toEqual([{ schema: 'public' }]);
+    const other = await openTestApp();
+    await other.close(); // drops its schema
+    await t.app.agents.create({ name: 'survivor' }, ACTOR);
+    await t.app.examples.add('survivor', { prompt: 'still here', completion: 'c', rewardScore: 0.9, exampleType: 'positive' }, ACTOR);
+    const r = await t.app.hybridRetrieveBestExamples({ agentId: 'survivor', query: 'still here', topK: 1 });
+    expect(r.results[0].input).toBe('still here');
+  });
+
+  it('reads the shared feed from its own position, taking no rows from a memory-backend process on the same schema', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-mixed-'));
+    const memory = await Exemplar.open(loadConfig({ ...t.env, EXEMPLAR_DATA_DIR: dataDir, EXEMPLAR_VECTOR_BACKEND: 'memory' }));
+    try {
+      const agent = await t.app.agents.create({ name: 'mixed' }, ACTOR);
+      await t.app.examples.add('mixed', { prompt: 'first quokka', completion: 'c', rewardScore: 0.9, exampleType: 'positive' }, ACTOR);
+      expect((await memory.hybridRetrieveBestExamples({ agentId: 'mixed', query: 'first quokka', topK: 1 })).results[0].input).toBe('first quokka');
+      expect((await t.app.hybridRetrieveBestExamples({ agentId: 'mixed', query: 'first quokka', topK: 1 })).results[0].input).toBe('first quokka');
+      // Another client writes; pgvector catches up first, and the memory process still finds the change.
+      await t.app.db.query(`INSERT INTO training_examples (agent_id, prompt, completion, reward_score, example_type) VALUES ($1, 'second wombat', 'c', 0.9, 'positive')`, [agent.id]);
+      expect((await t.app.hybridRetrieveBestExamples({ agentId: 'mixed', query: 'second wombat', topK: 1 })).results[0].input).toBe('second wombat');
+      const { rows } = await t.app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM index_outbox WHERE agent_id = $1', [agent.id]);
+      expect(rows[0].n).toBe(2);
+      expect(await memory.index.catchUp()).toBe(1); // what its sync worker does
+      expect((await memory.hybridRetrieveBestExamples({ agentId: 'mixed', query: 'second wombat', topK: 1 })).results[0].input).toBe('second wombat');
+      const status = (await t.app.index.status()).find((s) => s.agentName === 'mixed')!;
+      expect(status).toMatchObject({ examples: 2, count: 2, lagChanges: 0 });
+      // A change not applied yet is lag, until a search (or the worker) applies it.
+      await t.app.db.query(`UPDATE training_examples SET prompt = 'second wombat, edited' WHERE agent_id = $1 AND prompt = 'second wombat'`, [agent.id]);
+      expect((await t.app.index.status()).find((s) => s.agentName === 'mixed')).toMatchObject({ lagChanges: 1 });
+      expect(await t.app.index.catchUp()).toBe(1);
+      expect((await t.app.index.status()).find((s) => s.agentName === 'mixed')).toMatchObject({ lagChanges: 0 });
+    } finally {
+      await memory.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('creates example_vectors in a schema migrated before the server had pgvector (migration 009)', async () => {
+    // What an upgrade finds: migration 002 ran without the extension, so no table.
+    await t.app.db.exec('DROP TABLE example_vectors, example_vectors_feed; DELETE FROM schema_migrations WHERE version = 9');
+    expect(await migrate(t.app.db)).toContain(9);
+    const { rows } = await t.app.db.query<{ t: string | null }>(`SELECT to_regclass('example_vectors')::text AS t`);
+    expect(rows[0].t).toBe('example_vectors');
+    await t.app.syncTrainingDataToVectorStore('survivor');
+    const r = await t.app.hybridRetrieveBestExamples({ agentId: 'survivor', query: 'still here', topK: 1 });
+    expect(r.results[0].input).toBe('still here');
+  });
+});
+
+describe.skipIf(HAS_PGVECTOR || TEST_DB !== 'postgres')('a PostgreSQL server without pgvector', () => {
+  it('runs the memory backend under auto, and refuses pgvector by name', async () => {
+    const t = await openTestApp();
+    try {
+      expect(t.app.index.backend).toBe('memory');
+      const { rows } = await t.app.db.query<{ t: string | null }>(`SELECT to_regclass('example_vectors')::text AS t`);
+      expect(rows[0].t).toBeNull();
+    } finally {
+      await t.close();
+    }
+    const schema = `exemplar_test_novector_${process.pid}`;
+    try {
+      await expect(Exemplar.open(loadConfig({ DATABASE_URL: TEST_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema, EXEMPLAR_VECTOR_BACKEND: 'pgvector' })))
+        .rejects.toThrow(/EXEMPLAR_VECTOR_BACKEND.*no pgvector extension/);
+    } finally {
+      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP SCHEMA IF EXISTS ${schema}_scoped CASCADE`);
+      await client.end();
+    }
+  });
+});
