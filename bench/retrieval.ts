@@ -4,6 +4,7 @@ import type { Exemplar } from '../src/exemplar.ts';
 import { PgvectorIndex } from '../src/indexing/pgvector-index.ts';
 import type { VectorTable } from '../src/vectors/vector-table.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
+import { benchMemoryScale } from './memory-scale.ts';
 import { fmt, openBenchApp, percentile, syntheticJsonl } from './support.ts';
 
 const QUERIES = ['How do I retry on failure in python?', 'sort by two keys in sql', 'rebase onto main in git', 'find a memory leak in rust',
@@ -58,6 +59,7 @@ export async function benchRetrieval(): Promise<void> {
   console.log('| examples | hybrid end to end p50 (goal <= 5 ms at 100k) | hybrid p99 | index scan alone p50 | Exemplar\'s pgvector backend, its ranking query alone, in PGlite, p50 (goal >= 5x) | LlamaIndex SimpleVectorStore, all filtered rows then re-rank, p50 (goal >= 20x) | full rebuild from the database (goal >= 10k/s) |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  await benchMemoryScale();
 }
 
 /**
