@@ -13,16 +13,15 @@ import { defineOperation } from './operation.ts';
 
 export const runSql = defineOperation({
   name: 'run_sql',
+  rateLimit: 'search',
   title: 'Run a read-only SQL query',
   description:
-    `Runs one read-only PostgreSQL query over Exemplar's data and returns the rows as JSON. Tables: ${READABLE_TABLES.join(', ')} ` +
-    '(call describe_schema for their columns). Use it for questions the other tools do not answer: counts, averages, ' +
-    'reward distributions, joins of examples with runs or prompt versions. Exactly one statement: SELECT, WITH ... SELECT, ' +
-    'VALUES, or EXPLAIN without ANALYZE. Writes, SET, transaction control, schema-qualified names, other tables and VOLATILE ' +
-    'functions (random(), nextval(), pg_sleep(), ...) are refused with the reason. It runs read-only, is rolled back, stops ' +
-    `after 5 seconds and returns at most rowLimit rows (default ${DEFAULT_ROW_LIMIT}); truncated is true when there were more, ` +
-    'so aggregate in SQL instead of fetching everything. Repeated column names get a suffix (id, id_2). ' +
-    "With an agent-scoped key, every table shows only that key's agents.",
+    `Runs one read-only query (SELECT, WITH, VALUES, or EXPLAIN without ANALYZE) over ${READABLE_TABLES.join(', ')} ` +
+    '(columns: describe_schema), for what the other tools do not answer: counts, averages, distributions, joins. Writes, ' +
+    'SET, other tables and volatile functions are refused with the reason. It is rolled back, stops after 5 seconds and ' +
+    `returns at most rowLimit rows (default ${DEFAULT_ROW_LIMIT}) within the server's byte limit (10 MB by default); truncated ` +
+    'says there were more (truncatedBy: why), so aggregate in SQL. ' +
+    "An agent-scoped key sees only its agents' rows.",
   input: z.object({
     sql: z.string().min(1).describe('One SELECT, e.g. SELECT example_type, count(*), avg(reward_score) FROM training_examples GROUP BY 1'),
     rowLimit: z

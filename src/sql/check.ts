@@ -1,4 +1,3 @@
-import { parse } from 'libpg-query';
 import { SqlRejectedError } from './errors.ts';
 
 /**
@@ -265,4 +264,10 @@ function isConstant(value: unknown, functions: Set<string>): boolean {
     if (!isConstant(child, functions)) return false;
   }
   return true;
+}
+
+// The parser is 1.2 MB of WASM: loaded on the first query, not by every command that imports the table names.
+async function parse(sql: string) {
+  const libpg = await import('libpg-query');
+  return libpg.parse(sql);
 }
