@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { ExemplarError } from '../errors.ts';
 import { packageFile } from '../package-files.ts';
 
 /**
@@ -79,8 +80,10 @@ export interface VectorTableOptions {
 }
 
 /** The index would not fit in memory (or past a configured limit): such an agent belongs in pgvector. */
-export class IndexTooLargeError extends Error {
-  override name = 'IndexTooLargeError';
+export class IndexTooLargeError extends ExemplarError {
+  readonly code = 'index_too_large';
+  // The server's memory, not the request, is what ran out: the message says to move the agent to pgvector.
+  readonly status = 507;
 }
 
 const PAGE = 65536;
