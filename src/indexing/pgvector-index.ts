@@ -371,8 +371,9 @@ export class PgvectorIndex implements VectorIndex {
     if (this.hnswKnown.has(model) || dims > MAX_HNSW_DIMS) return;
     const name = hnswName(model);
     await this.db.transaction(async (tx) => {
-      // Replicas writing a new model's first vectors at once build it once.
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
+      // Replicas writing a new model's first vectors at once build it once. The key names the schema:
+      // a long build in one Exemplar schema must not hold up writes in another of the same database.
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.' || $1))`, [name]);
       if (opts.maintenanceWorkMem) await tx.query(`SELECT set_config('maintenance_work_mem', $1, true)`, [opts.maintenanceWorkMem]);
       await tx.exec(
         `CREATE INDEX IF NOT EXISTS ${name} ON example_vectors USING hnsw ((embedding::halfvec(${dims})) halfvec_cosine_ops)
