@@ -54,7 +54,7 @@ export class Exemplar {
     this.index =
       backend === 'pgvector'
         ? new PgvectorIndex(db, this.agents, (spec) => this.memoryIndex.embedder(spec), () => this.memoryIndex.cacheStats(), {
-            exactMaxRows: config.pgvectorExactMaxRows,
+            exactMaxRows: config.pgvectorExactMaxRows ?? Infinity,
             efSearch: config.pgvectorEfSearch,
           })
         : this.memoryIndex;

@@ -42,8 +42,12 @@ export interface Config {
   llm: LlmConfig;
   /** Where vectors live: `memory` (in-memory index saved to files), `pgvector`, or `auto`. */
   vectorBackend: 'auto' | 'memory' | 'pgvector';
-  /** pgvector: a search whose filter passes at most this many of the agent's rows scans them exactly; above it, HNSW (EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS). */
-  pgvectorExactMaxRows: number;
+  /**
+   * pgvector: a search whose filter passes more than this many of the agent's rows uses HNSW (approximate,
+   * with a certified re-rank); at most this many, an exact scan (EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS).
+   * Unset: every search is exact, as similarity is exact by default (see the bench for HNSW's recall).
+   */
+  pgvectorExactMaxRows?: number;
   /** pgvector: HNSW's candidate list for the first pass (hnsw.ef_search, EXEMPLAR_PGVECTOR_EF_SEARCH); a search widens it when it cannot certify. */
   pgvectorEfSearch: number;
   /** `exemplar serve` binds here; 127.0.0.1 unless you mean to expose it. */
@@ -77,8 +81,6 @@ export interface Config {
 export const DEFAULT_RATE_LIMIT_SEARCH = 1200;
 /** One a second, bursts of 10: each of these calls takes seconds of CPU or an LLM's tokens. */
 export const DEFAULT_RATE_LIMIT_HEAVY = 60;
-/** Measured in `npm run bench` (pgvector section): below this many filtered rows an exact scan is as fast as HNSW, and exact. */
-export const DEFAULT_PGVECTOR_EXACT_MAX_ROWS = 20_000;
 export const DEFAULT_PGVECTOR_EF_SEARCH = 100;
 export const DEFAULT_FEED_RETENTION_HOURS = 24;
 /** Twelve missed heartbeats (one every five seconds): a replica in a long GC pause or a brief partition still counts. */
@@ -125,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     feedConsumerTimeoutSeconds:
       envPositiveInt(env.EXEMPLAR_FEED_CONSUMER_TIMEOUT_SECONDS, 'EXEMPLAR_FEED_CONSUMER_TIMEOUT_SECONDS') ?? DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS,
     vectorBackend: envOneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
-    pgvectorExactMaxRows: envNonNegativeInt(env.EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS, 'EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS') ?? DEFAULT_PGVECTOR_EXACT_MAX_ROWS,
+    pgvectorExactMaxRows: envNonNegativeInt(env.EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS, 'EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS'),
     pgvectorEfSearch: envPositiveInt(env.EXEMPLAR_PGVECTOR_EF_SEARCH, 'EXEMPLAR_PGVECTOR_EF_SEARCH') ?? DEFAULT_PGVECTOR_EF_SEARCH,
     ...dropUndefined(overrides),
   };

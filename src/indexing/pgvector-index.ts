@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AgentRef, AgentService } from '../agents/agents.ts';
-import { DEFAULT_PGVECTOR_EF_SEARCH, DEFAULT_PGVECTOR_EXACT_MAX_ROWS } from '../config/config.ts';
+import { DEFAULT_PGVECTOR_EF_SEARCH } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import type { CachedEmbedder } from '../embeddings/cache.ts';
 import { ValidationError } from '../errors.ts';
@@ -16,7 +16,7 @@ const MAX_HNSW_DIMS = 4000;
 const STATS_TTL_MS = 30_000;
 
 export interface PgvectorSettings {
-  /** A filter that passes at most this many of the agent's rows is scanned exactly. */
+  /** A filter that passes at most this many of the agent's rows is scanned exactly; Infinity: every search (and no HNSW index is made). */
   exactMaxRows: number;
   /** hnsw.ef_search for the first pass. */
   efSearch: number;
@@ -46,7 +46,9 @@ type Row = { id: string; similarity: number; reward: number; type: 'positive' | 
  * `embedding::halfvec(D)` (the column has no fixed dimension, so models of any size share it; half
  * precision halves the index, which is read page by page, and allows up to 4,000 dimensions). A
  * search whose filter passes few of the agent's rows scans them exactly; a larger one asks HNSW for
- * the first M rows by similarity and re-ranks them by the hybrid score (see proposeHnsw).
+ * the first M rows by similarity and re-ranks them by the hybrid score (see proposeHnsw). Without
+ * EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS every search is exact: similarity is exact by default, and on
+ * the bench's data HNSW's recall@10 is well below 1 (see the README).
  */
 export class PgvectorIndex implements VectorIndex {
   readonly backend = 'pgvector' as const;
@@ -56,7 +58,7 @@ export class PgvectorIndex implements VectorIndex {
     private readonly agents: AgentService,
     readonly embedder: (spec: string) => CachedEmbedder,
     readonly cacheStats: () => { hits: number; misses: number },
-    private readonly settings: PgvectorSettings = { exactMaxRows: DEFAULT_PGVECTOR_EXACT_MAX_ROWS, efSearch: DEFAULT_PGVECTOR_EF_SEARCH },
+    private readonly settings: PgvectorSettings = { exactMaxRows: Infinity, efSearch: DEFAULT_PGVECTOR_EF_SEARCH },
   ) {}
 
   /** How the last proposal was answered (the bench and tests read it; searches do not depend on it). */
@@ -213,6 +215,7 @@ export class PgvectorIndex implements VectorIndex {
       this.lastPlan = { mode: 'exact', reason };
       return this.proposeExact(agent, model, query, k, filter, opts);
     };
+    if (!Number.isFinite(this.settings.exactMaxRows)) return exact('HNSW is off (EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS is unset)');
     if (opts.onlyIds) return exact('the rows are given');
     if (filter.alpha <= 0) return exact('similarity has no weight');
     if (!query.some((x) => x !== 0)) return exact('the query has no direction');
@@ -399,7 +402,8 @@ export class PgvectorIndex implements VectorIndex {
       );
       if (rows.length === 0) return done;
       const vectors = await embedder.embedExamples(rows);
-      await this.ensureHnsw(model, embedder.provider.dimensions);
+      // The index costs every write; it is made only where searches may use it.
+      if (Number.isFinite(this.settings.exactMaxRows)) await this.ensureHnsw(model, embedder.provider.dimensions);
       await this.db.query(
         `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding)
          SELECT u.id, $1, $2, u.hash, u.v::vector FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v)

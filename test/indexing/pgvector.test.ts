@@ -202,8 +202,14 @@ describe.skipIf(!HAS_PGVECTOR || TEST_DB !== 'postgres')('pgvector on a PostgreS
   });
   afterAll(() => t.close());
 
-  it('is the backend auto picks, so replicas share one set of vectors', () => {
+  it('is the backend auto picks, so replicas share one set of vectors, and is exact by default (no HNSW index made)', async () => {
     expect(t.app.index.backend).toBe('pgvector');
+    await t.app.agents.create({ name: 'exact' }, ACTOR);
+    await t.app.examples.add('exact', { prompt: 'exact by default', completion: 'c', rewardScore: 0.9, exampleType: 'positive' }, ACTOR);
+    expect((await t.app.hybridRetrieveBestExamples({ agentId: 'exact', query: 'exact by default', topK: 1 })).results[0].input).toBe('exact by default');
+    expect((t.app.index as PgvectorIndex).lastPlan).toMatchObject({ mode: 'exact', reason: expect.stringMatching(/HNSW is off/) });
+    const { rows } = await t.app.db.query(`SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexdef LIKE '%USING hnsw%'`);
+    expect(rows).toHaveLength(0);
   });
 
   it('keeps the extension in public, so dropping one Exemplar schema leaves the others their vectors', async () => {
