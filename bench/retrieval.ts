@@ -1,11 +1,13 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
+import type { ExemplarEmbedding } from '../src/embeddings/embedding.ts';
 import type { Exemplar } from '../src/exemplar.ts';
 import { PgvectorIndex } from '../src/indexing/pgvector-index.ts';
 import type { VectorTable } from '../src/vectors/vector-table.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
 import { benchMemoryScale } from './memory-scale.ts';
-import { fmt, openBenchApp, percentile, syntheticJsonl } from './support.ts';
+import { BENCH_DATABASE_URL, fmt, openBenchApp, percentile, syntheticExamples, syntheticJsonl, type SyntheticExample } from './support.ts';
 
 const QUERIES = ['How do I retry on failure in python?', 'sort by two keys in sql', 'rebase onto main in git', 'find a memory leak in rust',
   'parse a date in typescript', 'stream a large result in go', 'mock a network call in testing', 'read a file line by line in bash'];
@@ -60,6 +62,7 @@ export async function benchRetrieval(): Promise<void> {
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   await benchMemoryScale();
+  await benchPgvector();
 }
 
 /**
@@ -160,4 +163,141 @@ async function insertToSearchable(app: Exemplar): Promise<void> {
   }
   times.sort((a, b) => a - b);
   console.log(`| insert (plain SQL) to searchable, p50 / p95 over 40 inserts, worker running | ${fmt(percentile(times, 50), 0)} ms / ${fmt(percentile(times, 95), 0)} ms | p95 <= 1 s |`);
+}
+
+/** Where an exact scan stops being faster than HNSW here (the 1% rows); unset, the backend is exact everywhere. */
+const SUGGESTED_EXACT_MAX_ROWS = 20_000;
+/** ef_search values the HNSW rows try (the default, EXEMPLAR_PGVECTOR_EF_SEARCH, is one of them). */
+const HNSW_EF = [40, 100, 400];
+
+/** The filters of the pgvector figures, all on positive examples: the standard query (about 50% of rows), 10% and 1%. */
+const PGVECTOR_FILTERS = [
+  { label: '50% (standard: min_score 0.5, positive)', minReward: 0.5 },
+  { label: '10% (min_score 0.9, positive)', minReward: 0.9 },
+  { label: '1% (min_score 0.99, positive)', minReward: 0.99 },
+];
+
+/**
+ * Issue 13's pgvector figures on the local PostgreSQL server: bulk import (COPY) of n examples with
+ * their vectors, the HNSW build, then per filter the exact scan against HNSW (p50, p99, recall@10
+ * against the exact answer) and what the default settings choose. 1M runs only with
+ * EXEMPLAR_BENCH_PGVECTOR_1M=1 (about 40 minutes here: the import, a 1M-row HNSW build, and exact
+ * scans of 500k rows per query).
+ */
+export async function benchPgvector(): Promise<void> {
+  const sizes = [100_000, ...(process.env.EXEMPLAR_BENCH_PGVECTOR_1M === '1' ? [1_000_000] : [])];
+  console.log('\n## pgvector on the local PostgreSQL server (384 dims, hashing-v2, top 10, α 0.6, β 0.4)');
+  if (process.env.EXEMPLAR_BENCH_PGVECTOR_1M !== '1') console.log('1M is skipped: set EXEMPLAR_BENCH_PGVECTOR_1M=1 (about 40 minutes).');
+  const imports: string[] = [];
+  const rows: string[] = [];
+  for (const n of sizes) {
+    const { app, close } = await openBenchApp('postgres');
+    try {
+      if (!(app.index instanceof PgvectorIndex)) {
+        console.log('The server has no pgvector (run ../shared/tools/install-pgvector.sh): skipped.');
+        return;
+      }
+      const agent = await app.agents.create({ name: 'bench' }, 'bench');
+      const embedder = app.index.embedder(agent.embeddingModel);
+      const load = await bulkLoad(app, agent.id, embedder.provider, n);
+      const t0 = performance.now();
+      await app.index.catchUp([agent.id]); // the feed rows of the COPY: every vector is there already
+      const feedSecs = (performance.now() - t0) / 1000;
+      const t1 = performance.now();
+      await app.index.ensureHnsw(embedder.provider.modelId, embedder.provider.dimensions, { maintenanceWorkMem: n > 200_000 ? '3GB' : '512MB' });
+      const buildSecs = (performance.now() - t1) / 1000;
+      await app.db.query('ANALYZE training_examples; ANALYZE example_vectors');
+      imports.push(`| ${fmt(n, 0)} | ${fmt(n / load.secs, 0)} rows/s (${fmt(load.secs, 0)} s: generate, embed, COPY examples and vectors) | ${fmt(feedSecs, 1)} s | ${fmt(buildSecs, 0)} s | ${fmt(n / (load.secs + feedSecs + buildSecs), 0)} rows/s |`);
+
+      const ref = await app.agents.resolve('bench');
+      const make = (exactMaxRows: number, efSearch = app.config.pgvectorEfSearch) =>
+        new PgvectorIndex(app.db, app.agents, (s) => app.memoryIndex.embedder(s), () => app.memoryIndex.cacheStats(), { exactMaxRows, efSearch });
+      const methods: [string, PgvectorIndex][] = [
+        ['exact scan', make(Number.MAX_SAFE_INTEGER)],
+        ...HNSW_EF.map((ef) => [`HNSW, ef_search ${ef}`, make(0, ef)] as [string, PgvectorIndex]),
+        [`EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS=${SUGGESTED_EXACT_MAX_ROWS} (HNSW above that many filtered rows, ef_search ${app.config.pgvectorEfSearch})`, make(SUGGESTED_EXACT_MAX_ROWS)],
+      ];
+      const queries = [...syntheticExamples(n >= 1_000_000 ? 100 : 200, 99)].map((e) => e.prompt); // a different seed: not in the data
+      const vectors = await embedder.provider.embed(queries);
+      for (const f of PGVECTOR_FILTERS) {
+        const filter = { minReward: f.minReward, types: ['positive' as const], alpha: 0.6, beta: 0.4 };
+        const passing = (await app.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM training_examples WHERE agent_id = $1 AND reward_score >= $2 AND example_type = 'positive'`, [ref.id, f.minReward])).rows[0].n;
+        let exactIds: string[][] = [];
+        for (const [label, index] of methods) {
+          const times: number[] = [];
+          const ids: string[][] = [];
+          const plans = new Map<string, number>();
+          for (let i = 0; i < 3; i++) await index.propose(ref, vectors[i], 10, filter); // warm up
+          for (const v of vectors) {
+            const t = performance.now();
+            const got = await index.propose(ref, v, 10, filter);
+            times.push(performance.now() - t);
+            ids.push(got.map((p) => p.id));
+            const plan = index.lastPlan!.mode === 'exact' ? 'exact' : `HNSW M=${index.lastPlan!.candidates}`;
+            plans.set(plan, (plans.get(plan) ?? 0) + 1);
+          }
+          if (exactIds.length === 0) exactIds = ids; // the first method is the exact scan
+          times.sort((a, b) => a - b);
+          const recall = ids.reduce((sum, got, i) => sum + got.filter((id) => exactIds[i].includes(id)).length / Math.max(1, exactIds[i].length), 0) / ids.length;
+          rows.push(`| ${fmt(n, 0)} | ${f.label}: ${fmt(passing, 0)} rows | ${label} | ${fmt(percentile(times, 50), 1)} ms | ${fmt(percentile(times, 99), 1)} ms | ${fmt(recall, 3)} | ${[...plans].map(([p, c]) => `${p}: ${c}`).join(', ')} |`);
+          console.error(rows[rows.length - 1]); // progress: the 1M run is long
+        }
+      }
+    } finally {
+      await close();
+    }
+  }
+  console.log('Bulk import: examples and their vectors through COPY (psql, one transaction per 20k rows), embedded in the bench process without the embedding cache; then the feed rows the COPY left (the vectors are there, so nothing is embedded again); then the HNSW index (m 16, ef_construction 64, built in memory).');
+  console.log('| examples | COPY import | feed catch-up | HNSW build | import to searchable, overall |');
+  console.log('|---|---|---|---|---|');
+  for (const r of imports) console.log(r);
+  console.log(`Each query: the backend's ranking alone (PgvectorIndex.propose: the top 10 by α·cosine + β·reward) over 200 (100k) or 100 (1M) distinct queries not in the data. Exact scan: every filtered row, ranked in SQL. HNSW: the certified re-rank of HNSW's first M by similarity (iterative scan, M from max(40, ef_search), x4 until certified, past 1000 the exact scan), with no exact shortcut for small filters. Recall@10 against the exact scan. Goal at 1M: p50 <= 20 ms with recall@10 >= 0.95.`);
+  console.log('| examples | filter (positive examples) | method | p50 | p99 | recall@10 | plans |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}
+
+/**
+ * The fast path into PostgreSQL: a pg_dump-style script into psql, COPY of 20k examples and then
+ * of their vectors, each COPY its own transaction (the vectors' foreign key sees the committed
+ * examples). Ids and content hashes are made here, as PostgreSQL would make them.
+ */
+async function bulkLoad(app: Exemplar, agentId: string, provider: ExemplarEmbedding, n: number): Promise<{ secs: number }> {
+  const t0 = performance.now();
+  const schema = app.config.dbSchema;
+  const psql = spawn('psql', [BENCH_DATABASE_URL, '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const done = new Promise<number>((resolve) => psql.on('close', (code) => resolve(code ?? 1)));
+  const write = async (s: string) => {
+    if (!psql.stdin.write(s)) await new Promise((r) => psql.stdin.once('drain', r));
+  };
+  await write(`SET search_path = ${schema}, public;\n`);
+  const model = provider.modelId;
+  const chunk: SyntheticExample[] = [];
+  const flush = async () => {
+    const vectors = await provider.embed(chunk.map((e) => provider.exampleText(e)));
+    const ids = chunk.map(() => randomUUID());
+    let examples = 'COPY training_examples (id, agent_id, prompt, completion, reward_score, example_type, metadata) FROM stdin;\n';
+    let vecs = 'COPY example_vectors (example_id, agent_id, model, content_hash, embedding) FROM stdin;\n';
+    chunk.forEach((e, i) => {
+      examples += `${ids[i]}\t${agentId}\t${copyText(e.prompt)}\t${copyText(e.completion)}\t${e.reward_score}\t${e.example_type}\t${copyText(JSON.stringify(e.metadata))}\n`;
+      const hash = createHash('sha256').update(`${e.prompt}\x1f${e.completion}`).digest('hex').slice(0, 16);
+      vecs += `${ids[i]}\t${agentId}\t${model}\t${hash}\t[${Array.from(vectors[i], (x) => (x === 0 ? '0' : x.toPrecision(8))).join(',')}]\n`;
+    });
+    await write(`${examples}\\.\n${vecs}\\.\n`);
+    chunk.length = 0;
+  };
+  for (const e of syntheticExamples(n, 1)) {
+    chunk.push(e);
+    if (chunk.length === 20_000) await flush();
+  }
+  if (chunk.length > 0) await flush();
+  psql.stdin.end();
+  const code = await done;
+  if (code !== 0) throw new Error(`psql COPY failed (exit ${code})`);
+  return { secs: (performance.now() - t0) / 1000 };
+}
+
+/** COPY's text format: backslash, tab and newlines escaped. */
+function copyText(s: string): string {
+  return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }

@@ -45,24 +45,37 @@ const VOCABULARY = [...new Set(fs.readFileSync(new URL('../data/demo/coding-assi
  * positive from 0.5). About 450 bytes an example.
  */
 export function syntheticJsonl(n: number, seed = 1): string {
+  const lines: string[] = [];
+  for (const example of syntheticExamples(n, seed)) lines.push(JSON.stringify(example));
+  return `${lines.join('\n')}\n`;
+}
+
+export interface SyntheticExample {
+  prompt: string;
+  completion: string;
+  reward_score: number;
+  example_type: 'positive' | 'negative';
+  metadata: { n: number };
+}
+
+/** The examples of `syntheticJsonl`, one at a time: a million of them as one JSONL string would not fit in a JS string. */
+export function* syntheticExamples(n: number, seed = 1): Generator<SyntheticExample> {
   const rand = prng(seed);
   const words = (min: number, max: number) => Array.from({ length: min + Math.floor(rand() * (max - min + 1)) }, () => VOCABULARY[Math.floor(rand() * VOCABULARY.length)]).join(' ');
   const seen = new Set<string>();
-  const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     let prompt = words(6, 14);
     while (seen.has(prompt)) prompt = words(6, 14);
     seen.add(prompt);
     const reward = Math.round(rand() * 100) / 100;
-    lines.push(JSON.stringify({
+    yield {
       prompt,
       completion: words(20, 60),
       reward_score: reward,
       example_type: reward >= 0.5 ? 'positive' : 'negative',
       metadata: { n: i },
-    }));
+    };
   }
-  return `${lines.join('\n')}\n`;
 }
 
 const TOPICS = ['python', 'typescript', 'sql', 'git', 'docker', 'bash', 'rust', 'go', 'regex', 'testing'];
