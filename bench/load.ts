@@ -19,8 +19,8 @@ const BIN = path.resolve('bin/exemplar.js');
  *   every write the server acknowledged is in the database afterwards.
  */
 export async function benchLoad(n = 10_000, clients = 32, seconds = Number(process.env.BENCH_LOAD_SECONDS ?? 60)): Promise<void> {
-  await limitMemory('pglite', n);
-  await limitMemory('postgres', n);
+  if (process.env.BENCH_LOAD_ONLY !== "mixed") await limitMemory("pglite", n);
+  if (process.env.BENCH_LOAD_ONLY !== "mixed") await limitMemory("postgres", n);
   await mixedLoad(n, clients, seconds);
 }
 
@@ -29,6 +29,7 @@ interface Served {
   key: string;
   readKey: string;
   process: ChildProcess;
+  serverErrors: string[];
   stop(): Promise<void>;
 }
 
@@ -52,8 +53,14 @@ async function serve(kind: 'pglite' | 'postgres', n: number, extraEnv: Record<st
   await app.close();
   const port = 20_000 + Math.floor(Math.random() * 2000);
   const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const serverErrors: string[] = [];
   await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
+    child.stderr!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      if (text.includes('serving')) resolve();
+      // What the server logged about failures, so the bench can say what an error was.
+      for (const line of text.split('\n')) if (/failed|error/i.test(line) && serverErrors.length < 20) serverErrors.push(line.slice(0, 300));
+    });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
   return {
@@ -61,6 +68,7 @@ async function serve(kind: 'pglite' | 'postgres', n: number, extraEnv: Record<st
     key,
     readKey,
     process: child,
+    serverErrors,
     stop: async () => {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
@@ -177,6 +185,7 @@ async function mixedLoad(n: number, clients: number, seconds: number): Promise<v
       console.log(`| ${kind} | ${fmt(s.length / seconds, 0)} | ${fmt(percentile(s, 50), 1)} ms | ${fmt(percentile(s, 99), 1)} ms | |`);
     }
     console.log(`Acknowledged writes found in the database afterwards: ${fmt(Number(rows[0].n), 0)} of ${fmt(acknowledged.length, 0)}.`);
+    if (server.serverErrors.length) console.log(`The server logged: ${[...new Set(server.serverErrors)].join(' / ')}`);
   } finally {
     await server.stop();
   }

@@ -99,6 +99,9 @@ export class PgvectorIndex implements VectorIndex {
    * below it is in example_vectors). Nothing is deleted from the feed: memory-backend processes on
    * the same database read it from their own positions.
    */
+  /** Catch-ups in flight per agent: concurrent searches share one instead of each embedding the same rows. */
+  private readonly catchingUp = new Map<string, Promise<number>>();
+
   async catchUp(agentIds?: string[]): Promise<number> {
     const ids =
       agentIds ??
@@ -109,7 +112,14 @@ export class PgvectorIndex implements VectorIndex {
         )
       ).rows.map((r) => r.id);
     let applied = 0;
-    for (const id of ids) applied += await this.catchUpAgent(id);
+    for (const id of ids) {
+      let pending = this.catchingUp.get(id);
+      if (!pending) {
+        pending = this.catchUpAgent(id).finally(() => this.catchingUp.delete(id));
+        this.catchingUp.set(id, pending);
+      }
+      applied += await pending;
+    }
     return applied;
   }
 
@@ -397,6 +407,7 @@ export class PgvectorIndex implements VectorIndex {
            FROM training_examples e LEFT JOIN example_vectors v ON v.example_id = e.id
           WHERE e.agent_id = $1 AND ($2::uuid[] IS NULL OR e.id = ANY($2::uuid[]))
             AND (v.example_id IS NULL OR v.model <> $3 OR v.content_hash <> left(e.content_hash, 16))
+          ORDER BY e.id
           LIMIT ${BATCH}`,
         [agent.id, ids ?? null, model],
       );
@@ -404,6 +415,8 @@ export class PgvectorIndex implements VectorIndex {
       const vectors = await embedder.embedExamples(rows);
       // The index costs every write; it is made only where searches may use it.
       if (Number.isFinite(this.settings.exactMaxRows)) await this.ensureHnsw(model, embedder.provider.dimensions);
+      // Rows in id order: two processes upserting overlapping batches then lock them in the same
+      // order, where any other order could deadlock (32 concurrent searches after writes did).
       await this.db.query(
         `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding)
          SELECT u.id, $1, $2, u.hash, u.v::vector FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v)
