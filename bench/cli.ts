@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fmt } from './support.ts';
+import { fmt, startServer } from './support.ts';
 
 const BIN = path.resolve('bin/exemplar.js');
 const RUNS = 7;
@@ -35,18 +35,12 @@ export async function benchCli(): Promise<void> {
     await line('agents list', 'opens PGlite itself', ['agents', 'list']);
     await line('search "retry a flaky network call"', 'opens PGlite itself', search);
 
-    const port = 18_000 + Math.floor(Math.random() * 2000);
-    const server = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      server.stderr.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
-      server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    });
+    const server = await startServer(env);
     try {
       await line('agents list', 'answered by the running server', ['agents', 'list']);
       await line('search "retry a flaky network call"', 'answered by the running server', search);
     } finally {
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
+      await server.stop();
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

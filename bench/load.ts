@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,9 +8,8 @@ import { prng } from '../src/datasets/near-dup.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { Exemplar } from '../src/exemplar.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
-import { BENCH_DATABASE_URL, fmt, percentile, syntheticJsonl } from './support.ts';
+import { BENCH_DATABASE_URL, fmt, percentile, syntheticJsonl, startServer } from './support.ts';
 
-const BIN = path.resolve('bin/exemplar.js');
 
 /**
  * Issue 12's figures, against `exemplar serve` in its own process:
@@ -51,29 +50,19 @@ async function serve(kind: 'pglite' | 'postgres', n: number, extraEnv: Record<st
   const key = (await app.apiKeys.create({ scopes: ['admin'] }, 'bench')).key;
   const readKey = (await app.apiKeys.create({ scopes: ['read:bench'] }, 'bench')).key;
   await app.close();
-  const port = 20_000 + Math.floor(Math.random() * 2000);
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const serverErrors: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      const text = d.toString();
-      if (text.includes('serving')) resolve();
-      // What the server logged about failures, so the bench can say what an error was.
-      for (const line of text.split('\n')) if (/failed|error/i.test(line) && serverErrors.length < 20) serverErrors.push(line.slice(0, 300));
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  // What the server logged about failures, so the bench can say what an error was.
+  const server = await startServer(env, (text) => {
+    for (const line of text.split('\n')) if (/failed|error/i.test(line) && serverErrors.length < 20) serverErrors.push(line.slice(0, 300));
   });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     key,
     readKey,
-    process: child,
+    process: server.process,
     serverErrors,
     stop: async () => {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
-      }
+      await server.stop();
       fs.rmSync(dir, { recursive: true, force: true });
       if (kind === 'postgres') {
         const c = new pg.Client({ connectionString: BENCH_DATABASE_URL });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +6,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { loadConfig } from '../src/config/config.ts';
 import { Exemplar } from '../src/exemplar.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
-import { fmt, percentile, syntheticJsonl } from './support.ts';
+import { fmt, percentile, startServer, syntheticJsonl } from './support.ts';
 
 const BIN = path.resolve('bin/exemplar.js');
 
@@ -26,27 +25,21 @@ export async function benchMcp(n = 10_000, clients = 16, seconds = 8): Promise<v
     const readKey = (await app.apiKeys.create({ scopes: ['read:bench'] }, 'bench')).key;
     await app.close();
 
-    const port = 18_000 + Math.floor(Math.random() * 2000);
-    const server = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      server.stderr.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
-      server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    });
+    const server = await startServer(env);
     console.log(`\n## MCP and REST (PGlite, server in its own process)`);
     try {
-      await toolListSizes(`http://127.0.0.1:${port}/mcp`, { admin: key, 'read:bench': readKey });
+      await toolListSizes(`${server.url}/mcp`, { admin: key, 'read:bench': readKey });
       console.log(`\n### search_examples under load (${fmt(n, 0)} examples, ${clients} concurrent clients for ${seconds} s each)`);
       console.log('| transport | protocol | calls/s | p50 | p99 |');
       console.log('|---|---|---|---|---|');
       for (const version of ['2025-11-25', '2026-07-28'] as const) {
-        const r = await httpLoad(`http://127.0.0.1:${port}/mcp`, key, version, clients, seconds);
+        const r = await httpLoad(`${server.url}/mcp`, key, version, clients, seconds);
         console.log(`| MCP Streamable HTTP, search_examples | ${version} | ${fmt(r.rate, 0)} | ${fmt(r.p50, 1)} ms | ${fmt(r.p99, 1)} ms |`);
       }
-      const rest = await restLoad(`http://127.0.0.1:${port}/v1/agents/bench/search`, key, clients, seconds);
+      const rest = await restLoad(`${server.url}/v1/agents/bench/search`, key, clients, seconds);
       console.log(`| REST, POST /v1/agents/{agent}/search | - | ${fmt(rest.rate, 0)} | ${fmt(rest.p50, 1)} ms | ${fmt(rest.p99, 1)} ms |`);
     } finally {
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
+      await server.stop();
     }
     const stdio = await stdioRoundTrip(env);
     console.log(`| stdio, one tool call (get_agent) round trip, sequential | 2025-11-25 | ${fmt(1000 / stdio.p50, 0)} | ${fmt(stdio.p50, 2)} ms | ${fmt(stdio.p99, 2)} ms |`);

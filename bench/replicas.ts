@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,9 +6,8 @@ import pg from 'pg';
 import { loadConfig } from '../src/config/config.ts';
 import { Exemplar } from '../src/exemplar.ts';
 import { importExamples } from '../src/import-export/import-export.ts';
-import { BENCH_DATABASE_URL, fmt, percentile, syntheticJsonl } from './support.ts';
+import { BENCH_DATABASE_URL, fmt, percentile, startServer, syntheticJsonl, type BenchServer } from './support.ts';
 
-const BIN = path.resolve('bin/exemplar.js');
 
 /**
  * Issue 13's figure: two `exemplar serve` replicas on one PostgreSQL schema, memory backend. Each of
@@ -31,17 +29,12 @@ export async function benchReplicas(n = 2000, writes = 50): Promise<void> {
   await importExamples(setup.examples, 'bench', syntheticJsonl(n), 'bench', { format: 'jsonl' }, setup.config.maxTextBytes);
   const key = (await setup.apiKeys.create({ scopes: ['admin'] }, 'bench')).key;
   await setup.close();
-  const children: ChildProcess[] = [];
+  const replicas: BenchServer[] = [];
   try {
     const [a, b] = await Promise.all(['a', 'b'].map(async () => {
-      const port = 23_000 + Math.floor(Math.random() * 2000);
-      const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], { env: { ...base, EXEMPLAR_DATA_DIR: dir() }, stdio: ['ignore', 'ignore', 'pipe'] });
-      children.push(child);
-      await new Promise<void>((resolve, reject) => {
-        child.stderr!.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
-        child.once('exit', (code) => reject(new Error(`replica exited with ${code}`)));
-      });
-      return `http://127.0.0.1:${port}`;
+      const replica = await startServer({ ...base, EXEMPLAR_DATA_DIR: dir() });
+      replicas.push(replica);
+      return replica.url;
     }));
     const post = async (url: string, body: unknown) => {
       const res = await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -66,12 +59,7 @@ export async function benchReplicas(n = 2000, writes = 50): Promise<void> {
     console.log(`\n## Two replicas on PostgreSQL (memory backend, ${fmt(n, 0)} examples)`);
     console.log(`insert-to-searchable on the other replica (REST add on A until B's search returns it first), ${writes} writes: p50 ${fmt(percentile(ms, 50))} ms, p95 ${fmt(percentile(ms, 95))} ms, max ${fmt(ms[ms.length - 1])} ms (goal: p95 <= 1000 ms)`);
   } finally {
-    for (const child of children) {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
-      }
-    }
+    for (const replica of replicas) await replica.stop();
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
     const c = new pg.Client({ connectionString: BENCH_DATABASE_URL });
     await c.connect();

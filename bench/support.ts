@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -110,4 +111,38 @@ export function percentile(sorted: number[], p: number): number {
 
 export function fmt(n: number, digits = 1): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits });
+}
+
+/** A running `exemplar serve` of the benchmarks, in its own process. */
+export interface BenchServer {
+  url: string;
+  process: ChildProcess;
+  /** SIGTERM, then waits for it to exit (nothing if it already has). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `exemplar serve` on a random port with `env` and resolves once it says it is serving.
+ * `onStderr` sees everything it writes to stderr (its request log and errors).
+ */
+export async function startServer(env: Record<string, string>, onStderr?: (text: string) => void): Promise<BenchServer> {
+  const port = 18_000 + Math.floor(Math.random() * 7000);
+  const child = spawn(process.execPath, [path.resolve('bin/exemplar.js'), 'serve', '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      if (text.includes('serving')) resolve();
+      onStderr?.(text);
+    });
+    child.once('exit', (code) => reject(new Error(`exemplar serve exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
 }
