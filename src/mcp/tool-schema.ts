@@ -5,14 +5,23 @@ import type { Operation } from '../operations/operation.ts';
 type Json = Record<string, unknown>;
 
 /**
+ * Each operation's listed schema, converted once per process: the stateless (2026-07-28) door builds
+ * a server, and so every tool, for each request, and tools/list would otherwise convert all of them.
+ */
+const listedByOperation = new WeakMap<Operation, Json>();
+
+/**
  * A tool's arguments as tools/list shows them to a model: the JSON Schema of the operation's zod
  * input, less what only costs tokens ($schema on every tool, the ±2^53 bounds zod gives every
  * integer). The SDK does not validate with it: invoke() validates with zod, as on every door, so a
  * bad argument gets the same message, naming the field, as on REST and the CLI.
  */
 export function listedInputSchema(op: Operation): StandardSchemaWithJSON<Json> {
-  let json: Json | undefined;
-  const listed = () => (json ??= compact(z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' })) as Json);
+  const listed = () => {
+    let json = listedByOperation.get(op);
+    if (!json) listedByOperation.set(op, (json = compact(z.toJSONSchema(op.input, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' })) as Json));
+    return json;
+  };
   return {
     '~standard': {
       version: 1,
