@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ValidationError } from '../errors.ts';
-import { dataDirOf, envNonNegativeInt, envOneOf, envPositiveInt, envString } from './env.ts';
+import { dataDirOf, envMemorySize, envNonNegativeInt, envOneOf, envPositiveInt, envString } from './env.ts';
 import { loadEmbeddingConfig, loadLlmConfig, type EmbeddingConfig, type LlmConfig } from './providers.ts';
 
 /**
@@ -135,13 +135,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ValidationError('EXEMPLAR_DB_SCHEMA', `"${config.dbSchema}" is not a plain lower-case schema name`);
   }
   return config;
-}
-
-/** A PostgreSQL memory setting such as `16MB` or `1GB`: checked here, where the variable can be named. */
-function envMemorySize(value: string | undefined, name: string): string | undefined {
-  const v = envString(value);
-  if (v !== undefined && !/^\d+\s*(kB|MB|GB)$/.test(v)) throw new ValidationError(name, `must be a size such as 16MB or 1GB, got "${v}"`);
-  return v;
 }
 
 function dropUndefined<T extends object>(obj: T): Partial<T> {

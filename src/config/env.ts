@@ -24,6 +24,13 @@ export function envNonNegativeInt(raw: string | undefined, name: string): number
   return n;
 }
 
+/** A PostgreSQL memory setting such as `16MB` or `1GB`, or undefined when unset or blank. */
+export function envMemorySize(value: string | undefined, name: string): string | undefined {
+  const v = envString(value);
+  if (v !== undefined && !/^\d+\s*(kB|MB|GB)$/.test(v)) throw new ValidationError(name, `must be a size such as 16MB or 1GB, got "${v}"`);
+  return v;
+}
+
 /** One of `allowed`, or `fallback` when unset or blank. */
 export function envOneOf<T extends string>(raw: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
   const value = envString(raw);
