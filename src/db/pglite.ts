@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite/vector';
 import { ExemplarError } from '../errors.ts';
+import { processAlive } from '../process-alive.ts';
 import type { Database, Queryable, QueryResult } from './database.ts';
 
 /** Another process has the embedded database open. */
@@ -39,7 +40,7 @@ function lockDataDir(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(fs.readFileSync(lock, 'utf8'));
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
         throw new DatabaseInUseError(
           `the embedded database in ${dataDir} is in use by process ${owner} (exemplar serve?). ` +
             'Stop it, use its HTTP API or MCP endpoint instead, or put the data in a PostgreSQL server (DATABASE_URL).',
@@ -50,15 +51,6 @@ function lockDataDir(dataDir: string): () => void {
     }
   }
   throw new DatabaseInUseError(`could not lock the embedded database in ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function wrap(q: PGlite | Transaction): Queryable {

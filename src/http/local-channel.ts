@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { processAlive } from '../process-alive.ts';
 
 /**
  * How CLI commands reach a running `exemplar serve` that owns the embedded database (one process
@@ -41,14 +42,8 @@ export function openLocalChannel(dataDir: string, url: string): { token: string;
 /** The channel of a live server for this data folder, if there is one. */
 export function findLocalChannel(dataDir: string): LocalChannel | undefined {
   const channel = readChannelFile(path.join(dataDir, CHANNEL_FILE));
-  if (!channel) return undefined;
-  try {
-    process.kill(channel.pid, 0); // is it alive? (signal 0 only checks)
-    return channel;
-  } catch (err) {
-    // EPERM: alive, but another user's; then its file would not have been readable either.
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? channel : undefined;
-  }
+  // Alive but another user's (EPERM) counts as alive: then its file would not have been readable either.
+  return channel && processAlive(channel.pid) ? channel : undefined;
 }
 
 /**

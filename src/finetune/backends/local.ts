@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { ValidationError } from '../../errors.ts';
+import { processAlive } from '../../process-alive.ts';
 import { FineTuneBackendError, RunElsewhereError } from '../errors.ts';
 import { checkNames, LOCAL_HYPERPARAMETERS, parseHyperparameters, type Hyperparameters } from '../hyperparameters.ts';
 import type { BackendRun, BackendUpdate, RunBackend, RunFiles } from '../types.ts';
@@ -347,13 +348,7 @@ export class LocalFineTuneBackend implements RunBackend {
 }
 
 function alive(pid: unknown): boolean {
-  if (typeof pid !== 'number') return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return typeof pid === 'number' && processAlive(pid);
 }
 
 /** Reads complete lines of a file from a byte offset (at most 1 MiB at a time); `final` takes a last partial line too. */
