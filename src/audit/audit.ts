@@ -43,3 +43,43 @@ export async function listAudit(db: Queryable, opts: { agentId?: string; limit?:
   );
   return rows;
 }
+
+const KEY_ACTOR = /^key:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+
+/**
+ * How to show actors to people: `key:<id>` becomes the key's name (its prefix, e.g. `exm_Ab12cd…`,
+ * when it has none); `cli:<user>`, `database` and the rest stay as stored. Stored actors never
+ * change, so renaming a key renames it everywhere it appears.
+ */
+export async function actorNames(db: Queryable, actors: Iterable<string>): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  const keyIds = new Set<string>();
+  for (const actor of actors) {
+    names.set(actor, actor);
+    const m = KEY_ACTOR.exec(actor);
+    if (m) keyIds.add(m[1].toLowerCase());
+  }
+  if (keyIds.size > 0) {
+    const { rows } = await db.query<{ id: string; name: string; prefix: string }>(
+      'SELECT id::text, name, prefix FROM api_keys WHERE id = ANY($1::uuid[])',
+      [[...keyIds]],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r.name.trim() || `${r.prefix}…`]));
+    for (const actor of names.keys()) {
+      const m = KEY_ACTOR.exec(actor);
+      const name = m ? byId.get(m[1].toLowerCase()) : undefined;
+      if (name) names.set(actor, name);
+    }
+  }
+  return names;
+}
+
+/** Adds `<field>Name` (see actorNames) beside an actor field of each row. */
+export async function withActorNames<T extends object, F extends keyof T & string>(
+  db: Queryable,
+  rows: T[],
+  field: F,
+): Promise<(T & Record<`${F}Name`, string>)[]> {
+  const names = await actorNames(db, rows.map((r) => String(r[field])));
+  return rows.map((r) => ({ ...r, [`${field}Name`]: names.get(String(r[field])) ?? String(r[field]) }) as T & Record<`${F}Name`, string>);
+}

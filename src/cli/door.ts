@@ -166,6 +166,7 @@ async function runOperation(
       output = await invoke(op, input, {
         app,
         actor,
+        door: 'cli',
         access: FULL_ACCESS, // the shell already owns the database
         progress: (done, total) => {
           if (!process.stderr.isTTY || total < 1000) return;
@@ -223,7 +224,7 @@ async function runWatch(watch: NonNullable<Operation['cli']>['watch'] & object, 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await watch.run({ app, actor: `cli:${os.userInfo().username}`, access: FULL_ACCESS }, stop.signal);
+    await watch.run({ app, actor: `cli:${os.userInfo().username}`, access: FULL_ACCESS, door: 'cli' }, stop.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -42,6 +42,8 @@ export interface Example {
   exampleType: ExampleType;
   contentHash: string;
   metadata: Record<string, unknown>;
+  /** Where it came from (import, ui, mcp, rest, cli, demo, library, database); null for examples older than the field. */
+  source: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -56,8 +58,20 @@ export const exampleJson = z.object({
   exampleType: exampleType,
   contentHash: z.string(),
   metadata: z.record(z.string(), z.unknown()),
+  source: z.string().nullable().describe('Where it came from: import, ui, mcp, rest, cli, demo, library or database (written outside Exemplar); null for examples older than this field'),
   createdAt: z.string(),
   updatedAt: z.string(),
+});
+
+/** One rating in an example's reward history, as the doors send it. */
+export const rewardChangeJson = z.object({
+  at: z.string().describe('ISO 8601'),
+  actor: z.string().describe('As stored: cli:<user>, key:<api key id>, or database (a change made outside Exemplar, e.g. psql)'),
+  actorName: z.string().describe("Who, for people: the API key's name for key:<id>, otherwise the actor"),
+  oldReward: z.number(),
+  newReward: z.number(),
+  oldType: exampleType,
+  newType: exampleType,
 });
 
 /** The size limits of an example's parts; the Config has them (EXEMPLAR_MAX_TEXT_BYTES, ...). */

@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import type { AgentService } from '../agents/agents.ts';
-import { recordAudit, type Actor } from '../audit/audit.ts';
+import { recordAudit, withActorNames, type Actor } from '../audit/audit.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/errors.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { isoTime, isUuid, parseInput, uuid } from '../validation.ts';
-import { checkExampleSize, exampleLimits, examplePatch, exampleType, validateExample, type Example, type ExampleLimits, type ExamplePatch, type NewExample } from './example.ts';
+import { checkExampleSize, exampleLimits, examplePatch, exampleType, rewardScore, validateExample, type Example, type ExampleLimits, type ExamplePatch, type ExampleType, type NewExample } from './example.ts';
+import { EXAMPLE_SOURCES, tagWrite } from './origin.ts';
 
 const EXAMPLE_COLUMNS = `id, agent_id AS "agentId", prompt, completion, reward_score AS "rewardScore",
   example_type AS "exampleType", content_hash AS "contentHash", metadata,
-  created_at AS "createdAt", updated_at AS "updatedAt"`;
+  source, created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Rows per INSERT statement: large enough to amortise round trips, small enough for PGlite's memory. */
 const INSERT_BATCH = 2000;
@@ -23,12 +24,25 @@ export const listExamplesFilter = z.object({
   contains: z.string().min(1).optional().describe('Text that the prompt or completion contains (case-insensitive)'),
   createdAfter: isoTime.optional().describe('Only examples created at or after this time (ISO 8601)'),
   createdBefore: isoTime.optional().describe('Only examples created before this time (ISO 8601)'),
+  metadata: z
+    .record(z.string(), z.unknown(), { error: 'must be a JSON object, e.g. {"source":"prod"}' })
+    .optional()
+    .describe('Only examples whose metadata contains this JSON object (each key with this value), e.g. {"source":"prod"}'),
+  metadataKeys: z.array(z.string().min(1)).min(1).max(20).optional().describe('Only examples whose metadata has all of these keys'),
+  source: z.enum(EXAMPLE_SOURCES).optional().describe('Only examples that came from here: import, ui, mcp, rest, cli, demo, library or database'),
+  needsReview: z
+    .boolean()
+    .optional()
+    .describe('true: only examples no person has rated since they were created (no reward or type change, nor confirmation, by a key or the CLI; changes made straight in the database do not count). false: only rated ones'),
 });
 export type ExampleFilter = z.input<typeof listExamplesFilter>;
 
 export const listExamplesPage = listExamplesFilter.extend({
   limit: z.number().int().min(1).max(1000).default(50).describe('Page size, 1-1000'),
-  sort: z.enum(['newest', 'oldest', 'best', 'worst']).default('newest').describe('newest or oldest first, or by reward: best or worst first'),
+  sort: z
+    .enum(['newest', 'oldest', 'best', 'worst', 'positive_first', 'negative_first'])
+    .default('newest')
+    .describe('By creation: newest or oldest first; by reward: best or worst first; by type: positive_first or negative_first (newest first within a type)'),
   cursor: z.string().optional().describe('The nextCursor of the previous page (same sort)'),
 });
 export type ListExamplesOptions = z.input<typeof listExamplesPage>;
@@ -37,6 +51,26 @@ export interface ExamplePage {
   items: Example[];
   /** Pass back as `cursor` for the next page; null on the last page. */
   nextCursor: string | null;
+  /** How many examples match the filters, on every page (not only the rest). */
+  total: number;
+}
+
+/** Most example ids one bulk change takes. */
+export const MAX_BULK_IDS = 1000;
+
+export type BulkAction = { action: 'set_type'; exampleType: ExampleType } | { action: 'set_reward'; rewardScore: number } | { action: 'delete' };
+
+/** One rating of an example (example_reward_history). */
+export interface RewardChange {
+  at: Date;
+  /** As stored: cli:<user>, key:<api key id>, or database (a change made outside Exemplar). */
+  actor: string;
+  /** The key's name for key:<id>; otherwise the actor. */
+  actorName: string;
+  oldReward: number;
+  newReward: number;
+  oldType: ExampleType;
+  newType: ExampleType;
 }
 
 export interface AddManyResult {
@@ -61,6 +95,7 @@ export class ExampleService {
   async add(agentRef: string, input: unknown, actor: Actor): Promise<Example> {
     const example = validateExample(input, this.limits);
     return this.db.transaction(async (tx) => {
+      await tagWrite(tx, actor);
       const agent = await this.agents.resolve(agentRef, tx);
       const [id] = await insertBatch(tx, agent.id, [example]);
       if (!id) {
@@ -89,6 +124,7 @@ export class ExampleService {
   ): Promise<AddManyResult> {
     examples.forEach((e, i) => checkExampleSize(e, this.limits, undefined, examples.length > 1 ? `examples.${i}.` : ''));
     const result = await this.db.transaction(async (tx) => {
+      await tagWrite(tx, actor);
       const agent = await this.agents.resolve(agentRef, tx);
       const ids: string[] = [];
       for (let i = 0; i < examples.length; i += INSERT_BATCH) {
@@ -113,6 +149,16 @@ export class ExampleService {
     return this.byId(this.db, checkId(id));
   }
 
+  /** An example's ratings, oldest first: who changed its reward or type (or confirmed them), when, from what to what. */
+  async history(id: string, limit = 1000): Promise<RewardChange[]> {
+    const { rows } = await this.db.query<Omit<RewardChange, 'actorName'>>(
+      `SELECT at, actor, old_reward AS "oldReward", new_reward AS "newReward", old_type AS "oldType", new_type AS "newType"
+         FROM example_reward_history WHERE example_id = $1 ORDER BY id LIMIT $2`,
+      [checkId(id), limit],
+    );
+    return withActorNames(this.db, rows, 'actor');
+  }
+
   private async byId(db: Queryable, id: string): Promise<Example> {
     const { rows } = await db.query<Example>(`SELECT ${EXAMPLE_COLUMNS} FROM training_examples WHERE id = $1`, [id]);
     if (rows.length === 0) throw new NotFoundError('example', id);
@@ -123,10 +169,14 @@ export class ExampleService {
    * One page of an agent's examples in the chosen order, with a keyset cursor (the last row's sort
    * key and id) that stays stable while rows are added.
    */
-  async list(agentRef: string, options: ListExamplesOptions = {}): Promise<ExamplePage> {
+  async list(agentRef: string, options: ListExamplesOptions = {}, { withTotal = true } = {}): Promise<ExamplePage> {
     const opts = parseInput(listExamplesPage, options);
+    checkFilter(opts);
     const agent = await this.agents.resolve(agentRef);
     const where = filterSql(opts, [agent.id]);
+    const total = withTotal
+      ? this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM training_examples WHERE ${where.clauses.join(' AND ')}`, [...where.params])
+      : undefined;
     const order = SORTS[opts.sort];
     if (opts.cursor) {
       const [key, id] = decodeCursor(opts.cursor, opts.sort);
@@ -147,6 +197,7 @@ export class ExampleService {
     return {
       items: page.map(({ cursorKey: _, ...e }) => e),
       nextCursor: more && last ? encodeCursor(opts.sort, last.cursorKey, last.id) : null,
+      total: total ? (await total).rows[0].n : -1,
     };
   }
 
@@ -154,7 +205,7 @@ export class ExampleService {
   async *iterate(agentRef: string, filter: ExampleFilter = {}, pageSize = 1000): AsyncGenerator<Example> {
     let cursor: string | undefined;
     do {
-      const page = await this.list(agentRef, { ...filter, limit: pageSize, cursor });
+      const page = await this.list(agentRef, { ...filter, limit: pageSize, cursor }, { withTotal: false });
       yield* page.items;
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
@@ -162,6 +213,7 @@ export class ExampleService {
 
   async count(agentRef: string, filter: ExampleFilter = {}): Promise<number> {
     const opts = parseInput(listExamplesFilter, filter);
+    checkFilter(opts);
     const agent = await this.agents.resolve(agentRef);
     const where = filterSql(opts, [agent.id]);
     const { rows } = await this.db.query<{ n: number }>(
@@ -178,6 +230,7 @@ export class ExampleService {
     checkExampleSize(p, this.limits);
     try {
       return await this.db.transaction(async (tx) => {
+        await tagWrite(tx, actor, { rating: p.rewardScore !== undefined || p.exampleType !== undefined });
         const { rows } = await tx.query<{ agentId: string }>(
           `UPDATE training_examples SET prompt = coalesce($2, prompt), completion = coalesce($3, completion),
                   reward_score = coalesce($4, reward_score), example_type = coalesce($5, example_type),
@@ -199,12 +252,50 @@ export class ExampleService {
     }
   }
 
+  /**
+   * One change to many examples, in one transaction, all or none: an unknown id changes nothing.
+   * Setting the reward or the type is a rating of each example (see history), even where the value
+   * was already the same. Audited once per agent.
+   */
+  async bulk(ids: string[], change: BulkAction, actor: Actor): Promise<{ action: BulkAction['action']; affected: number; ids: string[] }> {
+    if (!Array.isArray(ids) || ids.length === 0) throw new ValidationError('ids', 'give at least one example id');
+    if (ids.length > MAX_BULK_IDS) throw new ValidationError('ids', `at most ${MAX_BULK_IDS} ids at a time, got ${ids.length}`);
+    ids.forEach((id, i) => checkId(id, `ids[${i}]`));
+    if (change.action === 'delete') {
+      const { deleted } = await this.delete(ids, actor);
+      return { action: 'delete', affected: deleted, ids: [...new Set(ids.map((id) => id.toLowerCase()))] };
+    }
+    const value = change.action === 'set_reward' ? parseInput(rewardScore, change.rewardScore) : parseInput(exampleType, change.exampleType);
+    const column = change.action === 'set_reward' ? 'reward_score' : 'example_type';
+    const unique = [...new Set(ids.map((id) => id.toLowerCase()))].sort();
+    return this.db.transaction(async (tx) => {
+      await tagWrite(tx, actor, { rating: true });
+      const { rows } = await tx.query<{ id: string; agentId: string }>(
+        `UPDATE training_examples SET ${column} = $2 WHERE id = ANY($1::uuid[]) RETURNING id::text, agent_id AS "agentId"`,
+        [unique, value],
+      );
+      if (rows.length !== unique.length) {
+        const found = new Set(rows.map((r) => r.id));
+        throw new NotFoundError('example', unique.filter((id) => !found.has(id)).join(', '));
+      }
+      for (const agentId of new Set(rows.map((r) => r.agentId))) {
+        const mine = rows.filter((r) => r.agentId === agentId).map((r) => r.id);
+        await recordAudit(tx, {
+          actor, action: `example.bulk_${change.action}`, entityType: 'example', entityId: mine.length === 1 ? mine[0] : null, agentId,
+          details: { count: mine.length, ids: mine.slice(0, 100), [change.action === 'set_reward' ? 'rewardScore' : 'exampleType']: value },
+        });
+      }
+      return { action: change.action, affected: rows.length, ids: unique };
+    });
+  }
+
   /** Deletes the given examples, all or none: an unknown id deletes nothing. */
   async delete(ids: string[], actor: Actor): Promise<{ deleted: number }> {
     if (ids.length === 0) throw new ValidationError('ids', 'give at least one example id');
     ids.forEach((id, i) => checkId(id, ids.length > 1 ? `ids[${i}]` : 'id'));
     const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
     return this.db.transaction(async (tx) => {
+      await tagWrite(tx, actor);
       const { rows } = await tx.query<{ id: string; agentId: string }>(
         'DELETE FROM training_examples WHERE id = ANY($1::uuid[]) RETURNING id, agent_id AS "agentId"',
         [unique],
@@ -257,7 +348,24 @@ export function filterSql(f: z.output<typeof listExamplesFilter>, params: unknow
   if (f.contains) add((n) => `(prompt ILIKE ${n} OR completion ILIKE ${n})`, `%${f.contains.replace(/[\\%_]/g, '\\$&')}%`);
   if (f.createdAfter) add((n) => `created_at >= ${n}`, f.createdAfter);
   if (f.createdBefore) add((n) => `created_at < ${n}`, f.createdBefore);
+  if (f.metadata) add((n) => `metadata @> ${n}::jsonb`, JSON.stringify(f.metadata));
+  if (f.metadataKeys) add((n) => `metadata ?& ${n}::text[]`, f.metadataKeys);
+  if (f.source) add((n) => `source = ${n}`, f.source);
+  if (f.needsReview !== undefined) {
+    clauses.push(`${f.needsReview ? 'NOT ' : ''}EXISTS (SELECT 1 FROM example_reward_history h
+      WHERE h.example_id = training_examples.id AND h.actor <> 'database')`);
+  }
   return { clauses, params };
+}
+
+/** Refuses filters that can match nothing by construction, saying why (rather than an empty page). */
+export function checkFilter(f: { minScore?: number; maxScore?: number; createdAfter?: string; createdBefore?: string }): void {
+  if (f.minScore !== undefined && f.maxScore !== undefined && f.minScore > f.maxScore) {
+    throw new ValidationError('minScore', `is above maxScore (${f.minScore} > ${f.maxScore}): no example could match`);
+  }
+  if (f.createdAfter && f.createdBefore && Date.parse(f.createdAfter) >= Date.parse(f.createdBefore)) {
+    throw new ValidationError('createdAfter', `is not before createdBefore (${f.createdAfter} >= ${f.createdBefore}): no example could match`);
+  }
 }
 
 function checkId(id: string, field = 'id'): string {
@@ -267,12 +375,19 @@ function checkId(id: string, field = 'id'): string {
 
 type Sort = z.output<typeof listExamplesPage>['sort'];
 
+function TYPE_KEY(first: ExampleType): string {
+  return `((CASE WHEN example_type = '${first}' THEN '1' ELSE '0' END) || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) COLLATE "C"`;
+}
+
 /** Each order, with its keyset column. Times go through the cursor as text to keep microseconds. */
 const SORTS: Record<Sort, { column: string; type: string; direction: 'ASC' | 'DESC'; after: '<' | '>'; key: string }> = {
   newest: { column: 'created_at', type: 'timestamptz', direction: 'DESC', after: '<', key: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` },
   oldest: { column: 'created_at', type: 'timestamptz', direction: 'ASC', after: '>', key: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` },
   best: { column: 'reward_score', type: 'float8', direction: 'DESC', after: '<', key: 'reward_score' },
   worst: { column: 'reward_score', type: 'float8', direction: 'ASC', after: '>', key: 'reward_score' },
+  // By type, newest first within each: one text key (type rank, then the creation time as text).
+  positive_first: { column: TYPE_KEY('positive'), type: 'text', direction: 'DESC', after: '<', key: TYPE_KEY('positive') },
+  negative_first: { column: TYPE_KEY('negative'), type: 'text', direction: 'DESC', after: '<', key: TYPE_KEY('negative') },
 };
 
 function encodeCursor(sort: Sort, key: string | number, id: string): string {
@@ -290,7 +405,9 @@ function decodeCursor(cursor: string, sort: Sort): [string | number, string] {
     const [cursorSort, key, id] = parsed as [unknown, unknown, string];
     if (cursorSort !== sort) throw new ValidationError('cursor', `belongs to sort "${String(cursorSort)}", not "${sort}"`);
     const timeKey = typeof key === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(key);
-    if (SORTS[sort].type === 'timestamptz' ? timeKey : typeof key === 'number' && Number.isFinite(key)) return [key as string | number, id];
+    const typeKey = typeof key === 'string' && /^[01]\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(key);
+    const type = SORTS[sort].type;
+    if (type === 'timestamptz' ? timeKey : type === 'text' ? typeKey : typeof key === 'number' && Number.isFinite(key)) return [key as string | number, id];
   }
   throw new ValidationError('cursor', 'is not a cursor returned by a previous page');
 }

@@ -59,7 +59,8 @@ export class RestApi {
       params.forEach((name, i) => {
         input[name] = fromText(decodePart(hit.m![i + 1], name), fields[name] ?? {}, name);
       });
-      const output = await invoke(op, input, { app: this.app, access, actor: access.keyId ? `key:${access.keyId}` : 'http', observe: this.observe });
+      const door = request.headers.get('x-exemplar-client') === 'ui' ? 'ui' : 'rest';
+      const output = await invoke(op, input, { app: this.app, access, actor: access.keyId ? `key:${access.keyId}` : 'http', door, observe: this.observe });
       return Response.json(output);
     } catch (err) {
       if (!(err instanceof ExemplarError)) console.error(`exemplar: ${op.name} failed: ${describeUnexpected(err)}`);

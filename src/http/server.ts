@@ -127,7 +127,7 @@ export async function startHttpServer(
     const op = typeof body.operation === 'string' ? findOperation(body.operation) : undefined;
     if (!op || (op.doors && !op.doors.includes('cli'))) return jsonError(404, 'not_found', `no operation ${String(body.operation)}`);
     const actor = typeof body.actor === 'string' && /^cli:[\w.-]{1,64}$/.test(body.actor) ? body.actor : 'cli';
-    return Response.json(await invoke(op, body.input ?? {}, { app, actor, access: FULL_ACCESS, observe }));
+    return Response.json(await invoke(op, body.input ?? {}, { app, actor, access: FULL_ACCESS, door: 'cli', observe }));
   };
 
   const server = http.createServer(async (req, res) => {

@@ -151,7 +151,7 @@ function registerTool(server: McpServer, app: Exemplar, op: Operation, defaultAc
 }
 
 function context(app: Exemplar, access: Access, progress?: OperationContext['progress']): OperationContext {
-  return { app, access, actor: actorOf(access), progress };
+  return { app, access, actor: actorOf(access), door: 'mcp', progress };
 }
 
 function actorOf(access: Access): string {

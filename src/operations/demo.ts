@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEMO_AGENT, loadDemo } from '../demo/demo.ts';
+import { withSource } from '../examples/origin.ts';
 import { defineOperation } from './operation.ts';
 
 const DEMO_QUERY = 'git: undo my last commit';
@@ -36,7 +37,7 @@ export const loadDemoOp = defineOperation({
     ],
   },
   run: async (_input, { app, actor, progress }) => {
-    const { agent, created, import: result } = await loadDemo(app, actor, progress);
+    const { agent, created, import: result } = await withSource('demo', () => loadDemo(app, actor, progress));
     const [positive, negative, search] = await Promise.all([
       app.examples.count(agent, { exampleType: 'positive' }),
       app.examples.count(agent, { exampleType: 'negative' }),

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { agentRefInput } from '../agents/agents.ts';
-import { exampleJson, exampleType, examplePatch, newExample, rewardScore } from '../examples/example.ts';
-import { listExamplesFilter, listExamplesPage } from '../examples/examples.ts';
+import { exampleJson, exampleType, examplePatch, newExample, rewardChangeJson, rewardScore } from '../examples/example.ts';
+import { listExamplesFilter, listExamplesPage, MAX_BULK_IDS } from '../examples/examples.ts';
+import { withSource } from '../examples/origin.ts';
+import { ValidationError } from '../errors.ts';
 import { detectFormat } from '../import-export/formats.ts';
 import { exportExamples, importExamples } from '../import-export/import-export.ts';
 import { uuid } from '../validation.ts';
@@ -46,24 +48,32 @@ export const addExamples = defineOperation({
 export const getExample = defineOperation({
   name: 'get_example',
   title: 'Show an example',
-  description: 'Shows one training example by id, with its reward, type, metadata and content hash.',
+  description:
+    'Shows one training example by id, with its reward, type, metadata, content hash, where it came from (source), and its reward ' +
+    'history: every rating, oldest first, with who (actorName: the API key\'s name), when, and the old and new reward and type. ' +
+    'Changes made outside Exemplar (psql) appear as "database".',
   input: z.object({ id: uuid.describe('Example id') }),
-  output: exampleJson,
+  output: exampleJson.extend({ history: z.array(rewardChangeJson).describe('Every rating, oldest first (creation is not one: the first old values are the ones it was created with)') }),
   access: { examples: (i) => [i.id] },
   http: { method: 'GET', path: '/v1/examples/{id}' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'examples show', args: ['id'] },
-  run: async ({ id }, { app }) => toJson(await app.examples.get(id)),
+  run: async ({ id }, { app }) => {
+    const [example, history] = await Promise.all([app.examples.get(id), app.examples.history(id)]);
+    return toJson({ ...example, history });
+  },
 });
 
 export const listExamples = defineOperation({
   name: 'list_examples',
   title: 'List examples',
   description:
-    "Lists one page of an agent's examples, newest first, with exact filters (type, reward range, text, creation time). " +
+    "Lists one page of an agent's examples with exact filters (type, reward range, text, creation time, metadata keys and values, " +
+    'source, needsReview for the review queue), sorted by creation, reward or type, with the total number that match. ' +
+    'Filters that cannot match (minScore above maxScore, createdAfter not before createdBefore) are refused, saying why. ' +
     'Pass nextCursor back as cursor for the next page. For the examples most relevant to a query, use search instead.',
   input: listExamplesPage.extend({ agent: agentRef }),
-  output: z.object({ items: z.array(exampleJson), nextCursor: z.string().nullable() }),
+  output: z.object({ items: z.array(exampleJson), nextCursor: z.string().nullable(), total: z.number().int().describe('Examples matching the filters (all pages)') }),
   access: { agent: (i) => i.agent },
   http: { method: 'GET', path: '/v1/agents/{agent}/examples' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
@@ -71,7 +81,12 @@ export const listExamples = defineOperation({
     command: 'examples list',
     flags: { exampleType: 'type' },
     columns: ['id', 'rewardScore', 'exampleType', 'prompt', 'createdAt'],
-    examples: ['exemplar examples list --agent code-helper --type negative --max-score 0.2 --contains docker'],
+    summary: (r) => `${counted(r.total, 'example')} match${r.total === 1 ? 'es' : ''}${r.nextCursor ? ` (more: --cursor ${r.nextCursor})` : ''}.`,
+    examples: [
+      'exemplar examples list --agent code-helper --type negative --max-score 0.2 --contains docker',
+      'exemplar examples list --agent code-helper --metadata \'{"source":"prod"}\' --metadata-keys ticket --sort worst',
+      'exemplar examples list --agent code-helper --needs-review --sort oldest',
+    ],
   },
   run: async ({ agent, ...opts }, { app }) => toJson(await app.examples.list(agent, opts)),
 });
@@ -87,6 +102,54 @@ export const updateExample = defineOperation({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   cli: { command: 'examples update', args: ['id'], flags: { rewardScore: 'reward', exampleType: 'type' } },
   run: async ({ id, ...patch }, { app, actor }) => toJson(await app.examples.update(id, patch, actor)),
+});
+
+export const bulkEditExamples = defineOperation({
+  name: 'bulk_edit_examples',
+  title: 'Change many examples at once',
+  description:
+    `Applies one change to up to ${MAX_BULK_IDS} examples by id, in one transaction (all or none: if any id is unknown, nothing ` +
+    'changes): action set_type (give exampleType), set_reward (give rewardScore) or delete. Setting the reward or type is ' +
+    "recorded in each example's reward history as a rating. Audited.",
+  input: z.object({
+    ids: z.array(uuid).min(1).max(MAX_BULK_IDS).describe(`Example ids, 1-${MAX_BULK_IDS}`),
+    action: z.enum(['set_type', 'set_reward', 'delete']).describe('set_type, set_reward or delete'),
+    exampleType: exampleType.optional().describe('The new type, for set_type'),
+    rewardScore: rewardScore.optional().describe('The new reward score, 0..1, for set_reward'),
+  }),
+  output: z.object({
+    action: z.enum(['set_type', 'set_reward', 'delete']),
+    affected: z.number().int().describe('Examples changed or deleted'),
+    ids: z.array(z.string()),
+  }),
+  access: { examples: (i) => i.ids, level: 'write' },
+  http: { method: 'POST', path: '/v1/examples/bulk' },
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
+  cli: {
+    command: 'examples bulk',
+    args: ['ids'],
+    flags: { rewardScore: 'reward', exampleType: 'type' },
+    summary: (r) => `${r.action === 'delete' ? 'Deleted' : 'Changed'} ${counted(r.affected, 'example')}.`,
+    examples: [
+      'exemplar examples bulk <id> <id> --action set_type --type negative',
+      'exemplar examples bulk <id> <id> --action set_reward --reward 0.33',
+      'exemplar examples bulk <id> <id> --action delete',
+    ],
+  },
+  run: async ({ ids, action, exampleType: type, rewardScore: reward }, { app, actor }) => {
+    if (action === 'set_type') {
+      if (type === undefined) throw new ValidationError('exampleType', 'is required for set_type: positive or negative');
+      if (reward !== undefined) throw new ValidationError('rewardScore', 'is only for set_reward; set_type changes the type alone');
+      return app.examples.bulk(ids, { action, exampleType: type }, actor);
+    }
+    if (action === 'set_reward') {
+      if (reward === undefined) throw new ValidationError('rewardScore', 'is required for set_reward: a number between 0 and 1');
+      if (type !== undefined) throw new ValidationError('exampleType', 'is only for set_type; set_reward changes the reward alone');
+      return app.examples.bulk(ids, { action, rewardScore: reward }, actor);
+    }
+    if (type !== undefined || reward !== undefined) throw new ValidationError(type !== undefined ? 'exampleType' : 'rewardScore', 'is not used by delete');
+    return app.examples.bulk(ids, { action }, actor);
+  },
 });
 
 export const deleteExamples = defineOperation({
@@ -143,13 +206,13 @@ export const importExamplesOp = defineOperation({
     ],
   },
   run: async (input, { app, actor, progress }) =>
-    importExamples(app.examples, input.agent, input.data, actor, {
+    withSource('import', () => importExamples(app.examples, input.agent, input.data, actor, {
       format: input.format ?? detectFormat(input.fileName ?? ''),
       skipInvalid: input.skipInvalid,
       defaults: { rewardScore: input.defaultRewardScore, exampleType: input.defaultExampleType },
       source: input.fileName,
       onProgress: progress,
-    }, app.config),
+    }, app.config)),
 });
 
 export const exportExamplesOp = defineOperation({

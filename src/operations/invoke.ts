@@ -4,6 +4,7 @@ import { canRead } from '../access/access.ts';
 import { authorize } from '../access/authorize.ts';
 import { RateLimiter } from '../access/rate-limit.ts';
 import { NotFoundError } from '../errors.ts';
+import { withSource } from '../examples/origin.ts';
 import { parseInput } from '../validation.ts';
 import type { Operation, OperationContext } from './operation.ts';
 
@@ -23,7 +24,7 @@ export async function invoke<I extends z.ZodObject, O extends z.ZodType>(
     await authorize(op, input, ctx);
     // Network keys only: the CLI (no key) is the database's owner.
     if (op.rateLimit && ctx.access.keyId) rateLimiterOf(ctx.app).take(ctx.access.keyId, op.rateLimit);
-    const output = JSON.parse(JSON.stringify(await op.run(input, ctx))) as z.output<O>;
+    const output = JSON.parse(JSON.stringify(await withSource(ctx.door ?? 'library', () => op.run(input, ctx)))) as z.output<O>;
     outcome = 'ok';
     return output;
   } catch (err) {

@@ -7,6 +7,8 @@ import type { Exemplar } from '../exemplar.ts';
 export interface OperationContext {
   app: Exemplar;
   actor: Actor;
+  /** The door the call came through; new examples record it as their source (the web UI is REST with `x-exemplar-client: ui`). */
+  door?: 'cli' | 'mcp' | 'rest' | 'ui';
   /** What the caller may touch; checked before `run` (see AccessRule), and used by self-filtering operations. */
   access: Access;
   /** Long operations report progress here; each door shows it its own way. */

@@ -4,6 +4,7 @@ import { loadDemoOp } from './demo.ts';
 import {
   addExample,
   addExamples,
+  bulkEditExamples,
   deleteExamples,
   exportExamplesOp,
   getExample,
@@ -34,6 +35,7 @@ export const operations: Operation[] = [
   listExamples,
   updateExample,
   deleteExamples,
+  bulkEditExamples,
   importExamplesOp,
   exportExamplesOp,
   buildDatasetOp,
