@@ -1,4 +1,4 @@
-import { api, enc, type Agent } from './api.ts';
+import { client, enc, ok } from './api.ts';
 import { Examples } from './Examples.tsx';
 import { IndexTab } from './IndexTab.tsx';
 import { Prompts } from './Prompts.tsx';
@@ -15,7 +15,7 @@ const TABS = [
 ] as const;
 
 export function AgentPage({ name, tab, go }: { name: string; tab: string; go: (to: string) => void }) {
-  const agent = useLoad(() => api<Agent>('GET', `/v1/agents/${enc(name)}`), [name]);
+  const agent = useLoad(() => ok(client.GET('/v1/agents/{agent}', { params: { path: { agent: name } } })), [name]);
   const base = `/agents/${enc(name)}`;
   if (agent.error)
     return (

@@ -1,9 +1,9 @@
 import { useState, type FormEvent } from 'react';
-import { api, enc, type Agent } from './api.ts';
+import { client, enc, ok, type Agent } from './api.ts';
 import { Empty, ErrorBox, Link, useAction, useLoad } from './ui.tsx';
 
 export function Agents({ go }: { go: (to: string) => void }) {
-  const agents = useLoad(() => api<{ items: Agent[] }>('GET', '/v1/agents'), []);
+  const agents = useLoad(() => ok(client.GET('/v1/agents')), []);
   return (
     <section>
       <h1>Agents</h1>
@@ -60,7 +60,7 @@ function CreateAgent({ onCreated }: { onCreated: (a: Agent) => void }) {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     await act(async () => {
-      onCreated(await api<Agent>('POST', '/v1/agents', { name: name.trim(), description, similarityWeight: Number(alpha), scoreWeight: Number(beta) }));
+      onCreated(await ok(client.POST('/v1/agents', { body: { name: name.trim(), description, similarityWeight: Number(alpha), scoreWeight: Number(beta) } })));
     });
   };
   return (
@@ -73,11 +73,11 @@ function CreateAgent({ onCreated }: { onCreated: (a: Agent) => void }) {
         </label>
         <label>
           α (similarity weight)
-          <input name="alpha" type="number" min={0} max={1} step={0.05} value={alpha} onChange={(e) => setAlpha(e.target.value)} />
+          <input name="alpha" type="number" min={0} max={1} step="any" value={alpha} onChange={(e) => setAlpha(e.target.value)} />
         </label>
         <label>
           β (reward weight)
-          <input name="beta" type="number" min={0} max={1} step={0.05} value={beta} onChange={(e) => setBeta(e.target.value)} />
+          <input name="beta" type="number" min={0} max={1} step="any" value={beta} onChange={(e) => setBeta(e.target.value)} />
         </label>
       </div>
       <label>

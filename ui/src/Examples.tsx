@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent } from 'react';
-import { api, enc, postWithProgress, type Agent, type Example, type ExampleType, type ImportResult } from './api.ts';
+import { client, importWithProgress, ok, type Agent, type Example, type ExampleType, type ImportResult } from './api.ts';
 import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 type Sort = 'newest' | 'oldest' | 'best' | 'worst';
@@ -20,7 +20,7 @@ export function Examples({ agent, onChange }: { agent: Agent; onChange: () => vo
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
   const page = useLoad(
-    () => api<{ items: Example[]; nextCursor: string | null }>('GET', `/v1/agents/${enc(agent.name)}/examples`, undefined, { ...filter, limit: PAGE, cursor }),
+    () => ok(client.GET('/v1/agents/{agent}/examples', { params: { path: { agent: agent.name }, query: { ...filter, limit: PAGE, cursor } } })),
     [agent.name, JSON.stringify(filter), cursor],
   );
   const changed = () => {
@@ -133,7 +133,7 @@ function ExampleRow({ example, onChange }: { example: Example; onChange: () => v
         className="example-edit"
         onSubmit={(e) => {
           e.preventDefault();
-          void run(() => api('PATCH', `/v1/examples/${example.id}`, { rewardScore: Number(reward), exampleType: type }));
+          void run(() => ok(client.PATCH('/v1/examples/{id}', { params: { path: { id: example.id } }, body: { rewardScore: Number(reward), exampleType: type } })));
         }}
       >
         <label>
@@ -156,7 +156,7 @@ function ExampleRow({ example, onChange }: { example: Example; onChange: () => v
             className="danger"
             disabled={busy}
             onClick={() => {
-              if (confirm('Delete this example? This cannot be undone.')) void run(() => api('POST', '/v1/examples/delete', { ids: [example.id] }));
+              if (confirm('Delete this example? This cannot be undone.')) void run(() => ok(client.POST('/v1/examples/delete', { body: { ids: [example.id] } })));
             }}
           >
             Delete
@@ -183,7 +183,7 @@ function ImportForm({ agent, onDone }: { agent: Agent; onDone: () => void }) {
     try {
       setProgress({ value: 0, label: `Reading ${file.name}…` });
       const data = await readText(file, (f) => setProgress({ value: f * 0.2, label: `Reading ${file.name}…` }));
-      const res = await postWithProgress<ImportResult>(`/v1/agents/${enc(agent.name)}/examples/import`, { data, fileName: file.name, skipInvalid }, (loaded, total) =>
+      const res = await importWithProgress(agent.name, { data, fileName: file.name, skipInvalid }, (loaded, total) =>
         setProgress(
           total && loaded < total
             ? { value: 0.2 + (loaded / total) * 0.8, label: `Uploading ${Math.round((loaded / total) * 100)}%…` }

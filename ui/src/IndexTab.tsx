@@ -1,16 +1,16 @@
 import { useState } from 'react';
-import { api, type Agent, type IndexStatus } from './api.ts';
+import { client, ok, type Agent } from './api.ts';
 import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 export function IndexTab({ agent }: { agent: Agent }) {
-  const status = useLoad(() => api<{ items: IndexStatus[] }>('GET', '/v1/index/status'), [agent.id]);
+  const status = useLoad(() => ok(client.GET('/v1/index/status')), [agent.id]);
   const { busy, error, act } = useAction();
   const [done, setDone] = useState<string | null>(null);
   const s = status.data?.items.find((i) => i.agentId === agent.id);
   const rebuild = async () => {
     setDone(null);
     await act(async () => {
-      const r = await api<{ agents: { count: number; ms: number }[] }>('POST', '/v1/index/sync', { agent: agent.name, forceRebuild: true });
+      const r = await ok(client.POST('/v1/index/sync', { body: { agent: agent.name, forceRebuild: true } }));
       setDone(`Rebuilt: ${r.agents[0]?.count ?? 0} examples indexed in ${Math.round(r.agents[0]?.ms ?? 0)} ms.`);
       status.reload();
     });

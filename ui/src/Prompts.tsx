@@ -1,15 +1,18 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, enc, type Agent, type OptimizeResult, type PromptDiff, type PromptVersion } from './api.ts';
+import { client, ok, type Agent, type PostBody, type PromptDiff, type PromptVersion } from './api.ts';
+
+type Provider = NonNullable<PostBody<'/v1/agents/{agent}/prompt/optimize'>['provider']>;
 import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 export function Prompts({ agent }: { agent: Agent }) {
-  const base = `/v1/agents/${enc(agent.name)}/prompt`;
-  const versions = useLoad(() => api<{ items: PromptVersion[] }>('GET', `${base}/versions`), [agent.name]);
+  const base = agent.name;
+  const path = { agent: base };
+  const versions = useLoad(() => ok(client.GET('/v1/agents/{agent}/prompt/versions', { params: { path } })), [agent.name]);
   const items = versions.data?.items ?? [];
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [provider, setProvider] = useState('heuristic');
+  const [provider, setProvider] = useState<Provider | ''>('heuristic');
   const production = items.find((v) => v.labels.includes('production'));
   const candidate = items.find((v) => v.labels.includes('candidate'));
 
@@ -28,17 +31,17 @@ export function Prompts({ agent }: { agent: Agent }) {
   };
   const optimize = () =>
     act('Optimizing the prompt from the best and worst examples…', async () => {
-      const r = await api<OptimizeResult>('POST', `${base}/optimize`, provider ? { provider } : {});
+      const r = await ok(client.POST('/v1/agents/{agent}/prompt/optimize', { params: { path }, body: provider ? { provider } : {} }));
       return `Optimized (${r.method}, ${r.examplesUsed} examples): saved version ${r.version} as ${r.label}.`;
     });
   const promote = () =>
     act('Promoting…', async () => {
-      const v = await api<PromptVersion>('POST', `${base}/promote`, { expectedVersion: production?.version ?? 0 });
+      const v = await ok(client.POST('/v1/agents/{agent}/prompt/promote', { params: { path }, body: { expectedVersion: production?.version ?? 0 } }));
       return `Version ${v.version} is now production.`;
     });
   const rollback = () =>
     act('Rolling back…', async () => {
-      const v = await api<PromptVersion>('POST', `${base}/rollback`, {});
+      const v = await ok(client.POST('/v1/agents/{agent}/prompt/rollback', { params: { path }, body: {} }));
       return `Rolled back: production is now version ${v.version} (the content of version ${v.basedOnVersion}).`;
     });
 
@@ -52,7 +55,7 @@ export function Prompts({ agent }: { agent: Agent }) {
         <div className="row wrap">
           <label>
             Optimizer
-            <select value={provider} onChange={(e) => setProvider(e.target.value)}>
+            <select value={provider} onChange={(e) => setProvider(e.target.value as Provider | '')}>
               <option value="heuristic">Heuristic (offline)</option>
               <option value="anthropic">Anthropic</option>
               <option value="openai">OpenAI-compatible</option>
@@ -118,7 +121,7 @@ function NewVersion({ base, latest, onSaved }: { base: string; latest: number; o
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     await act(async () => {
-      await api('POST', `${base}/versions`, { content, expectedVersion: latest, ...(label ? { label } : {}) });
+      await ok(client.POST('/v1/agents/{agent}/prompt/versions', { params: { path: { agent: base } }, body: { content, expectedVersion: latest, ...(label ? { label } : {}) } }));
       setContent('');
       onSaved();
     });
@@ -163,7 +166,7 @@ function Diff({ base, versions }: { base: string; versions: PromptVersion[] }) {
   useEffect(() => {
     let live = true;
     setError(null);
-    api<PromptDiff>('GET', `${base}/diff`, undefined, { from, to }).then(
+    ok(client.GET('/v1/agents/{agent}/prompt/diff', { params: { path: { agent: base }, query: { from, to } } })).then(
       (d) => live && setDiff(d),
       (e) => live && setError(e),
     );

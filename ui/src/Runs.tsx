@@ -1,9 +1,12 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, availableRoutes, enc, type Agent, type Run } from './api.ts';
+import { availableRoutes, client, ok, type Agent, type DatasetBody, type DatasetResult, type PostBody, type Run } from './api.ts';
+
+type Format = DatasetBody['format'];
+type Backend = PostBody<'/v1/agents/{agent}/runs'>['backend'];
 import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
 
 // Formats the dataset builder knows (the server validates; an unknown one gets its error message shown).
-const FORMATS = ['openai-sft', 'openai-dpo', 'trl-prompt-completion', 'trl-conversational', 'trl-preference', 'trl-kto', 'axolotl-alpaca', 'axolotl-chat-template'];
+const FORMATS: Format[] = ['openai-sft', 'openai-dpo', 'trl-prompt-completion', 'trl-conversational', 'trl-preference', 'trl-kto', 'axolotl-alpaca', 'axolotl-chat-template'];
 
 export function Runs({ agent }: { agent: Agent }) {
   const routes = useLoad(() => availableRoutes(), []);
@@ -18,21 +21,6 @@ export function Runs({ agent }: { agent: Agent }) {
   );
 }
 
-interface DatasetResult {
-  format: string;
-  train: string;
-  validation: string;
-  sha256: { train: string; validation: string | null };
-  records: number;
-  report: {
-    selected: number;
-    removed: { exactDuplicates: number; nearDuplicates: number; unpaired?: number; invalid?: number };
-    train: { examples: number; tokens: number };
-    validation: { examples: number; tokens: number };
-    notes: string[];
-  };
-}
-
 function download(name: string, text: string) {
   const a = document.createElement('a');
   a.href = URL.createObjectURL(new Blob([text], { type: 'application/jsonl' }));
@@ -42,14 +30,14 @@ function download(name: string, text: string) {
 }
 
 function DatasetBuilder({ agent }: { agent: Agent }) {
-  const [format, setFormat] = useState('openai-sft');
+  const [format, setFormat] = useState<Format>('openai-sft');
   const [minScore, setMinScore] = useState('');
   const { busy, error, act } = useAction();
   const [res, setRes] = useState<DatasetResult | null>(null);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     await act(async () => {
-      setRes(await api<DatasetResult>('POST', `/v1/agents/${enc(agent.name)}/datasets`, { format, ...(minScore !== '' ? { minScore: Number(minScore) } : {}) }));
+      setRes(await ok(client.POST('/v1/agents/{agent}/datasets', { params: { path: { agent: agent.name } }, body: { format, ...(minScore !== '' ? { minScore: Number(minScore) } : {}) } })));
     });
   };
   return (
@@ -58,7 +46,7 @@ function DatasetBuilder({ agent }: { agent: Agent }) {
       <div className="row wrap">
         <label>
           Format
-          <select value={format} onChange={(e) => setFormat(e.target.value)}>
+          <select value={format} onChange={(e) => setFormat(e.target.value as Format)}>
             {FORMATS.map((f) => (
               <option key={f}>{f}</option>
             ))}
@@ -102,7 +90,7 @@ function DatasetBuilder({ agent }: { agent: Agent }) {
 }
 
 function RunList({ agent, canCreate }: { agent: Agent; canCreate: boolean }) {
-  const runs = useLoad(() => api<{ items: Run[] }>('GET', `/v1/agents/${enc(agent.name)}/runs`), [agent.name]);
+  const runs = useLoad(() => ok(client.GET('/v1/agents/{agent}/runs', { params: { path: { agent: agent.name } } })), [agent.name]);
   const [open, setOpen] = useState<string | null>(null);
   return (
     <section aria-labelledby="runs-title">
@@ -133,8 +121,8 @@ function RunList({ agent, canCreate }: { agent: Agent; canCreate: boolean }) {
 }
 
 function RunDetail({ id }: { id: string }) {
-  const run = useLoad(() => api<Run>('GET', `/v1/runs/${enc(id)}`), [id]);
-  const logs = useLoad(() => api<{ logs: string; status: string }>('GET', `/v1/runs/${enc(id)}/logs`), [id]);
+  const run = useLoad(() => ok(client.GET('/v1/runs/{id}', { params: { path: { id } } })), [id]);
+  const logs = useLoad(() => ok(client.GET('/v1/runs/{id}/logs', { params: { path: { id } } })), [id]);
   const active = run.data && !['succeeded', 'failed', 'cancelled'].includes(run.data.status);
   useEffect(() => {
     if (!active) return;
@@ -167,14 +155,14 @@ function RunDetail({ id }: { id: string }) {
 }
 
 function CreateRun({ agent, onCreated }: { agent: Agent; onCreated: (r: Run) => void }) {
-  const [backend, setBackend] = useState('external');
+  const [backend, setBackend] = useState<Backend>('external');
   const [baseModel, setBaseModel] = useState('');
-  const [format, setFormat] = useState('openai-sft');
+  const [format, setFormat] = useState<Format>('openai-sft');
   const { busy, error, act } = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     await act(async () => {
-      onCreated(await api<Run>('POST', `/v1/agents/${enc(agent.name)}/runs`, { backend, baseModel, format }));
+      onCreated(await ok(client.POST('/v1/agents/{agent}/runs', { params: { path: { agent: agent.name } }, body: { backend, baseModel, format } })));
     });
   };
   return (
@@ -184,7 +172,7 @@ function CreateRun({ agent, onCreated }: { agent: Agent; onCreated: (r: Run) => 
         <div className="row wrap">
           <label>
             Backend
-            <select value={backend} onChange={(e) => setBackend(e.target.value)}>
+            <select value={backend} onChange={(e) => setBackend(e.target.value as Backend)}>
               <option value="external">external</option>
               <option value="openai">openai</option>
               <option value="local">local</option>
@@ -196,7 +184,7 @@ function CreateRun({ agent, onCreated }: { agent: Agent; onCreated: (r: Run) => 
           </label>
           <label>
             Format
-            <select value={format} onChange={(e) => setFormat(e.target.value)}>
+            <select value={format} onChange={(e) => setFormat(e.target.value as Format)}>
               {FORMATS.map((f) => (
                 <option key={f}>{f}</option>
               ))}

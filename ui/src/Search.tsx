@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { api, enc, type Agent, type ExampleType, type Judgment, type SearchResponse, type TuneResult } from './api.ts';
+import { client, ok, type Agent, type ExampleType, type SearchResponse, type TuneResult } from './api.ts';
 import { Bar, Empty, ErrorBox, useAction } from './ui.tsx';
 
 export function Search({ agent, onAgentChanged }: { agent: Agent; onAgentChanged?: () => void }) {
@@ -19,15 +19,15 @@ export function Search({ agent, onAgentChanged }: { agent: Agent; onAgentChanged
     e.preventDefault();
     await act(async () => {
       const [found, judged] = await Promise.all([
-        api<SearchResponse>('POST', `/v1/agents/${enc(agent.name)}/search`, {
+        ok(client.POST('/v1/agents/{agent}/search', { params: { path: { agent: agent.name } }, body: {
           query,
           similarityWeight: alpha,
           scoreWeight: beta,
           minScore: Number(minScore) || 0,
           topK: Number(topK) || 10,
           ...(type ? { exampleType: type as ExampleType } : {}),
-        }),
-        api<{ items: Judgment[] }>('GET', `/v1/agents/${enc(agent.name)}/judgments`, undefined, { query }),
+        } })),
+        ok(client.GET('/v1/agents/{agent}/judgments', { params: { path: { agent: agent.name }, query: { query } } })),
       ]);
       setRes(found);
       setAsked(query);
@@ -36,7 +36,7 @@ export function Search({ agent, onAgentChanged }: { agent: Agent; onAgentChanged
   };
   const judge = (exampleId: string, grade: number) =>
     judging.act(async () => {
-      await api<Judgment>('POST', `/v1/agents/${enc(agent.name)}/judgments`, { query: asked, exampleId, grade });
+      await ok(client.POST('/v1/agents/{agent}/judgments', { params: { path: { agent: agent.name } }, body: { query: asked, exampleId, grade } }));
       setGrades((g) => new Map(g).set(exampleId, grade));
     });
   return (
@@ -130,7 +130,7 @@ function Tuning({ agent, onApplied }: { agent: Agent; onApplied: (alpha: number,
   const run = (apply: boolean) =>
     act(async () => {
       setResult(null);
-      const r = await api<TuneResult>('POST', `/v1/agents/${enc(agent.name)}/search/tune`, { apply });
+      const r = await ok(client.POST('/v1/agents/{agent}/search/tune', { params: { path: { agent: agent.name } }, body: { apply } }));
       setResult(r);
       if (r.applied) onApplied(r.best.similarityWeight, r.best.scoreWeight);
     });
