@@ -5,6 +5,7 @@ import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { createEmbedding } from './embeddings/providers.ts';
 import { ExampleService } from './examples/examples.ts';
+import { UsageRecorder } from './examples/usage.ts';
 import { RunService } from './finetune/runs.ts';
 import { IndexService } from './indexing/index-service.ts';
 import { PgvectorIndex } from './indexing/pgvector-index.ts';
@@ -24,6 +25,8 @@ export class Exemplar {
   readonly apiKeys: ApiKeyService;
   readonly prompts: PromptService;
   readonly examples: ExampleService;
+  /** When examples were last searched or put in a dataset (batched writes; see UsageRecorder). */
+  readonly usage: UsageRecorder;
   /** Where vectors live and how they are searched (see VectorIndex). */
   readonly index: VectorIndex;
   /** The in-memory backend; it also owns the embedders and their cache statistics. */
@@ -45,6 +48,7 @@ export class Exemplar {
   ) {
     this.agents = new AgentService(db, (spec) => void createEmbedding(spec, config.embedding));
     this.examples = new ExampleService(db, this.agents, config);
+    this.usage = new UsageRecorder(db);
     this.apiKeys = new ApiKeyService(db, this.agents);
     this.prompts = new PromptService(db, this.agents, config.maxPromptBytes);
     this.memoryIndex = new IndexService(db, this.agents, config.embedding, config.dataDir, {
@@ -78,8 +82,10 @@ export class Exemplar {
   }
 
   /** The seed's hybrid_retrieve_best_examples: exact filters, then α · similarity + β · reward. */
-  hybridRetrieveBestExamples(options: RetrieveOptions): Promise<RetrieveResult> {
-    return this.retrieval.hybridRetrieveBestExamples(options);
+  async hybridRetrieveBestExamples(options: RetrieveOptions): Promise<RetrieveResult> {
+    const result = await this.retrieval.hybridRetrieveBestExamples(options);
+    this.usage.noteSearch(result.results.map((r) => r.id));
+    return result;
   }
 
   /** The seed's sync_training_data_to_vector_store. */
@@ -104,6 +110,7 @@ export class Exemplar {
     await this.worker?.stop();
     await this.runs.stopPoller();
     await this.index.saveAll().catch(() => {});
+    await this.usage.close();
     await this.db.close();
   }
 }

@@ -25,6 +25,8 @@ export interface AuditRow {
   id: number;
   at: Date;
   actor: string;
+  /** Who, for people: the API key's name for key:<id>, otherwise the actor. */
+  actorName: string;
   action: string;
   entityType: string;
   entityId: string | null;
@@ -32,14 +34,17 @@ export interface AuditRow {
   details: Record<string, unknown>;
 }
 
-export async function listAudit(db: Queryable, opts: { agentId?: string; limit?: number } = {}): Promise<AuditRow[]> {
+export async function listAudit(
+  db: Queryable,
+  opts: { agentId?: string; limit?: number; entityId?: string; before?: number } = {},
+): Promise<AuditRow[]> {
   const { rows } = await db.query<AuditRow>(
-    `SELECT id, at, actor, action, entity_type AS "entityType", entity_id AS "entityId",
+    `SELECT id, at, actor, ${actorNameSql('actor')} AS "actorName", action, entity_type AS "entityType", entity_id AS "entityId",
             agent_id AS "agentId", details
        FROM audit_log
-      WHERE ($1::uuid IS NULL OR agent_id = $1)
+      WHERE ($1::uuid IS NULL OR agent_id = $1) AND ($3::text IS NULL OR entity_id = $3) AND ($4::bigint IS NULL OR id < $4)
       ORDER BY id DESC LIMIT $2`,
-    [opts.agentId ?? null, opts.limit ?? 50],
+    [opts.agentId ?? null, opts.limit ?? 50, opts.entityId ?? null, opts.before ?? null],
   );
   return rows;
 }
@@ -82,4 +87,13 @@ export async function withActorNames<T extends object, F extends keyof T & strin
 ): Promise<(T & Record<`${F}Name`, string>)[]> {
   const names = await actorNames(db, rows.map((r) => String(r[field])));
   return rows.map((r) => ({ ...r, [`${field}Name`]: names.get(String(r[field])) ?? String(r[field]) }) as T & Record<`${F}Name`, string>);
+}
+
+/**
+ * The SQL expression of actorNames for an actor column: the key's name (or prefix) for key:<id>,
+ * the actor itself otherwise. For the SELECT lists of rows that show who did something.
+ */
+export function actorNameSql(column: string): string {
+  return `coalesce((SELECT coalesce(nullif(btrim(k.name), ''), k.prefix || '…') FROM api_keys k
+    WHERE ${column} LIKE 'key:%' AND k.id::text = lower(substr(${column}, 5))), ${column})`;
 }

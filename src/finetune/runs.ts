@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { canRead, canWrite, ForbiddenError, type Access } from '../access/access.ts';
-import { recordAudit, type Actor } from '../audit/audit.ts';
+import { actorNameSql, recordAudit, type Actor } from '../audit/audit.ts';
 import type { BuiltDataset, datasetSpec } from '../datasets/builder.ts';
 import type { Queryable } from '../db/database.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
@@ -58,7 +58,8 @@ export interface RunUpdate {
 const RUN_COLUMNS = `r.id::text, r.agent_id::text AS "agentId", a.name AS "agentName", r.backend, r.base_model AS "baseModel",
   r.hyperparameters, r.dataset_format AS "datasetFormat", r.dataset_sha256 AS "datasetSha256",
   r.validation_sha256 AS "validationSha256", r.status, r.status_history AS "statusHistory", r.external_id AS "externalId",
-  r.result_model AS "resultModel", r.error, r.created_by AS "createdBy", r.created_at AS "createdAt",
+  r.result_model AS "resultModel", r.error, r.created_by AS "createdBy",
+  ${actorNameSql('r.created_by')} AS "createdByName", r.created_at AS "createdAt",
   r.updated_at AS "updatedAt", r.finished_at AS "finishedAt", r.backend_state AS "backendState"`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -41,6 +41,8 @@ export interface Run {
   resultModel: string | null;
   error: string | null;
   createdBy: string;
+  /** Who, for people: the API key's name for key:<id>, otherwise createdBy. */
+  createdByName: string;
   createdAt: Date;
   updatedAt: Date;
   finishedAt: Date | null;

@@ -43,6 +43,7 @@ export async function fewShotPrompt(app: Exemplar, access: Access, agentRef: str
   const agent = await app.agents.resolve(agentRef);
   if (!canRead(access, agent.id)) throw new NotFoundError('agent', agentRef);
   const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query: task, topK, positiveRatio: 0.8 });
+  app.usage.noteSearch([...mix.positive, ...mix.negative].map((e) => e.id));
   return [
     `Here are examples of how the agent "${agent.name}" answered similar requests well.`,
     exampleBlock('examples', mix.positive, { reward: false }),

@@ -70,6 +70,7 @@ export const buildDatasetOp = defineOperation({
   run: async (input, { app, progress }) => {
     const { buildDataset } = await import('../datasets/builder.ts'); // the tokenizer and embedders load only when a build runs
     const built = await buildDataset(app, input, progress);
+    await app.usage.noteDataset(built.records.map((r) => r.id)); // for agent_stats' "never used"
     return {
       format: built.format,
       train: built.train,

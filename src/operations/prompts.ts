@@ -10,7 +10,8 @@ const promptVersionJson = z.object({
   basedOnVersion: z.number().int().nullable(),
   exampleIds: z.array(z.string()),
   note: z.string(),
-  createdBy: z.string(),
+  createdBy: z.string().describe('As stored: cli:<user>, key:<api key id>, system'),
+  createdByName: z.string().describe("Who, for people: the API key's name for key:<id>, otherwise createdBy"),
   createdAt: z.string(),
   labels: z.array(z.string()),
 });

@@ -21,6 +21,8 @@ import { diffPrompts, getPrompt, listPromptVersions, promotePrompt, rollbackProm
 import { indexStatus, searchExamples, syncIndex } from './retrieval.ts';
 import { evaluateSearch, judgeResult, listJudgments, tuneSearch } from './relevance.ts';
 import { describeSchemaOp, runSql } from './sql.ts';
+import { agentStatsOp } from './stats.ts';
+import { listAuditOp } from './audit.ts';
 
 /** Every operation Exemplar has. Each door builds itself from this list. */
 export const operations: Operation[] = [
@@ -38,6 +40,8 @@ export const operations: Operation[] = [
   bulkEditExamples,
   importExamplesOp,
   exportExamplesOp,
+  agentStatsOp,
+  listAuditOp,
   buildDatasetOp,
   validateDatasetOp,
   searchExamples,

@@ -155,6 +155,7 @@ const judgment = z.object({
   exampleId: z.string(),
   grade: z.number().int(),
   judgedBy: z.string(),
+  judgedByName: z.string().describe("Who, for people: the API key's name for key:<id>, otherwise judgedBy"),
   judgedAt: z.string().describe('ISO 8601'),
 });
 
@@ -195,7 +196,7 @@ export const listJudgments = defineOperation({
   access: { agent: (i) => i.agent, level: 'read' },
   http: { method: 'GET', path: '/v1/agents/{agent}/judgments' },
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
-  cli: { command: 'search judgments', columns: ['judgedAt', 'grade', 'query', 'exampleId', 'judgedBy'] },
+  cli: { command: 'search judgments', columns: ['judgedAt', 'grade', 'query', 'exampleId', 'judgedByName'] },
   run: async ({ agent, query, limit }, { app }) => ({ items: toJson(await app.relevance.judgments(agent, { query, limit })) }),
 });
 

@@ -47,6 +47,7 @@ export async function optimizePromptWithMcpRag(
   });
   const query = [agent.description, current?.content].filter(Boolean).join('\n\n') || agent.name;
   const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query, topK: o.topKExamples, positiveRatio: 0.7, minScore: 0.5 });
+  app.usage.noteSearch([...mix.positive, ...mix.negative].map((e) => e.id));
   const examples = { positive: mix.positive, negative: mix.negative };
   const input = { agentName: agent.name, description: agent.description, currentPrompt: current?.content ?? null, ...examples };
 

@@ -1,6 +1,6 @@
 import { createTwoFilesPatch, diffWordsWithSpace } from 'diff';
 import type { AgentService } from '../agents/agents.ts';
-import { recordAudit, type Actor } from '../audit/audit.ts';
+import { actorNameSql, recordAudit, type Actor } from '../audit/audit.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { DEFAULT_MAX_PROMPT_BYTES } from '../config/config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
@@ -14,13 +14,16 @@ export interface PromptVersion {
   exampleIds: string[];
   note: string;
   createdBy: string;
+  /** Who, for people: the API key's name for key:<id>, otherwise createdBy. */
+  createdByName: string;
   createdAt: Date;
   /** Labels pointing at this version, e.g. ["production"]. */
   labels: string[];
 }
 
 const VERSION_COLUMNS = `v.version, v.content, v.source, v.model, v.based_on_version AS "basedOnVersion",
-  v.example_ids::text[] AS "exampleIds", v.note, v.created_by AS "createdBy", v.created_at AS "createdAt",
+  v.example_ids::text[] AS "exampleIds", v.note, v.created_by AS "createdBy",
+  ${actorNameSql('v.created_by')} AS "createdByName", v.created_at AS "createdAt",
   coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM prompt_labels l WHERE l.agent_id = v.agent_id AND l.version = v.version), '{}') AS labels`;
 
 export interface NewPromptVersion {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AgentRef, AgentService } from '../agents/agents.ts';
-import { recordAudit, type Actor } from '../audit/audit.ts';
+import { actorNameSql, recordAudit, type Actor } from '../audit/audit.ts';
 import type { Database } from '../db/database.ts';
 import { ValidationError } from '../errors.ts';
 import type { RetrieveOptions, RetrieveResult } from '../retrieval/retrieval.ts';
@@ -64,6 +64,8 @@ export interface Judgment {
   exampleId: string;
   grade: number;
   judgedBy: string;
+  /** Who, for people: the API key's name for key:<id>, otherwise judgedBy. */
+  judgedByName: string;
   judgedAt: Date;
 }
 
@@ -151,7 +153,7 @@ export class RelevanceService {
       const { rows } = await tx.query<Judgment>(
         `INSERT INTO relevance_judgments (agent_id, query, example_id, grade, judged_by) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (agent_id, query, example_id) DO UPDATE SET grade = excluded.grade, judged_by = excluded.judged_by, judged_at = now()
-         RETURNING query, example_id::text AS "exampleId", grade, judged_by AS "judgedBy", judged_at AS "judgedAt"`,
+         RETURNING query, example_id::text AS "exampleId", grade, judged_by AS "judgedBy", ${actorNameSql('judged_by')} AS "judgedByName", judged_at AS "judgedAt"`,
         [agent.id, query, j.exampleId, j.grade, actor],
       );
       await recordAudit(tx, { actor, action: 'judgment.set', entityType: 'relevance_judgment', entityId: j.exampleId, agentId: agent.id, details: { query, grade: j.grade } });
@@ -163,7 +165,7 @@ export class RelevanceService {
   async judgments(agentRef: string, opts: { query?: string; limit?: number } = {}): Promise<Judgment[]> {
     const agent = await this.agents.resolve(agentRef);
     const { rows } = await this.db.query<Judgment>(
-      `SELECT query, example_id::text AS "exampleId", grade, judged_by AS "judgedBy", judged_at AS "judgedAt"
+      `SELECT query, example_id::text AS "exampleId", grade, judged_by AS "judgedBy", ${actorNameSql('judged_by')} AS "judgedByName", judged_at AS "judgedAt"
          FROM relevance_judgments WHERE agent_id = $1 AND ($2::text IS NULL OR query = $2)
         ORDER BY judged_at DESC, query, example_id LIMIT $3`,
       [agent.id, opts.query === undefined ? null : normalizeQuery(opts.query), opts.limit ?? 1000],

@@ -81,6 +81,8 @@ const TABLES = [
   'index_outbox',
   'embedding_cache',
   'relevance_judgments',
+  'example_reward_history',
+  'example_usage',
 ];
 
 /** A fingerprint of every row of every table: equal fingerprints mean the database did not change. */
