@@ -30,6 +30,10 @@ export interface CheckedStatement {
   recursive: boolean;
   /** Every function call, for the embedded database's check of set-returning functions. */
   calls: FunctionCall[];
+  /** Whether it has a subquery in FROM or a WITH: names the statement gives its own row sources. */
+  subqueries: boolean;
+  /** Whether it renames a table's columns (`FROM t AS a(x, y)`), so `a.id` may not be the table's id. */
+  renamesColumns: boolean;
 }
 
 /** One function call in the statement. */
@@ -136,6 +140,8 @@ export async function checkStatement(sql: string): Promise<CheckedStatement> {
     operators: [...walker.operators],
     recursive: walker.recursive,
     calls: walker.calls,
+    subqueries: walker.subqueries,
+    renamesColumns: walker.renamesColumns,
   };
 }
 
@@ -160,6 +166,8 @@ class TreeWalker {
   readonly operators = new Set<string>();
   readonly calls: FunctionCall[] = [];
   recursive = false;
+  subqueries = false;
+  renamesColumns = false;
 
   /** `ctes` holds the CTE names visible at this point of the query. */
   walk(value: unknown, ctes: ReadonlySet<string>): void {
@@ -176,6 +184,7 @@ class TreeWalker {
       if (DATA_MODIFYING.has(key)) {
         reject(`${key.replace('Stmt', '').toUpperCase()} is not allowed, not even inside WITH: the gateway only reads`);
       }
+      if (key === 'RangeSubselect' || key === 'RangeFunction' || key === 'WithClause') this.subqueries = true;
       if (key === 'RangeVar') this.table(child, ctes);
       else if (key === 'FuncCall') this.func(child);
       else if (key === 'A_Expr') this.operator(child.name);
@@ -192,6 +201,7 @@ class TreeWalker {
     const { withClause, ...rest } = stmt;
     let ctes = outer;
     if (withClause) {
+      this.subqueries = true;
       const defs: Node[] = withClause.ctes.map((c: Node) => c.CommonTableExpr);
       const names: string[] = defs.map((d) => d.ctename);
       if (withClause.recursive) this.recursive = true;
@@ -210,6 +220,7 @@ class TreeWalker {
 
   private table(rangeVar: Node, ctes: ReadonlySet<string>): void {
     const name: string = rangeVar.relname;
+    if (rangeVar.alias?.colnames?.length) this.renamesColumns = true;
     const readable = `the readable tables are ${READABLE_TABLES.join(', ')}`;
     if (rangeVar.schemaname || rangeVar.catalogname) {
       const full = [rangeVar.catalogname, rangeVar.schemaname, name].filter(Boolean).join('.');

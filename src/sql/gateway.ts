@@ -4,6 +4,7 @@ import { ExemplarError, ValidationError } from '../errors.ts';
 import { isUuid } from '../validation.ts';
 import { checkStatement, READABLE_TABLES, statementTypes, type CheckedStatement, type FunctionCall } from './check.ts';
 import { SqlQueryError, SqlRejectedError, SqlResultTooLargeError, SqlTimeoutError } from './errors.ts';
+import { worstCase, type PlanNode, type TableFacts } from './worst-case.ts';
 
 export const DEFAULT_ROW_LIMIT = 500;
 export const MAX_ROW_LIMIT = 10_000;
@@ -104,6 +105,7 @@ export async function runReadOnlySql(db: Database, sql: string, opts: RunSqlOpti
           await tx.exec(`SET LOCAL search_path = ${quoteIdent(sandbox.searchPath)}, pg_temp`);
         }
         await checkSetSizes(tx, sql, stmt, setReturning);
+        await checkWorstCase(tx, stmt, budget, sandbox.schema, scope === 'all');
       }
       const limits = { rowLimit, maxBytes, budget };
       return stmt.kind === 'explain' ? explain(tx, stmt, limits) : select(tx, stmt, limits);
@@ -304,14 +306,7 @@ const MAX_BATCH = 1000;
  */
 async function select(tx: Queryable, stmt: CheckedStatement, limits: FetchLimits): Promise<Fetched> {
   const { rowLimit, maxBytes } = limits;
-  const row =
-    '(SELECT json_build_array(json_agg(key ORDER BY n), json_agg(value ORDER BY n)) ' +
-    'FROM json_each(to_json(q.*)) WITH ORDINALITY AS c(key, value, n))::text';
-  // A window with a frame from the first row streams: it keeps neither earlier rows nor later ones.
-  const declare =
-    'DECLARE exemplar_sql NO SCROLL CURSOR FOR SELECT ' +
-    `CASE WHEN sum(octet_length(j)) OVER (ROWS UNBOUNDED PRECEDING) <= ${maxBytes} THEN j END AS r, octet_length(j) AS bytes ` +
-    `FROM (SELECT ${row} AS j FROM (\n${stmt.text}\n) AS q) AS s`;
+  const declare = `DECLARE exemplar_sql NO SCROLL CURSOR FOR ${cursorQuery(stmt, maxBytes)}`;
   // Belt and braces: the text sent must still be one statement, whatever the user's text held.
   const types = await statementTypes(declare);
   if (types.length !== 1 || types[0] !== 'DeclareCursorStmt') throw new SqlRejectedError('the query does not stand alone as one SELECT');
@@ -371,6 +366,22 @@ async function select(tx: Queryable, stmt: CheckedStatement, limits: FetchLimits
   };
 }
 
+/**
+ * The query the cursor reads: each row as the JSON text of [names, values], blanked once the running
+ * total of row sizes passes maxBytes. A window with a frame from the first row streams: it keeps
+ * neither earlier rows nor later ones.
+ */
+function cursorQuery(stmt: CheckedStatement, maxBytes: number): string {
+  const row =
+    '(SELECT json_build_array(json_agg(key ORDER BY n), json_agg(value ORDER BY n)) ' +
+    'FROM json_each(to_json(q.*)) WITH ORDINALITY AS c(key, value, n))::text';
+  return (
+    'SELECT ' +
+    `CASE WHEN sum(octet_length(j)) OVER (ROWS UNBOUNDED PRECEDING) <= ${maxBytes} THEN j END AS r, octet_length(j) AS bytes ` +
+    `FROM (SELECT ${row} AS j FROM (\n${stmt.text}\n) AS q) AS s`
+  );
+}
+
 /** EXPLAIN cannot run in a cursor; its plan is short, so both caps apply after the fact. */
 async function explain(tx: Queryable, stmt: CheckedStatement, limits: FetchLimits): Promise<Fetched> {
   const { rows } = await tx.query<Record<string, unknown>>(stmt.text);
@@ -410,6 +421,102 @@ async function checkEstimatedTime(tx: Queryable, text: string, budget: TimeBudge
       { timeoutMs: budget.ms, ...(showCost ? { estimatedCost: cost } : {}) },
     );
   }
+}
+
+/**
+ * Rows PGlite gets through per millisecond in the worst case the bound counts (a nested loop
+ * comparing every pair, about 2 per microsecond measured), so budget × this is the most work allowed.
+ */
+const PGLITE_WORST_ROWS_PER_MS = 2000;
+
+/**
+ * The cost check trusts the planner's guesses of what filters keep; this one trusts none (see
+ * worst-case.ts). It bounds the plan of the statement as the cursor will run it: with
+ * cursor_tuple_fraction 1 the cursor plans for all rows, as a plain SELECT does, and the wrapper
+ * around the statement (one row's JSON at a time) changes no join. A plan over the bound gets one more try without nested
+ * loops, which the planner picks for joins it guesses small; a hash join's work is its inputs and
+ * its output. Scoped callers are not told the bound: it counts other agents' rows.
+ */
+async function checkWorstCase(tx: Queryable, stmt: CheckedStatement, budget: TimeBudget, schema: string, showRows: boolean): Promise<void> {
+  const allowed = budget.ms * PGLITE_WORST_ROWS_PER_MS;
+  await tx.exec('SET LOCAL cursor_tuple_fraction = 1');
+  let plan = await planTree(tx, stmt.text);
+  const facts = await tableFacts(tx, schema, relationsIn(plan));
+  // Renamed columns hide which column a name is: then no key counts.
+  if (stmt.renamesColumns) facts.uniqueKeys = new Map();
+  let bound = worstCase(plan, facts, !stmt.subqueries);
+  if (bound.work <= allowed) return;
+  await tx.exec('SET LOCAL enable_nestloop = off');
+  plan = await planTree(tx, stmt.text);
+  bound = worstCase(plan, facts, !stmt.subqueries);
+  if (bound.work <= allowed) return;
+  throw new SqlTimeoutError(
+    `query could touch ${showRows && Number.isFinite(bound.work) ? `up to ${Math.round(bound.work).toLocaleString('en-US')} rows` : 'too many rows'} ` +
+      `in the worst case, more than fit in ${budgetName(budget)}: the embedded database runs one query at a time and cannot ` +
+      "stop a running one, so it counts each table whole and each join as every pair, unless a unique column (such as id) " +
+      'joins it. Join on such a column, aggregate before joining, or use a PostgreSQL server (DATABASE_URL)' +
+      (budget.variable ? `; or raise ${budget.variable} where no one else is waiting` : ''),
+    { timeoutMs: budget.ms },
+  );
+}
+
+async function planTree(tx: Queryable, query: string): Promise<PlanNode> {
+  const { rows } = await tx.query<Record<string, unknown>>(`EXPLAIN (FORMAT JSON) ${query}`);
+  return planOf(rows) as unknown as PlanNode;
+}
+
+function relationsIn(plan: PlanNode, into = new Set<string>()): Set<string> {
+  if (plan['Relation Name']) into.add(plan['Relation Name']);
+  for (const child of plan.Plans ?? []) relationsIn(child, into);
+  return into;
+}
+
+/**
+ * Each table's whole size and its unique keys. The size is the larger of the planner's (the
+ * table's current pages times the rows it expects per page) and the statistics' live row count;
+ * either may be somewhat off, which moves the bound by that factor, not by the factors a join makes.
+ */
+async function tableFacts(tx: Queryable, schema: string, tables: Set<string>): Promise<TableFacts> {
+  const rows = new Map<string, number>();
+  const { rows: live } = await tx.query<{ table: string; n: number }>(
+    'SELECT relname AS "table", n_live_tup::float8 AS n FROM pg_catalog.pg_stat_user_tables WHERE schemaname = $1 AND relname = ANY ($2::text[])',
+    [schema, [...tables]],
+  );
+  for (const table of tables) {
+    const planned = planOf((await tx.query<Record<string, unknown>>(`EXPLAIN (FORMAT JSON) SELECT * FROM ${quoteIdent(schema)}.${quoteIdent(table)}`)).rows)['Plan Rows'];
+    rows.set(table, Math.max(planned, live.find((r) => r.table === table)?.n ?? 0));
+  }
+  return { rows, uniqueKeys: await uniqueKeysOf(tx, schema) };
+}
+
+/** Unique keys come from the migrations, so they are read once per schema. */
+const uniqueKeysBySchema = new Map<string, Promise<Map<string, string[][]>>>();
+
+function uniqueKeysOf(tx: Queryable, schema: string): Promise<Map<string, string[][]>> {
+  let keys = uniqueKeysBySchema.get(schema);
+  if (!keys) {
+    keys = readUniqueKeys(tx, schema);
+    uniqueKeysBySchema.set(schema, keys);
+    keys.catch(() => uniqueKeysBySchema.delete(schema));
+  }
+  return keys;
+}
+
+async function readUniqueKeys(tx: Queryable, schema: string): Promise<Map<string, string[][]>> {
+  const { rows: keys } = await tx.query<{ table: string; columns: string[] }>(
+    `SELECT c.relname AS "table", array_agg(a.attname::text ORDER BY k.i) AS columns
+       FROM pg_catalog.pg_index x
+       JOIN pg_catalog.pg_class c ON c.oid = x.indrelid
+       CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, i)
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+      WHERE c.relnamespace = to_regnamespace($1) AND c.relname = ANY ($2::text[])
+        AND x.indisunique AND x.indpred IS NULL AND x.indexprs IS NULL
+      GROUP BY x.indexrelid, c.relname`,
+    [quoteIdent(schema), [...READABLE_TABLES]],
+  );
+  const uniqueKeys = new Map<string, string[][]>();
+  for (const { table, columns } of keys) uniqueKeys.set(table, [...(uniqueKeys.get(table) ?? []), columns]);
+  return uniqueKeys;
 }
 
 /**
