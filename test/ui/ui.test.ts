@@ -90,7 +90,10 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await page.getByText('No agents yet').waitFor();
   });
 
-  it('creates an agent, imports examples, filters, edits and pages through them', async () => {
+  const count = async (sql: string) => (await t.app.db.query<{ n: number }>(sql)).rows[0].n;
+  const rows = () => page.locator('table.data-grid tbody tr');
+
+  it('creates an agent, imports examples into the grid, pages with a total count and sorts by column', async () => {
     await page.getByLabel('Name').fill('ui-agent');
     await page.getByLabel('Description').fill('Answers Python questions');
     await page.getByRole('button', { name: 'Create agent' }).click();
@@ -98,51 +101,160 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     expect(new URL(page.url()).pathname).toBe('/agents/ui-agent');
     await page.getByText('No examples yet').waitFor();
 
-    const lines = Array.from({ length: 30 }, (_, i) =>
+    const lines = Array.from({ length: 60 }, (_, i) =>
       JSON.stringify({
         prompt: `How do I ${['sort a list', 'read a csv file', 'reverse a string'][i % 3]} in python, case ${i}?`,
         completion: i % 5 === 0 ? 'I do not know.' : `Use the standard library (answer ${i}).`,
         reward_score: i % 5 === 0 ? 0.1 : 0.9,
         example_type: i % 5 === 0 ? 'negative' : 'positive',
+        metadata: i % 2 === 0 ? { source: 'prod', ticket: i } : { source: 'staging' },
       }),
     );
+    await page.getByText('Import a file').click();
     await page.getByLabel('JSONL or CSV file').setInputFiles({ name: 'examples.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(lines.join('\n') + '\n') });
-    await page.getByRole('button', { name: 'Import' }).click();
-    await expect.poll(() => page.locator('form .ok').first().textContent(), { timeout: 20_000 }).toMatch(/^Imported 30 examples from \d+ lines \(0 duplicates skipped\)/);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await expect.poll(() => page.locator('form .ok').first().textContent(), { timeout: 20_000 }).toMatch(/^Imported 60 examples from \d+ lines \(0 duplicates skipped\)/);
     expect(await page.locator('progress').getAttribute('value')).toBe('1');
-    await page.locator('li.example').first().waitFor();
-    expect(await page.locator('li.example').count()).toBe(20);
-    await shot('02-examples');
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('60');
+    await expect.poll(() => rows().count()).toBe(50);
+    await shot('02-examples-grid');
 
+    // "Next" goes to the top of the page.
+    await page.evaluate(() => scrollTo(0, document.body.scrollHeight));
     await page.getByRole('button', { name: 'Next →' }).click();
     await page.getByText('page 2').waitFor();
-    await expect.poll(() => page.locator('li.example').count()).toBe(10);
+    await expect.poll(() => rows().count()).toBe(10);
+    expect(await page.evaluate(() => scrollY)).toBe(0);
+    await page.getByText(/showing 51–60/).waitFor();
     await page.getByRole('button', { name: '← Previous' }).click();
     await page.getByText('page 1').waitFor();
 
+    // Sorting by a column header asks the server for that order.
+    await page.getByRole('button', { name: /^Reward/ }).click();
+    await page.getByText('best reward first').waitFor();
+    const rewards = await page.locator('input[aria-label^="Reward of example"]').evaluateAll((els) => els.map((e) => Number((e as HTMLInputElement).value)));
+    expect(rewards[0]).toBe(0.9);
+    expect(rewards).toEqual([...rewards].sort((a, b) => b - a));
+    await page.getByRole('button', { name: /^Reward/ }).click();
+    await page.getByText('worst reward first').waitFor();
+    await expect.poll(() => page.locator('input[aria-label^="Reward of example"]').first().inputValue()).toBe('0.1');
+    await page.getByRole('button', { name: /^Created/ }).click();
+    await page.getByText('newest first').waitFor();
+  });
+
+  it('filters as you type, by any reward and by metadata, and says why min above max matches nothing', async () => {
     const filters = page.getByRole('form', { name: 'Filter examples' });
     await filters.getByLabel('Type').selectOption('negative');
-    await filters.getByLabel('Sort').selectOption('best');
-    await page.getByRole('button', { name: 'Apply filters' }).click();
-    await expect.poll(() => page.locator('li.example').count()).toBe(6);
-    await page.getByText('Best reward first · page 1').waitFor();
-    const rewards = await page.locator('li.example').evaluateAll((rows) =>
-      rows.map((r) => Number((r.querySelector('input[aria-label^="Reward of example"]') as HTMLInputElement).value)),
-    );
-    expect(rewards).toEqual([...rewards].sort((a, b) => b - a));
-
-    // Edit the first negative example's reward, then delete it.
-    const first = page.locator('li.example').first();
-    await first.getByLabel(/^Reward of example/).fill('0.3');
-    await first.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(async () => (await t.app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM training_examples WHERE reward_score = 0.3')).rows[0].n).toBe(1);
-    await page.locator('li.example').first().getByRole('button', { name: 'Delete' }).click();
-    await expect.poll(() => page.locator('li.example').count()).toBe(5);
-    expect((await t.app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM training_examples')).rows[0].n).toBe(29);
-
-    await page.getByLabel('Text').fill('no-such-text');
-    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('12');
+    await filters.getByLabel('Min reward').fill('0.82');
     await page.getByText('No examples match these filters.').waitFor();
+    await filters.getByLabel('Type').selectOption('');
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('48');
+    await filters.getByLabel('Max reward').fill('0.2');
+    await page.getByRole('alert').filter({ hasText: 'Min reward 0.82 is above max reward 0.2' }).waitFor();
+    await shot('02b-filter-min-above-max');
+    await filters.getByLabel('Min reward').fill('');
+    await filters.getByLabel('Max reward').fill('');
+    await filters.getByLabel('Metadata').fill('source=prod');
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('30');
+    await filters.getByLabel('Metadata').fill('ticket');
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('30');
+    await filters.getByLabel('Metadata').fill('source=staging, ticket');
+    await page.getByText('No examples match these filters.').waitFor();
+    await filters.getByLabel('Metadata').fill('');
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('60');
+  });
+
+  it('edits a reward of 0.33 in the grid', async () => {
+    const first = rows().first();
+    const id = await first.getAttribute('data-id');
+    await first.getByLabel(/^Reward of example/).fill('0.33');
+    await first.getByLabel(/^Reward of example/).press('Enter');
+    await expect.poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE id = '${id}' AND reward_score = 0.33`)).toBe(1);
+  });
+
+  it('moves, selects and opens rows with the keyboard, and relabels, re-rates and deletes in bulk', async () => {
+    await rows().first().focus();
+    await page.keyboard.press('x');
+    await page.keyboard.press('j');
+    await page.keyboard.press(' ');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('x');
+    await page.getByText('3 selected').waitFor();
+    const ids = await page.locator('table.data-grid tbody tr[aria-selected=true]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-id')));
+    expect(ids).toHaveLength(3);
+    const list = ids.map((i) => `'${i}'`).join(',');
+    const bulk = page.getByRole('region', { name: 'Bulk actions' });
+    await shot('02c-bulk-selection');
+    await bulk.getByRole('button', { name: 'Mark negative' }).click();
+    await expect.poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE id IN (${list}) AND example_type = 'negative'`)).toBe(3);
+    // The bulk change reloads the page and clears the selection; select the same three again.
+    await expect.poll(() => page.getByText('3 selected').count()).toBe(0);
+    for (const id of ids) await page.locator(`tr[data-id="${id}"]`).getByRole('checkbox').check();
+    await bulk.getByLabel('Reward for all').fill('0.33');
+    await bulk.getByRole('button', { name: 'Set reward' }).click();
+    await expect.poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE id IN (${list}) AND reward_score = 0.33`)).toBe(3);
+    const rated = await count(`SELECT count(*)::int AS n FROM example_reward_history WHERE example_id = '${ids[1]}'`);
+    expect(rated).toBeGreaterThanOrEqual(1);
+
+    // Enter opens the focused row in the side panel; Escape closes it.
+    await rows().nth(1).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: `Example ${ids[1]!.slice(0, 8)}` }).waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('panel-title');
+    await page.getByRole('heading', { name: 'Reward history' }).waitFor();
+    await expect.poll(() => page.locator('.panel .history li').count()).toBe(rated);
+    await expect.poll(() => page.locator('.panel .history li').last().textContent()).toMatch(/→ 0\.33/);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.locator('.panel').count()).toBe(0);
+
+    for (const id of ids) await page.locator(`tr[data-id="${id}"]`).getByRole('checkbox').check();
+    await bulk.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE id IN (${list})`)).toBe(0);
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('57');
+  });
+
+  it('adds an example in the side panel, renders its Markdown safely, and edits its text, type and metadata', async () => {
+    await page.getByRole('button', { name: 'Add example' }).click();
+    await page.getByRole('heading', { name: 'New example' }).waitFor();
+    const panel = page.locator('.panel');
+    const prompt = 'How do I **sort** a dict by value? <img src=x onerror="window.pwned=1"> [x](javascript:window.pwned=2)';
+    await panel.getByLabel('Prompt', { exact: true }).fill(prompt);
+    await panel.getByLabel('Completion', { exact: true }).fill('Use `sorted`:\n\n```python\nsorted(d.items(), key=lambda kv: kv[1])\n```\n<script>window.pwned=3</script>');
+    await panel.getByLabel('Reward').fill('0.33');
+    await panel.getByLabel('Metadata (JSON object)').fill('{"source": "ui-test"}');
+    await panel.getByRole('button', { name: 'Add example' }).click();
+    await panel.getByRole('heading', { name: /^Example [0-9a-f]{8}$/ }).waitFor();
+    expect(await count(`SELECT count(*)::int AS n FROM training_examples WHERE reward_score = 0.33 AND metadata->>'source' = 'ui-test'`)).toBe(1);
+    await panel.locator('.markdown strong', { hasText: 'sort' }).waitFor();
+    await panel.locator('.markdown pre code', { hasText: 'sorted(d.items()' }).waitFor();
+    expect(await panel.locator('.markdown script, .markdown [onerror]').count()).toBe(0);
+    expect(await panel.locator('.markdown a[href^="javascript"]').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    await shot('02d-side-panel');
+
+    await panel.getByRole('button', { name: 'Edit' }).click();
+    await panel.getByLabel('Prompt', { exact: true }).fill('How do I sort a dict by its values?');
+    await panel.getByLabel('Completion', { exact: true }).fill('Use sorted(d.items(), key=lambda kv: kv[1]).');
+    await panel.getByLabel('Type').selectOption('negative');
+    await panel.getByLabel('Metadata (JSON object)').fill('{"source": "ui-test", "reviewed": true}');
+    await panel.getByRole('button', { name: 'Save changes' }).click();
+    await panel.getByRole('button', { name: 'Edit' }).waitFor();
+    await expect
+      .poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE prompt = 'How do I sort a dict by its values?' AND example_type = 'negative' AND metadata->>'reviewed' = 'true'`))
+      .toBe(1);
+    await panel.getByText('Not rated since').or(panel.locator('.history li')).first().waitFor();
+    await panel.getByRole('button', { name: 'Close the example panel' }).click();
+    await expect.poll(() => page.getByTestId('total').textContent()).toBe('58');
+  });
+
+  it('says what to do about an invalid file in the UI\'s words', async () => {
+    await page.getByLabel('JSONL or CSV file').setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('{"prompt": "x"}\n') });
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    const alert = page.locator('form[aria-labelledby=import-title] [role=alert]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('tick "Skip invalid lines"');
+    expect(await alert.textContent()).not.toContain('--skip-invalid');
   });
 
   it('searches with α/β sliders and shows the score bars', async () => {
@@ -157,6 +269,11 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await expect.poll(() => page.locator('li.result .prompt').first().textContent()).toContain('read a csv file');
     await page.getByText('α 0.8, β 0.2').waitFor();
     await shot('03-search');
+    // Moving a slider re-runs the search after a short pause, with no click.
+    await page.locator('input[name=alpha]').fill('0.3');
+    await page.getByText('α 0.3, β 0.2').waitFor();
+    await page.locator('input[name=alpha]').fill('0.8');
+    await page.getByText('α 0.8, β 0.2').waitFor();
   });
 
   it('records a relevance judgment per result with one click, and measures and tunes the search on them', async () => {
@@ -178,9 +295,13 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await page.getByRole('link', { name: 'Prompt versions' }).click();
     await page.getByText('No prompt versions yet').waitFor();
     await page.getByText('Write a new version').click();
+    // A new version is a draft (candidate) unless production is chosen.
+    expect(await page.getByLabel('Label').inputValue()).toBe('candidate');
     await page.getByLabel('System prompt').fill('You answer Python questions. Be brief.');
+    await page.getByLabel('Label').selectOption('production');
     await page.getByRole('button', { name: 'Save version' }).click();
     await page.getByText('Production: v1').waitFor();
+    expect(await page.locator('.versions li').first().textContent()).not.toMatch(/key:[0-9a-f]{8}-/);
 
     expect(await page.getByLabel('Optimizer').inputValue()).toBe('heuristic');
     await page.getByRole('button', { name: 'Optimize prompt' }).click();
@@ -207,14 +328,78 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await shot('06-index');
     await page.getByRole('link', { name: 'Datasets & runs' }).click();
     await page.getByText(/No fine-tuning runs yet|Fine-tuning runs are not available/).waitFor();
+    // Focus went to the page's heading after the navigation.
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+
+    // Every option of the API: format, type, reward range, split, query, redaction.
+    const form = page.getByRole('form', { name: 'Build a dataset' });
+    await form.getByLabel('Format').selectOption('openai-dpo');
+    await form.getByRole('button', { name: 'Build dataset' }).click();
+    await form.getByTestId('dpo-help').waitFor();
+    expect(await form.getByTestId('dpo-help').textContent()).toContain('same prompt');
+    await shot('07a-dpo-no-pairs');
+    await form.getByLabel('Format').selectOption('openai-sft');
+    await form.getByLabel(/^Validation share/).fill('0.2');
+    await form.getByLabel(/^Query/).fill('read a csv file');
+    await form.getByLabel(/^Redact/).check();
+    await form.getByRole('button', { name: 'Build dataset' }).click();
+    await form.getByText(/^openai-sft: \d+ train/).waitFor();
+    await form.getByLabel('Min reward').fill('0.9');
+    await form.getByLabel('Max reward').fill('0.2');
+    await form.getByRole('button', { name: 'Build dataset' }).click();
+    await form.getByRole('alert').filter({ hasText: 'Min reward 0.9 is above max reward 0.2' }).waitFor();
+    expect(await form.getByText(/^openai-sft: \d+ train/).count()).toBe(0);
+
+    // A run can be cancelled from the UI.
+    await page.getByText('Start a run').click();
+    await page.getByLabel('Base model').fill('my-base-model');
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await expect.poll(async () => (await t.app.db.query<{ status: string }>('SELECT status FROM fine_tuning_runs')).rows.map((r) => r.status)).toEqual(['cancelled']);
+    await page.locator('.tag.status-cancelled').waitFor();
+    expect(await page.getByRole('button', { name: 'Cancel run' }).count()).toBe(0);
     await shot('07-runs');
+  });
+
+  it('stays signed in on this browser only when asked, and says what that means', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').fill(admin);
+    await page.getByLabel('Stay signed in on this browser').check();
+    await page.getByText(/saved in this browser \(localStorage\) until you sign out/).waitFor();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Agents' }).waitFor();
+    const other = await context.newPage();
+    await other.goto(`${server.url}/agents/ui-agent`);
+    await other.getByRole('heading', { name: 'ui-agent' }).waitFor();
+    await other.close();
+    // Signing out forgets it everywhere.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
+    const third = await context.newPage();
+    await third.goto(server.url);
+    await third.getByLabel('API key').waitFor();
+    await third.close();
+    await page.getByLabel('API key').fill(admin);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Agents' }).waitFor();
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
   });
 
   it('fits a phone-width screen without horizontal scrolling', async () => {
     // The same tab: the key is in its sessionStorage.
     const phone = page;
     await phone.setViewportSize({ width: 375, height: 812 });
-    for (const tab of ['', '/search', '/prompts']) {
+    // A long description once widened the page to 1218 px.
+    await t.app.agents.update('ui-agent', { description: 'Answers Python questions about the standard library, packaging, typing and testing_with_a_very_long_identifier_that_does_not_break_anywhere_at_all_'.repeat(3) }, ACTOR);
+    await phone.goto(server.url);
+    await phone.getByRole('heading', { name: 'Agents' }).waitFor();
+    await phone.waitForLoadState('networkidle');
+    {
+      const { scroll, client } = await phone.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      expect(scroll, 'horizontal scroll on the agents list').toBeLessThanOrEqual(client);
+      await shot('08-phone-agents', phone);
+    }
+    for (const tab of ['', '/search', '/prompts', '/index', '/runs']) {
       await phone.goto(`${server.url}/agents/ui-agent${tab}`);
       await phone.getByRole('heading', { name: 'ui-agent' }).waitFor();
       await phone.locator('.tab-body').waitFor();
@@ -223,6 +408,13 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
       expect(scroll, `horizontal scroll on ${tab || '/'}`).toBeLessThanOrEqual(client);
       await shot(`08-phone${tab.replace('/', '-') || '-examples'}`, phone);
     }
+    // The side panel, open on a phone.
+    await phone.goto(`${server.url}/agents/ui-agent`);
+    await phone.locator('table.data-grid tbody tr').first().click();
+    await phone.locator('.panel .markdown').first().waitFor();
+    const { scroll, client } = await phone.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    expect(scroll, 'horizontal scroll with the side panel open').toBeLessThanOrEqual(client);
+    await shot('08-phone-panel', phone);
     await phone.setViewportSize({ width: 1280, height: 900 });
   });
 

@@ -39,7 +39,7 @@ export function AgentPage({ name, tab, go }: { name: string; tab: string; go: (t
       <h1>{name}</h1>
       {a && (
         <p className="muted agent-meta">
-          {a.description && <span>{a.description} · </span>}
+          {a.description && <span className="desc">{a.description} · </span>}
           <span>{a.exampleCount} examples</span> · <span>α {a.similarityWeight}</span> · <span>β {a.scoreWeight}</span> · <span>{a.embeddingModel}</span>
         </p>
       )}

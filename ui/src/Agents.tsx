@@ -21,8 +21,8 @@ export function Agents({ go }: { go: (to: string) => void }) {
                   <th scope="col">Name</th>
                   <th scope="col">Description</th>
                   <th scope="col" className="num">Examples</th>
-                  <th scope="col" className="num">α / β</th>
-                  <th scope="col">Embeddings</th>
+                  <th scope="col" className="num wide-only">α / β</th>
+                  <th scope="col" className="wide-only">Embeddings</th>
                 </tr>
               </thead>
               <tbody>
@@ -35,10 +35,10 @@ export function Agents({ go }: { go: (to: string) => void }) {
                     </td>
                     <td className="clip">{a.description || <span className="muted">—</span>}</td>
                     <td className="num">{a.exampleCount}</td>
-                    <td className="num">
+                    <td className="num wide-only">
                       {a.similarityWeight} / {a.scoreWeight}
                     </td>
-                    <td>{a.embeddingModel}</td>
+                    <td className="wide-only">{a.embeddingModel}</td>
                   </tr>
                 ))}
               </tbody>

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { clearKey, getKey, onUnauthorized, setKey, takeKeyFromFragment } from './api.ts';
+import { FocusOnNavigate } from './focus.tsx';
 import { AgentPage } from './AgentPage.tsx';
 import { Agents } from './Agents.tsx';
 import { ErrorBox, Link, usePath } from './ui.tsx';
@@ -26,7 +27,7 @@ export function App() {
     addEventListener('hashchange', on);
     return () => removeEventListener('hashchange', on);
   }, []);
-  if (!key) return <KeyScreen rejected={rejected} onKey={(k) => (setKey(k), setKeyState(k), setRejected(false))} />;
+  if (!key) return <KeyScreen rejected={rejected} onKey={(k, remember) => (setKey(k, remember), setKeyState(k), setRejected(false))} />;
   const m = /^\/agents\/([^/]+)(?:\/([\w-]+))?\/?$/.exec(path);
   return (
     <>
@@ -54,6 +55,7 @@ export function App() {
           Sign out
         </button>
       </header>
+      <FocusOnNavigate path={path} />
       <main id="main" tabIndex={-1}>
         {m ? <AgentPage name={decodeURIComponent(m[1])} tab={m[2] ?? 'examples'} go={go} /> : path === '/' ? <Agents go={go} /> : <NotFound go={go} />}
       </main>
@@ -74,8 +76,9 @@ function NotFound({ go }: { go: (to: string) => void }) {
   );
 }
 
-function KeyScreen({ onKey, rejected }: { onKey: (key: string) => void; rejected: boolean }) {
+function KeyScreen({ onKey, rejected }: { onKey: (key: string, remember: boolean) => void; rejected: boolean }) {
   const [value, setValue] = useState('');
+  const [remember, setRemember] = useState(false);
   const [error, setError] = useState<unknown>(rejected ? new Error('The server did not accept that API key. Enter another.') : null);
   const [busy, setBusy] = useState(false);
   const submit = async (e: FormEvent) => {
@@ -86,7 +89,7 @@ function KeyScreen({ onKey, rejected }: { onKey: (key: string) => void; rejected
     const res = await fetch('/v1/agents', { headers: { authorization: `Bearer ${value.trim()}` } }).catch(() => null);
     setBusy(false);
     if (!res) return setError(new Error('cannot reach the server'));
-    if (res.ok) return onKey(value.trim());
+    if (res.ok) return onKey(value.trim(), remember);
     const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
     setError(new Error(body.error?.message ?? `the server answered HTTP ${res.status}`));
   };
@@ -97,11 +100,18 @@ function KeyScreen({ onKey, rejected }: { onKey: (key: string) => void; rejected
         <p>Enter an API key to manage agents. Create one with <code>exemplar keys create --scope admin</code>.</p>
         <label htmlFor="api-key">API key</label>
         <input id="api-key" type="password" autoComplete="off" required value={value} onChange={(e) => setValue(e.target.value)} autoFocus />
+        <label className="check">
+          <input type="checkbox" checked={remember} onChange={(e) => setRemember(e.target.checked)} aria-describedby="remember-warning" /> Stay signed in on this browser
+        </label>
+        <p id="remember-warning" className="hint">
+          {remember
+            ? 'The key will be saved in this browser (localStorage) until you sign out: anyone who uses this browser profile, and any script that runs on this page, can read it. Do not choose this on a shared computer.'
+            : 'The key is kept in this browser tab only (sessionStorage) and is forgotten when the tab closes.'}
+        </p>
         <ErrorBox error={error} />
         <button type="submit" disabled={busy || !value.trim()}>
           {busy ? 'Checking…' : 'Continue'}
         </button>
-        <p className="hint">The key is kept in this browser tab only (sessionStorage).</p>
       </form>
     </main>
   );

@@ -1,91 +1,467 @@
-import { useRef, useState, type FormEvent } from 'react';
-import { client, importWithProgress, ok, type Agent, type Example, type ExampleType, type ImportResult } from './api.ts';
-import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
+// The examples workbench: a dense, sortable grid (TanStack Table) with a total count, keyboard
+// navigation, multi-select with bulk actions, inline reward editing, filters that re-run after a
+// short pause, and a side panel (lazy-loaded, with Markdown) that shows and edits one example.
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { createColumnHelper, rowSelectionFeature, rowSortingFeature, tableFeatures, useTable, type RowSelectionState, type SortingState } from '@tanstack/react-table';
+import { client, ok, type Agent, type Example, type ExampleType, type ListExamplesQuery } from './api.ts';
+import { ImportForm } from './ImportForm.tsx';
+import { Empty, ErrorBox, useAction, useDebounced, useLoad, when } from './ui.tsx';
 
-type Sort = 'newest' | 'oldest' | 'best' | 'worst';
-const SORT_LABELS: Record<Sort, string> = { newest: 'Newest first', oldest: 'Oldest first', best: 'Best reward first', worst: 'Worst reward first' };
+const ExamplePanel = lazy(() => import('./ExamplePanel.tsx'));
 
-interface Filter {
-  sort?: Sort;
-  exampleType?: ExampleType;
-  minScore?: number;
-  maxScore?: number;
-  contains?: string;
+type Sort = NonNullable<ListExamplesQuery['sort']>;
+const PAGE = 50;
+
+// Column sorting maps onto the API's sort orders (the server sorts; pages are cursors).
+const SORTS: Record<string, { desc: Sort; asc: Sort }> = {
+  createdAt: { desc: 'newest', asc: 'oldest' },
+  rewardScore: { desc: 'best', asc: 'worst' },
+  exampleType: { desc: 'negative_first', asc: 'positive_first' },
+};
+const SORT_LABELS: Record<Sort, string> = {
+  newest: 'newest first',
+  oldest: 'oldest first',
+  best: 'best reward first',
+  worst: 'worst reward first',
+  positive_first: 'positive first',
+  negative_first: 'negative first',
+};
+function toSort(sorting: SortingState): Sort {
+  const s = sorting[0];
+  const m = s && SORTS[s.id];
+  return m ? (s.desc ? m.desc : m.asc) : 'newest';
 }
-const PAGE = 20;
+
+const features = tableFeatures({ rowSortingFeature, rowSelectionFeature });
+const col = createColumnHelper<typeof features, Example>();
+
+function excerpt(text: string, n = 140): string {
+  const one = text.replace(/\s+/g, ' ').trim();
+  return one.length > n ? `${one.slice(0, n)}…` : one;
+}
+
+export interface FilterValues {
+  type: '' | ExampleType;
+  min: string;
+  max: string;
+  text: string;
+  metadata: string;
+  unrated: boolean;
+}
+const NO_FILTERS: FilterValues = { type: '', min: '', max: '', text: '', metadata: '', unrated: false };
+
+/** Turns the filter form into list_examples' query, or says why it cannot match anything. */
+export function filterQuery(f: FilterValues): { query: ListExamplesQuery; problem: string | null } {
+  const query: ListExamplesQuery = {};
+  const problems: string[] = [];
+  if (f.type) query.exampleType = f.type;
+  const num = (label: string, raw: string): number | undefined => {
+    if (raw.trim() === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0 || n > 1) {
+      problems.push(`${label} must be a number from 0 to 1 (got "${raw}").`);
+      return undefined;
+    }
+    return n;
+  };
+  const min = num('Min reward', f.min);
+  const max = num('Max reward', f.max);
+  if (min !== undefined) query.minScore = min;
+  if (max !== undefined) query.maxScore = max;
+  if (min !== undefined && max !== undefined && min > max) problems.push(`Min reward ${min} is above max reward ${max}, so no example could match. Lower the minimum or raise the maximum.`);
+  if (f.text.trim()) query.contains = f.text.trim();
+  // Metadata: "key=value" pairs match values, bare "key" means the key is present; comma-separated.
+  const meta: Record<string, unknown> = {};
+  const keys: string[] = [];
+  for (const part of f.metadata.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq < 0) keys.push(part);
+    else {
+      const k = part.slice(0, eq).trim();
+      const raw = part.slice(eq + 1).trim();
+      if (!k) {
+        problems.push(`Metadata filter "${part}" has no key before "=".`);
+        continue;
+      }
+      let v: unknown = raw;
+      try {
+        v = JSON.parse(raw);
+      } catch {
+        /* a plain string */
+      }
+      meta[k] = v;
+    }
+  }
+  if (Object.keys(meta).length) query.metadata = meta;
+  if (keys.length) query.metadataKeys = keys;
+  if (f.unrated) query.needsReview = true;
+  return { query, problem: problems.length ? problems.join(' ') : null };
+}
 
 export function Examples({ agent, onChange }: { agent: Agent; onChange: () => void }) {
-  const [filter, setFilter] = useState<Filter>({});
+  const [filters, setFilters] = useState<FilterValues>(NO_FILTERS);
+  const applied = useDebounced(filters, 350);
+  const { query, problem } = useMemo(() => filterQuery(applied), [applied]);
+  const [sorting, setSorting] = useState<SortingState>([{ id: 'createdAt', desc: true }]);
+  const sort = toSort(sorting);
   // Cursors of the pages seen so far: the API pages forward only, so "Previous" goes back through these.
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
+  const key = JSON.stringify([agent.name, query, sort]);
+  useEffect(() => setCursors([undefined]), [key]);
   const page = useLoad(
-    () => ok(client.GET('/v1/agents/{agent}/examples', { params: { path: { agent: agent.name }, query: { ...filter, limit: PAGE, cursor } } })),
-    [agent.name, JSON.stringify(filter), cursor],
+    () => (problem ? Promise.resolve(undefined) : ok(client.GET('/v1/agents/{agent}/examples', { params: { path: { agent: agent.name }, query: { ...query, sort, limit: PAGE, cursor } } }))),
+    [key, cursor, problem],
   );
+  const [rowSelection, setRowSelection] = useState<RowSelectionState>({});
+  const [open, setOpen] = useState<string | 'new' | null>(null);
+  const [focusIndex, setFocusIndex] = useState(0);
+  const tableRef = useRef<HTMLTableElement>(null);
+  const pageTop = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    setRowSelection({});
+    setFocusIndex(0);
+  }, [page.data]);
+
   const changed = () => {
     page.reload();
     onChange();
   };
+
+  const columns = useMemo(
+    () =>
+      col.columns([
+        col.display({
+          id: 'select',
+          header: ({ table }) => (
+            <input
+              type="checkbox"
+              aria-label="Select all on this page"
+              checked={table.getIsAllRowsSelected()}
+              ref={(el) => {
+                if (el) el.indeterminate = table.getIsSomeRowsSelected();
+              }}
+              onChange={table.getToggleAllRowsSelectedHandler()}
+            />
+          ),
+          cell: ({ row }) => (
+            <input type="checkbox" tabIndex={-1} aria-label={`Select example ${row.original.id.slice(0, 8)}`} checked={row.getIsSelected()} onChange={row.getToggleSelectedHandler()} />
+          ),
+        }),
+        col.accessor('prompt', { header: 'Prompt', enableSorting: false, cell: (c) => <span className="cell-text">{excerpt(c.getValue())}</span> }),
+        col.accessor('completion', { header: 'Completion', enableSorting: false, cell: (c) => <span className="cell-text muted">{excerpt(c.getValue())}</span> }),
+        col.accessor('rewardScore', { header: 'Reward', sortDescFirst: true, cell: (c) => <RewardCell example={c.row.original} onSaved={changed} /> }),
+        col.accessor('exampleType', { header: 'Type', cell: (c) => <span className={`tag ${c.getValue()}`}>{c.getValue()}</span> }),
+        col.accessor('metadata', {
+          header: 'Metadata',
+          enableSorting: false,
+          cell: (c) => {
+            const keys = Object.keys(c.getValue() ?? {});
+            return keys.length ? <span className="meta-keys">{keys.join(', ')}</span> : <span className="muted">—</span>;
+          },
+        }),
+        col.accessor('createdAt', { header: 'Created', sortDescFirst: true, cell: (c) => <time dateTime={c.getValue()}>{when(c.getValue())}</time> }),
+      ]),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [agent.name],
+  );
+  const rows = page.data?.items ?? EMPTY;
+  const table = useTable({
+    features,
+    columns,
+    data: rows,
+    getRowId: (r) => r.id,
+    state: { sorting, rowSelection },
+    onSortingChange: (u) => setSorting((s) => (typeof u === 'function' ? u(s) : u)),
+    onRowSelectionChange: (u) => setRowSelection((s) => (typeof u === 'function' ? u(s) : u)),
+    manualSorting: true,
+    enableSortingRemoval: false,
+    enableMultiSort: false,
+  });
+  const selected = Object.keys(rowSelection).filter((id) => rowSelection[id]);
+
+  const focusRow = (i: number) => {
+    const n = rows.length;
+    if (!n) return;
+    const j = Math.max(0, Math.min(n - 1, i));
+    setFocusIndex(j);
+    tableRef.current?.querySelector<HTMLElement>(`tbody tr[data-index="${j}"]`)?.focus();
+  };
+  const onGridKey = (e: KeyboardEvent<HTMLTableSectionElement>) => {
+    const target = e.target as HTMLElement;
+    if (target.tagName !== 'TR') return; // typing in a cell's input
+    const row = table.getRowModel().rows[focusIndex];
+    switch (e.key) {
+      case 'ArrowDown':
+      case 'j':
+        focusRow(focusIndex + 1);
+        break;
+      case 'ArrowUp':
+      case 'k':
+        focusRow(focusIndex - 1);
+        break;
+      case 'Home':
+        focusRow(0);
+        break;
+      case 'End':
+        focusRow(rows.length - 1);
+        break;
+      case ' ':
+      case 'x':
+        row?.toggleSelected();
+        break;
+      case 'Enter':
+      case 'o':
+        if (row) setOpen(row.original.id);
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+  };
+
+  const total = page.data?.total;
+  const first = (cursors.length - 1) * PAGE + 1;
   return (
-    <div className="tab-body">
-      <ImportForm agent={agent} onDone={() => (setCursors([undefined]), changed())} />
-      <FilterForm onApply={(f) => (setFilter(f), setCursors([undefined]))} />
+    <div className="tab-body" ref={pageTop}>
+      <div className="row wrap toolbar">
+        <button type="button" onClick={() => setOpen('new')}>
+          Add example
+        </button>
+        <details className="import-details">
+          <summary>Import a file</summary>
+          <ImportForm agent={agent} onDone={() => (setCursors([undefined]), changed())} />
+        </details>
+      </div>
+      <FilterForm value={filters} onChange={setFilters} problem={problem} />
       <ErrorBox error={page.error} />
-      <p className="muted" aria-live="polite">
-        {SORT_LABELS[filter.sort ?? 'newest']} · page {cursors.length}
-        {page.loading && ' · loading…'}
+      <p className="muted count" aria-live="polite">
+        {problem ? (
+          'No search: fix the filters above.'
+        ) : total === undefined ? (
+          'Loading…'
+        ) : (
+          <>
+            <strong data-testid="total">{total}</strong> {total === 1 ? 'example matches' : 'examples match'}
+            {rows.length > 0 && ` · showing ${first}–${first + rows.length - 1}`} · {SORT_LABELS[sort]}
+            {page.loading && ' · loading…'}
+          </>
+        )}
       </p>
-      {page.data && page.data.items.length === 0 ? (
-        <Empty>{Object.keys(filter).some((k) => k !== 'sort') ? 'No examples match these filters.' : 'No examples yet. Import a JSONL or CSV file above.'}</Empty>
+      {selected.length > 0 && <BulkBar ids={selected} onDone={changed} onClear={() => setRowSelection({})} />}
+      {page.data && rows.length === 0 ? (
+        <Empty>{JSON.stringify(applied) !== JSON.stringify(NO_FILTERS) ? 'No examples match these filters.' : 'No examples yet. Add one, or import a JSONL or CSV file above.'}</Empty>
       ) : (
-        <ul className="examples">
-          {page.data?.items.map((e) => <ExampleRow key={e.id} example={e} onChange={changed} />)}
-        </ul>
+        <div className="grid-wrap">
+          <table className="data-grid" ref={tableRef} aria-label={`Examples of ${agent.name}`} aria-rowcount={total}>
+            <thead>
+              {table.getHeaderGroups().map((g) => (
+                <tr key={g.id}>
+                  {g.headers.map((h) => {
+                    const sorted = h.column.getIsSorted();
+                    return (
+                      <th key={h.id} scope="col" className={`col-${h.column.id}`} aria-sort={sorted ? (sorted === 'asc' ? 'ascending' : 'descending') : undefined}>
+                        {h.column.getCanSort() ? (
+                          <button type="button" className="sort" onClick={h.column.getToggleSortingHandler()}>
+                            <table.FlexRender header={h} />
+                            <span aria-hidden="true">{sorted === 'asc' ? ' ▲' : sorted === 'desc' ? ' ▼' : ' ↕'}</span>
+                          </button>
+                        ) : (
+                          <table.FlexRender header={h} />
+                        )}
+                      </th>
+                    );
+                  })}
+                </tr>
+              ))}
+            </thead>
+            <tbody onKeyDown={onGridKey}>
+              {table.getRowModel().rows.map((row, i) => (
+                <tr
+                  key={row.id}
+                  data-index={i}
+                  data-id={row.id}
+                  tabIndex={i === focusIndex ? 0 : -1}
+                  aria-selected={row.getIsSelected()}
+                  className={`${row.getIsSelected() ? 'selected' : ''} ${open === row.id ? 'open' : ''}`}
+                  onFocus={() => setFocusIndex(i)}
+                  onClick={(e) => {
+                    const t = e.target as HTMLElement;
+                    if (t.closest('input, button, select, a')) return;
+                    setFocusIndex(i);
+                    setOpen(row.id);
+                  }}
+                >
+                  {row.getAllCells().map((cell) => (
+                    <td key={cell.id} className={`col-${cell.column.id}`}>
+                      <table.FlexRender cell={cell} />
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
+      <p className="hint">Keys in the grid: ↑/↓ or j/k move, Space or x selects, Enter opens the example.</p>
       <div className="pager">
-        <button type="button" className="secondary" disabled={cursors.length === 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+        <button
+          type="button"
+          className="secondary"
+          disabled={cursors.length === 1}
+          onClick={() => {
+            setCursors((c) => c.slice(0, -1));
+            pageTop.current?.scrollIntoView({ block: 'start' });
+          }}
+        >
           ← Previous
         </button>
-        <button type="button" className="secondary" disabled={!page.data?.nextCursor} onClick={() => setCursors((c) => [...c, page.data!.nextCursor!])}>
+        <span className="muted">page {cursors.length}</span>
+        <button
+          type="button"
+          className="secondary"
+          disabled={!page.data?.nextCursor}
+          onClick={() => {
+            setCursors((c) => [...c, page.data!.nextCursor!]);
+            scrollTo({ top: 0 });
+            document.getElementById('main')?.focus({ preventScroll: true });
+          }}
+        >
           Next →
         </button>
       </div>
+      {open && (
+        <Suspense fallback={<aside className="panel" aria-busy="true">Loading…</aside>}>
+          <ExamplePanel
+            key={open}
+            agent={agent.name}
+            id={open === 'new' ? null : open}
+            onClose={() => {
+              setOpen(null);
+              focusRow(focusIndex);
+            }}
+            onSaved={(id) => {
+              changed();
+              if (id) setOpen(id);
+            }}
+          />
+        </Suspense>
+      )}
+    </div>
+  );
+}
+const EMPTY: Example[] = [];
+
+/** The reward, editable in place: any value from 0 to 1 (0.33 too), saved on Enter or when leaving the cell. */
+function RewardCell({ example, onSaved }: { example: Example; onSaved: () => void }) {
+  const [value, setValue] = useState(String(example.rewardScore));
+  const { busy, error, act } = useAction();
+  useEffect(() => setValue(String(example.rewardScore)), [example.rewardScore]);
+  const n = Number(value);
+  const valid = value.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 1;
+  const save = () => {
+    if (!valid || n === example.rewardScore) return;
+    void act(async () => {
+      await ok(client.PATCH('/v1/examples/{id}', { params: { path: { id: example.id } }, body: { rewardScore: n } }));
+      onSaved();
+    });
+  };
+  return (
+    <span className="reward-cell">
+      <input
+        type="number"
+        min={0}
+        max={1}
+        step="any"
+        inputMode="decimal"
+        value={value}
+        disabled={busy}
+        aria-label={`Reward of example ${example.id.slice(0, 8)}`}
+        aria-invalid={!valid}
+        onChange={(e) => setValue(e.target.value)}
+        onBlur={save}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') save();
+          if (e.key === 'Escape') setValue(String(example.rewardScore));
+        }}
+      />
+      {(error || !valid) && (
+        <span className="cell-error" role="alert">
+          {error ? String((error as Error).message) : '0 to 1'}
+        </span>
+      )}
+    </span>
+  );
+}
+
+function BulkBar({ ids, onDone, onClear }: { ids: string[]; onDone: () => void; onClear: () => void }) {
+  const [reward, setReward] = useState('');
+  const { busy, error, act } = useAction();
+  const [done, setDone] = useState<string | null>(null);
+  const run = (body: { action: 'set_type'; exampleType: ExampleType } | { action: 'set_reward'; rewardScore: number } | { action: 'delete' }) =>
+    act(async () => {
+      setDone(null);
+      const r = await ok(client.POST('/v1/examples/bulk', { body: { ids, ...body } }));
+      setDone(`${r.action === 'delete' ? 'Deleted' : 'Changed'} ${r.affected} example${r.affected === 1 ? '' : 's'}.`);
+      onDone();
+    });
+  const n = Number(reward);
+  const rewardOk = reward.trim() !== '' && Number.isFinite(n) && n >= 0 && n <= 1;
+  return (
+    <div className="bulk card" role="region" aria-label="Bulk actions">
+      <strong>{ids.length} selected</strong>
+      <button type="button" className="secondary" disabled={busy} onClick={() => run({ action: 'set_type', exampleType: 'positive' })}>
+        Mark positive
+      </button>
+      <button type="button" className="secondary" disabled={busy} onClick={() => run({ action: 'set_type', exampleType: 'negative' })}>
+        Mark negative
+      </button>
+      <form
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (rewardOk) void run({ action: 'set_reward', rewardScore: n });
+        }}
+      >
+        <label>
+          Reward for all
+          <input type="number" min={0} max={1} step="any" value={reward} onChange={(e) => setReward(e.target.value)} />
+        </label>
+        <button type="submit" className="secondary" disabled={busy || !rewardOk}>
+          Set reward
+        </button>
+      </form>
+      <button
+        type="button"
+        className="danger"
+        disabled={busy}
+        onClick={() => {
+          if (confirm(`Delete ${ids.length} example${ids.length === 1 ? '' : 's'}? This cannot be undone.`)) void run({ action: 'delete' });
+        }}
+      >
+        Delete
+      </button>
+      <button type="button" className="link" onClick={onClear}>
+        Clear selection
+      </button>
+      {done && (
+        <span role="status" className="ok-inline">
+          {done}
+        </span>
+      )}
+      <ErrorBox error={error} />
     </div>
   );
 }
 
-function FilterForm({ onApply }: { onApply: (f: Filter) => void }) {
-  const [sort, setSort] = useState<Sort>('newest');
-  const [type, setType] = useState('');
-  const [min, setMin] = useState('');
-  const [max, setMax] = useState('');
-  const [text, setText] = useState('');
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    const f: Filter = {};
-    if (sort !== 'newest') f.sort = sort;
-    if (type) f.exampleType = type as ExampleType;
-    if (min !== '') f.minScore = Number(min);
-    if (max !== '') f.maxScore = Number(max);
-    if (text.trim()) f.contains = text.trim();
-    onApply(f);
-  };
+function FilterForm({ value, onChange, problem }: { value: FilterValues; onChange: (f: FilterValues) => void; problem: string | null }) {
+  const set = <K extends keyof FilterValues>(k: K, v: FilterValues[K]) => onChange({ ...value, [k]: v });
   return (
-    <form className="filters" onSubmit={submit} aria-label="Filter examples">
-      <label>
-        Sort
-        <select value={sort} onChange={(e) => setSort(e.target.value as Sort)}>
-          {(Object.keys(SORT_LABELS) as Sort[]).map((s) => (
-            <option key={s} value={s}>
-              {SORT_LABELS[s]}
-            </option>
-          ))}
-        </select>
-      </label>
+    <form className="filters" aria-label="Filter examples" onSubmit={(e) => e.preventDefault()}>
       <label>
         Type
-        <select value={type} onChange={(e) => setType(e.target.value)}>
+        <select value={value.type} onChange={(e) => set('type', e.target.value as FilterValues['type'])}>
           <option value="">Any</option>
           <option value="positive">Positive</option>
           <option value="negative">Negative</option>
@@ -93,150 +469,28 @@ function FilterForm({ onApply }: { onApply: (f: Filter) => void }) {
       </label>
       <label>
         Min reward
-        <input type="number" min={0} max={1} step={0.05} value={min} onChange={(e) => setMin(e.target.value)} />
+        <input type="number" min={0} max={1} step="any" inputMode="decimal" value={value.min} onChange={(e) => set('min', e.target.value)} aria-invalid={!!problem && /Min reward/.test(problem)} />
       </label>
       <label>
         Max reward
-        <input type="number" min={0} max={1} step={0.05} value={max} onChange={(e) => setMax(e.target.value)} />
+        <input type="number" min={0} max={1} step="any" inputMode="decimal" value={value.max} onChange={(e) => set('max', e.target.value)} aria-invalid={!!problem && /max reward|Max reward/.test(problem)} />
       </label>
       <label className="grow">
         Text
-        <input type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="prompt or completion contains…" />
+        <input type="search" value={value.text} onChange={(e) => set('text', e.target.value)} placeholder="prompt or completion contains…" />
       </label>
-      <button type="submit">Apply filters</button>
-    </form>
-  );
-}
-
-function ExampleRow({ example, onChange }: { example: Example; onChange: () => void }) {
-  const [reward, setReward] = useState(String(example.rewardScore));
-  const [type, setType] = useState<ExampleType>(example.exampleType);
-  const { busy, error, act } = useAction();
-  const dirty = Number(reward) !== example.rewardScore || type !== example.exampleType;
-  const run = async (fn: () => Promise<unknown>) => {
-    await act(async () => {
-      await fn();
-      onChange();
-    });
-  };
-  const idShort = example.id.slice(0, 8);
-  return (
-    <li className="card example">
-      <div className="example-text">
-        <p className="prompt">{example.prompt}</p>
-        <p className="completion">{example.completion}</p>
-        <p className="muted small">
-          {idShort} · {when(example.createdAt)}
+      <label className="grow">
+        Metadata
+        <input type="search" value={value.metadata} onChange={(e) => set('metadata', e.target.value)} placeholder="source=prod, ticket" />
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={value.unrated} onChange={(e) => set('unrated', e.target.checked)} /> Not yet rated
+      </label>
+      {problem && (
+        <p className="error filter-problem" role="alert">
+          {problem}
         </p>
-      </div>
-      <form
-        className="example-edit"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void run(() => ok(client.PATCH('/v1/examples/{id}', { params: { path: { id: example.id } }, body: { rewardScore: Number(reward), exampleType: type } })));
-        }}
-      >
-        <label>
-          Reward
-          <input type="number" min={0} max={1} step={0.05} value={reward} onChange={(e) => setReward(e.target.value)} aria-label={`Reward of example ${idShort}`} />
-        </label>
-        <label>
-          Type
-          <select value={type} onChange={(e) => setType(e.target.value as ExampleType)} aria-label={`Type of example ${idShort}`}>
-            <option value="positive">Positive</option>
-            <option value="negative">Negative</option>
-          </select>
-        </label>
-        <div className="row">
-          <button type="submit" disabled={!dirty || busy}>
-            Save
-          </button>
-          <button
-            type="button"
-            className="danger"
-            disabled={busy}
-            onClick={() => {
-              if (confirm('Delete this example? This cannot be undone.')) void run(() => ok(client.POST('/v1/examples/delete', { body: { ids: [example.id] } })));
-            }}
-          >
-            Delete
-          </button>
-        </div>
-        <ErrorBox error={error} />
-      </form>
-    </li>
-  );
-}
-
-function ImportForm({ agent, onDone }: { agent: Agent; onDone: () => void }) {
-  const input = useRef<HTMLInputElement>(null);
-  const [skipInvalid, setSkipInvalid] = useState(false);
-  const [progress, setProgress] = useState<{ value: number | null; label: string } | null>(null);
-  const [result, setResult] = useState<ImportResult | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const file = input.current?.files?.[0];
-    if (!file) return setError(new Error('choose a JSONL or CSV file first'));
-    setError(null);
-    setResult(null);
-    try {
-      setProgress({ value: 0, label: `Reading ${file.name}…` });
-      const data = await readText(file, (f) => setProgress({ value: f * 0.2, label: `Reading ${file.name}…` }));
-      const res = await importWithProgress(agent.name, { data, fileName: file.name, skipInvalid }, (loaded, total) =>
-        setProgress(
-          total && loaded < total
-            ? { value: 0.2 + (loaded / total) * 0.8, label: `Uploading ${Math.round((loaded / total) * 100)}%…` }
-            : { value: null, label: 'Importing and embedding on the server…' },
-        ),
-      );
-      setProgress({ value: 1, label: 'Done' });
-      setResult(res);
-      onDone();
-    } catch (err) {
-      setProgress(null);
-      setError(err);
-    }
-  };
-  return (
-    <form className="card" onSubmit={submit} aria-labelledby="import-title">
-      <h2 id="import-title">Import examples</h2>
-      <div className="row wrap">
-        <label>
-          JSONL or CSV file
-          <input ref={input} type="file" name="file" accept=".jsonl,.json,.csv,.txt,application/json,text/csv" />
-        </label>
-        <label className="check">
-          <input type="checkbox" checked={skipInvalid} onChange={(e) => setSkipInvalid(e.target.checked)} /> Skip invalid lines
-        </label>
-        <button type="submit" disabled={progress !== null && progress.value !== 1}>
-          Import
-        </button>
-      </div>
-      {progress && <Progress value={progress.value} label={progress.label} />}
-      <ErrorBox error={error} />
-      {result && (
-        <div role="status" className="ok">
-          Imported {result.added} examples from {result.lines} lines ({result.duplicates} duplicates skipped{result.invalid ? `, ${result.invalid} invalid` : ''}).
-          {result.problems.length > 0 && (
-            <ul>
-              {result.problems.slice(0, 20).map((p) => (
-                <li key={`${p.line}-${p.field}`}>{p.message}</li>
-              ))}
-            </ul>
-          )}
-        </div>
       )}
     </form>
   );
-}
-
-function readText(file: File, onProgress: (fraction: number) => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
-    reader.onerror = () => reject(new Error(`could not read ${file.name}`));
-    reader.onload = () => resolve(String(reader.result));
-    reader.readAsText(file);
-  });
 }

@@ -96,7 +96,7 @@ export function Prompts({ agent }: { agent: Agent }) {
                     <strong>v{v.version}</strong> {v.labels.map((l) => <span key={l} className={`tag ${l}`}>{l}</span>)} <span className="muted">
                       {v.source}
                       {v.basedOnVersion ? ` from v${v.basedOnVersion}` : ''}
-                      {v.model ? ` · ${v.model}` : ''} · {v.createdBy} · {when(v.createdAt)}
+                      {v.model ? ` · ${v.model}` : ''} · {v.createdByName} · {when(v.createdAt)}
                     </span>
                   </p>
                   {v.note && <p className="muted">{v.note}</p>}
@@ -116,7 +116,7 @@ export function Prompts({ agent }: { agent: Agent }) {
 
 function NewVersion({ base, latest, onSaved }: { base: string; latest: number; onSaved: () => void }) {
   const [content, setContent] = useState('');
-  const [label, setLabel] = useState('production');
+  const [label, setLabel] = useState('candidate');
   const { busy, error, act } = useAction();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -138,8 +138,8 @@ function NewVersion({ base, latest, onSaved }: { base: string; latest: number; o
           <label>
             Label
             <select value={label} onChange={(e) => setLabel(e.target.value)}>
-              <option value="production">production</option>
-              <option value="candidate">candidate</option>
+              <option value="candidate">candidate (a draft to try; promote it when ready)</option>
+              <option value="production">production (live at once)</option>
               <option value="">none</option>
             </select>
           </label>

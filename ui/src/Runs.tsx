@@ -29,21 +29,59 @@ function download(name: string, text: string) {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
+const PAIRED: Format[] = ['openai-dpo', 'trl-preference'];
+
+/** Numbers typed by people: '' is "not set"; anything else must be a number in range. */
+function optionalNumber(label: string, raw: string, min: number, max: number): number | undefined {
+  if (raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${label} must be a number from ${min} to ${max}.`);
+  return n;
+}
+
 function DatasetBuilder({ agent }: { agent: Agent }) {
   const [format, setFormat] = useState<Format>('openai-sft');
+  const [query, setQuery] = useState('');
+  const [type, setType] = useState<'' | 'positive' | 'negative'>('');
   const [minScore, setMinScore] = useState('');
+  const [maxScore, setMaxScore] = useState('');
+  const [split, setSplit] = useState('0.1');
+  const [seed, setSeed] = useState('');
+  const [limit, setLimit] = useState('');
+  const [redact, setRedact] = useState(false);
+  const [dedupe, setDedupe] = useState(true);
+  const [nearDup, setNearDup] = useState('');
   const { busy, error, act } = useAction();
   const [res, setRes] = useState<DatasetResult | null>(null);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    setRes(null); // a new build never shows the last one's result under its error
     await act(async () => {
-      setRes(await ok(client.POST('/v1/agents/{agent}/datasets', { params: { path: { agent: agent.name } }, body: { format, ...(minScore !== '' ? { minScore: Number(minScore) } : {}) } })));
+      const min = optionalNumber('Min reward', minScore, 0, 1);
+      const max = optionalNumber('Max reward', maxScore, 0, 1);
+      if (min !== undefined && max !== undefined && min > max) throw new Error(`Min reward ${min} is above max reward ${max}: no example could be selected.`);
+      const body: DatasetBody = {
+        format,
+        ...(query.trim() ? { query: query.trim() } : {}),
+        ...(type ? { exampleType: type } : {}),
+        ...(min !== undefined ? { minScore: min } : {}),
+        ...(max !== undefined ? { maxScore: max } : {}),
+        validationFraction: optionalNumber('The validation share', split, 0, 0.5) ?? 0,
+        ...(seed.trim() ? { seed: optionalNumber('The seed', seed, 0, Number.MAX_SAFE_INTEGER) } : {}),
+        ...(limit.trim() ? { limit: optionalNumber('Most examples', limit, 1, 1_000_000) } : {}),
+        ...(nearDup.trim() ? { nearDuplicateThreshold: optionalNumber('The near-duplicate threshold', nearDup, 0, 1) } : {}),
+        dedupe,
+        redact,
+      };
+      setRes(await ok(client.POST('/v1/agents/{agent}/datasets', { params: { path: { agent: agent.name } }, body })));
     });
   };
+  const paired = PAIRED.includes(format);
+  const noPairs = res && paired && res.records === 0;
   return (
     <form className="card" onSubmit={submit} aria-labelledby="dataset-title">
       <h2 id="dataset-title">Build a dataset</h2>
-      <div className="row wrap">
+      <div className="grid">
         <label>
           Format
           <select value={format} onChange={(e) => setFormat(e.target.value as Format)}>
@@ -53,26 +91,75 @@ function DatasetBuilder({ agent }: { agent: Agent }) {
           </select>
         </label>
         <label>
-          Min reward
-          <input type="number" min={0} max={1} step={0.05} value={minScore} onChange={(e) => setMinScore(e.target.value)} />
+          Type
+          <select value={type} onChange={(e) => setType(e.target.value as typeof type)}>
+            <option value="">Default for the format</option>
+            <option value="positive">Positive only</option>
+            <option value="negative">Negative only</option>
+          </select>
         </label>
-        <button type="submit" disabled={busy}>
-          {busy ? 'Building…' : 'Build dataset'}
-        </button>
+        <label>
+          Min reward
+          <input type="number" min={0} max={1} step="any" value={minScore} onChange={(e) => setMinScore(e.target.value)} />
+        </label>
+        <label>
+          Max reward
+          <input type="number" min={0} max={1} step="any" value={maxScore} onChange={(e) => setMaxScore(e.target.value)} />
+        </label>
+        <label>
+          Validation share (split, 0–0.5)
+          <input type="number" min={0} max={0.5} step="any" value={split} onChange={(e) => setSplit(e.target.value)} />
+        </label>
       </div>
+      <label>
+        Query (optional): the examples most relevant to it
+        <input type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder="e.g. reading csv files" />
+      </label>
+      <div className="row wrap">
+        <label className="check">
+          <input type="checkbox" checked={redact} onChange={(e) => setRedact(e.target.checked)} /> Redact emails, phone numbers and API keys
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={dedupe} onChange={(e) => setDedupe(e.target.checked)} /> Remove duplicates
+        </label>
+      </div>
+      <details>
+        <summary>More options</summary>
+        <div className="grid">
+          <label>
+            Split seed
+            <input type="number" step={1} min={0} value={seed} onChange={(e) => setSeed(e.target.value)} placeholder="random" />
+          </label>
+          <label>
+            Most examples
+            <input type="number" step={1} min={1} value={limit} onChange={(e) => setLimit(e.target.value)} placeholder="all" />
+          </label>
+          <label>
+            Near-duplicate threshold (0 turns it off)
+            <input type="number" min={0} max={1} step="any" value={nearDup} onChange={(e) => setNearDup(e.target.value)} placeholder="server default" />
+          </label>
+        </div>
+      </details>
+      {paired && <p className="hint">{format} pairs a positive and a negative example with the same prompt: prompts without both are left out.</p>}
+      <button type="submit" disabled={busy}>
+        {busy ? 'Building…' : 'Build dataset'}
+      </button>
       {busy && <Progress value={null} label="Selecting, deduplicating and splitting examples…" />}
       <ErrorBox error={error} />
+      {error && paired && /pair/i.test(String((error as Error).message)) ? <DpoHelp /> : null}
       {res && (
         <div role="status" className="ok">
           <p>
             {res.format}: {res.report.train.examples} train ({res.report.train.tokens} tokens), {res.report.validation.examples} validation ({res.report.validation.tokens} tokens) from{' '}
-            {res.report.selected} selected; removed {res.report.removed.exactDuplicates} exact and {res.report.removed.nearDuplicates} near duplicates.
+            {res.report.selected} selected; removed {res.report.removed.exactDuplicates} exact and {res.report.removed.nearDuplicates} near duplicates
+            {res.report.removed.unpaired ? `, ${res.report.removed.unpaired} without a pair` : ''}.
           </p>
           {res.report.notes.map((n) => (
             <p key={n} className="muted">
               {n}
             </p>
           ))}
+          {noPairs && <DpoHelp />}
           <div className="row">
             <button type="button" className="secondary" onClick={() => download(`${agent.name}-${res.format}-train.jsonl`, res.train)}>
               Download train.jsonl
@@ -86,6 +173,16 @@ function DatasetBuilder({ agent }: { agent: Agent }) {
         </div>
       )}
     </form>
+  );
+}
+
+function DpoHelp() {
+  return (
+    <p className="note" data-testid="dpo-help">
+      No pair was found. A preference pair needs a <strong>positive</strong> and a <strong>negative</strong> example with the <strong>same prompt</strong>: the positive is the
+      chosen answer, the negative the rejected one. Add a bad answer as a negative example for a prompt that already has a good one (or the reverse), or widen the
+      reward range so both are selected.
+    </p>
   );
 }
 
@@ -108,9 +205,12 @@ function RunList({ agent, canCreate }: { agent: Agent; canCreate: boolean }) {
                 {r.resultModel && <> → {r.resultModel}</>}
               </p>
               {r.error && <p className="error">{r.error}</p>}
-              <button type="button" className="secondary" aria-expanded={open === r.id} onClick={() => setOpen(open === r.id ? null : r.id)}>
-                {open === r.id ? 'Hide details' : 'Details and logs'}
-              </button>
+              <div className="row wrap">
+                <button type="button" className="secondary" aria-expanded={open === r.id} onClick={() => setOpen(open === r.id ? null : r.id)}>
+                  {open === r.id ? 'Hide details' : 'Details and logs'}
+                </button>
+                {!FINISHED.includes(r.status) && <CancelRun id={r.id} onDone={runs.reload} />}
+              </div>
               {open === r.id && <RunDetail id={r.id} />}
             </li>
           ))}
@@ -120,10 +220,35 @@ function RunList({ agent, canCreate }: { agent: Agent; canCreate: boolean }) {
   );
 }
 
+const FINISHED = ['succeeded', 'failed', 'cancelled'];
+
+function CancelRun({ id, onDone }: { id: string; onDone: () => void }) {
+  const { busy, error, act } = useAction();
+  return (
+    <>
+      <button
+        type="button"
+        className="danger"
+        disabled={busy}
+        onClick={() => {
+          if (confirm('Cancel this run? A run that has started training is stopped where the backend allows it.'))
+            void act(async () => {
+              await ok(client.POST('/v1/runs/{id}/cancel', { params: { path: { id } } }));
+              onDone();
+            });
+        }}
+      >
+        {busy ? 'Cancelling…' : 'Cancel run'}
+      </button>
+      <ErrorBox error={error} />
+    </>
+  );
+}
+
 function RunDetail({ id }: { id: string }) {
   const run = useLoad(() => ok(client.GET('/v1/runs/{id}', { params: { path: { id } } })), [id]);
   const logs = useLoad(() => ok(client.GET('/v1/runs/{id}/logs', { params: { path: { id } } })), [id]);
-  const active = run.data && !['succeeded', 'failed', 'cancelled'].includes(run.data.status);
+  const active = run.data && !FINISHED.includes(run.data.status);
   useEffect(() => {
     if (!active) return;
     const t = setInterval(() => (run.reload(), logs.reload()), 5000);

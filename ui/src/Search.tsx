@@ -1,6 +1,6 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { client, ok, type Agent, type ExampleType, type SearchResponse, type TuneResult } from './api.ts';
-import { Bar, Empty, ErrorBox, useAction } from './ui.tsx';
+import { Bar, Empty, ErrorBox, useAction, useDebounced } from './ui.tsx';
 
 export function Search({ agent, onAgentChanged }: { agent: Agent; onAgentChanged?: () => void }) {
   const [query, setQuery] = useState('');
@@ -15,9 +15,10 @@ export function Search({ agent, onAgentChanged }: { agent: Agent; onAgentChanged
   const [grades, setGrades] = useState<Map<string, number>>(new Map());
   const { busy, error, act } = useAction();
   const judging = useAction();
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    await act(async () => {
+  const seq = useRef(0);
+  const search = () =>
+    act(async () => {
+      const n = ++seq.current;
       const [found, judged] = await Promise.all([
         ok(client.POST('/v1/agents/{agent}/search', { params: { path: { agent: agent.name } }, body: {
           query,
@@ -29,11 +30,26 @@ export function Search({ agent, onAgentChanged }: { agent: Agent; onAgentChanged
         } })),
         ok(client.GET('/v1/agents/{agent}/judgments', { params: { path: { agent: agent.name }, query: { query } } })),
       ]);
+      if (n !== seq.current) return; // a later search is on its way
       setRes(found);
       setAsked(query);
       setGrades(new Map(judged.items.map((j) => [j.exampleId, j.grade])));
     });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void search();
   };
+  // Sliders and filters re-run the search after a short pause, once there is a query.
+  const settled = useDebounced(JSON.stringify([query, alpha, beta, minScore, type, topK]), 400);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    if (query.trim()) void search();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [settled]);
   const judge = (exampleId: string, grade: number) =>
     judging.act(async () => {
       await ok(client.POST('/v1/agents/{agent}/judgments', { params: { path: { agent: agent.name } }, body: { query: asked, exampleId, grade } }));

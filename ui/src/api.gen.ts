@@ -201,6 +201,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/{agent}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An agent's example quality over time
+         * @description Numbers about an agent's examples, for charts: a reward histogram (by type too); counts by type; mean and median reward; per week (Monday to Sunday, UTC; the last is the current week): examples added, by type and by source (import, ui, mcp, rest, cli, demo, library, database, unknown for examples older than sources), the mean and median current reward of the examples added that week, and ratings made; and the share of examples never used: never returned by a search nor put in a built dataset or a fine-tuning run since use tracking began (usage.trackedSince).
+         */
+        get: operations["agent_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Show the audit log
+         * @description Lists who changed what and when, newest first: an agent's trail (read access to it), or everything (admin keys). Each entry names its actor as stored (cli:<user>, key:<api key id>, system) and for people (actorName: the key's name).
+         */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/agents/{agent}/datasets": {
         parameters: {
             query?: never;
@@ -1451,6 +1491,156 @@ export interface operations {
             };
         };
     };
+    agent_stats: {
+        parameters: {
+            query?: {
+                /** @description How many weeks back, counting the current one (1-520) */
+                weeks?: number;
+                /** @description Reward histogram buckets over 0..1 (2-100) */
+                buckets?: number;
+            };
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        agent: string;
+                        agentId: string;
+                        total: number;
+                        byType: {
+                            positive: number;
+                            negative: number;
+                        };
+                        meanReward: number | null;
+                        medianReward: number | null;
+                        bySource: {
+                            import: number;
+                            ui: number;
+                            mcp: number;
+                            rest: number;
+                            cli: number;
+                            demo: number;
+                            library: number;
+                            database: number;
+                            unknown: number;
+                        };
+                        weeks: {
+                            /** @description The Monday the week starts on, YYYY-MM-DD (UTC) */
+                            week: string;
+                            added: number;
+                            positive: number;
+                            negative: number;
+                            /** @description Mean current reward of the examples added that week; null for none */
+                            meanReward: number | null;
+                            medianReward: number | null;
+                            bySource: {
+                                import: number;
+                                ui: number;
+                                mcp: number;
+                                rest: number;
+                                cli: number;
+                                demo: number;
+                                library: number;
+                                database: number;
+                                unknown: number;
+                            };
+                            /** @description Ratings made that week (reward history entries) */
+                            ratings: number;
+                        }[];
+                        rewardHistogram: {
+                            from: number;
+                            /** @description Exclusive, except the last bucket, which includes 1 */
+                            to: number;
+                            count: number;
+                            positive: number;
+                            negative: number;
+                        }[];
+                        usage: {
+                            /** @description Examples never returned by a search nor put in a dataset or a run */
+                            neverUsed: number;
+                            /** @description neverUsed / total, 0..1 */
+                            neverUsedShare: number;
+                            searched: number;
+                            inDatasets: number;
+                            /** @description When use started to be recorded (ISO 8601); earlier uses are unknown */
+                            trackedSince: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description Only this agent's entries (admin keys may leave it out: everything) */
+                agent?: string;
+                /** @description Only entries about this entity (an example id, a key id, ...) */
+                entityId?: string;
+                /** @description Only entries older than this id (the last id of the previous page) */
+                before?: number;
+                /** @description At most this many, 1-1000 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: number;
+                            at: string;
+                            actor: string;
+                            actorName: string;
+                            action: string;
+                            entityType: string;
+                            entityId: string | null;
+                            agentId: string | null;
+                            details: {
+                                [key: string]: unknown;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     build_dataset: {
         parameters: {
             query?: never;
@@ -1947,6 +2137,8 @@ export interface operations {
                             exampleId: string;
                             grade: number;
                             judgedBy: string;
+                            /** @description Who, for people: the API key's name for key:<id>, otherwise judgedBy */
+                            judgedByName: string;
                             /** @description ISO 8601 */
                             judgedAt: string;
                         }[];
@@ -1997,6 +2189,8 @@ export interface operations {
                         exampleId: string;
                         grade: number;
                         judgedBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise judgedBy */
+                        judgedByName: string;
                         /** @description ISO 8601 */
                         judgedAt: string;
                     };
@@ -2044,7 +2238,10 @@ export interface operations {
                         basedOnVersion: number | null;
                         exampleIds: string[];
                         note: string;
+                        /** @description As stored: cli:<user>, key:<api key id>, system */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         labels: string[];
                     };
@@ -2088,7 +2285,10 @@ export interface operations {
                             basedOnVersion: number | null;
                             exampleIds: string[];
                             note: string;
+                            /** @description As stored: cli:<user>, key:<api key id>, system */
                             createdBy: string;
+                            /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                            createdByName: string;
                             createdAt: string;
                             labels: string[];
                         }[];
@@ -2145,7 +2345,10 @@ export interface operations {
                         basedOnVersion: number | null;
                         exampleIds: string[];
                         note: string;
+                        /** @description As stored: cli:<user>, key:<api key id>, system */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         labels: string[];
                     };
@@ -2250,7 +2453,10 @@ export interface operations {
                         basedOnVersion: number | null;
                         exampleIds: string[];
                         note: string;
+                        /** @description As stored: cli:<user>, key:<api key id>, system */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         labels: string[];
                     };
@@ -2300,7 +2506,10 @@ export interface operations {
                         basedOnVersion: number | null;
                         exampleIds: string[];
                         note: string;
+                        /** @description As stored: cli:<user>, key:<api key id>, system */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         labels: string[];
                     };
@@ -2681,7 +2890,10 @@ export interface operations {
                             externalId: string | null;
                             resultModel: string | null;
                             error: string | null;
+                            /** @description As stored: cli:<user>, key:<api key id> */
                             createdBy: string;
+                            /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                            createdByName: string;
                             createdAt: string;
                             updatedAt: string;
                             finishedAt: string | null;
@@ -2843,7 +3055,10 @@ export interface operations {
                         externalId: string | null;
                         resultModel: string | null;
                         error: string | null;
+                        /** @description As stored: cli:<user>, key:<api key id> */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         updatedAt: string;
                         finishedAt: string | null;
@@ -2907,7 +3122,10 @@ export interface operations {
                         externalId: string | null;
                         resultModel: string | null;
                         error: string | null;
+                        /** @description As stored: cli:<user>, key:<api key id> */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         updatedAt: string;
                         finishedAt: string | null;
@@ -2989,7 +3207,10 @@ export interface operations {
                         externalId: string | null;
                         resultModel: string | null;
                         error: string | null;
+                        /** @description As stored: cli:<user>, key:<api key id> */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         updatedAt: string;
                         finishedAt: string | null;
@@ -3093,7 +3314,10 @@ export interface operations {
                         externalId: string | null;
                         resultModel: string | null;
                         error: string | null;
+                        /** @description As stored: cli:<user>, key:<api key id> */
                         createdBy: string;
+                        /** @description Who, for people: the API key's name for key:<id>, otherwise createdBy */
+                        createdByName: string;
                         createdAt: string;
                         updatedAt: string;
                         finishedAt: string | null;

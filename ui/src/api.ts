@@ -71,7 +71,17 @@ const auth: Middleware = {
 };
 
 /** The typed client: `client.GET('/v1/agents/{agent}', { params: { path: { agent } } })`. */
-export const client = createClient<paths>({ baseUrl: location.origin });
+export const client = createClient<paths>({ baseUrl: location.origin, querySerializer });
+
+/** Query strings as the REST door reads them: arrays comma-separated, objects (metadata filters) as JSON. */
+function querySerializer(query: Record<string, unknown>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined || v === null || v === '') continue;
+    params.set(k, Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  }
+  return params.toString();
+}
 client.use(auth);
 
 /** Awaits a client call: its data, or an ApiError with the server's message (401 also signs out). */
