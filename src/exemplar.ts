@@ -100,8 +100,9 @@ export class Exemplar {
   }
 
   /** Starts the background worker that makes every change searchable within about a second. */
-  async startSyncWorker(opts: { pollMs?: number; role?: string } = {}): Promise<SyncWorker> {
-    this.worker ??= new SyncWorker(this.db, this.index, opts);
+  async startSyncWorker(opts: { pollMs?: number; role?: string; pruneEveryMs?: number } = {}): Promise<SyncWorker> {
+    // The feed of the configured retention prunes whatever the backend (pgvector holds rows too).
+    this.worker ??= new SyncWorker(this.db, this.index, { ...opts, feed: this.memoryIndex.feed });
     await this.worker.start();
     return this.worker;
   }

@@ -17,8 +17,11 @@ export interface FeedPage {
    * so every feed row with a smaller txid was visible to this read (or is gone for good).
    */
   horizon: bigint;
-  /** The highest txid pruning has removed, if any: a reader at or below it may have lost rows. */
-  prunedThrough: bigint | undefined;
+  /**
+   * Per agent asked about (see read), the highest txid pruning removed from its rows: a reader of
+   * that agent at or below it may have lost rows. Agents never pruned are absent.
+   */
+  prunedThrough: Map<string, bigint>;
 }
 
 /** Where a reader stands: every row with txid < position applied, plus `applied` of the rows above. */
@@ -87,23 +90,30 @@ export class ChangeFeed {
   }
 
   /**
-   * Rows after `after` in (txid, id) order, with the horizon and prune mark of the same snapshot.
-   * Pass `{ txid: from, id: -1 }` for every row with txid >= from.
+   * Rows after `after` in (txid, id) order, with the horizon of the same snapshot and the prune
+   * marks of `markAgents` (read in that snapshot too, so no prune can fall between them and the
+   * rows). Pass `{ txid: from, id: -1 }` for every row with txid >= from.
    */
-  async read(after: { txid: bigint; id: number }, limit: number, agentIds?: string[]): Promise<FeedPage> {
-    const { rows } = await this.db.query<{ horizon: string; pruned: string | null; id: number | null; agentId: string; exampleId: string; txid: string }>(
-      `SELECT s.horizon::text, s.pruned::text, o.id, o.agent_id::text AS "agentId", o.example_id::text AS "exampleId", o.txid::text
-         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon, (SELECT pruned_through FROM index_feed) AS pruned) s
+  async read(after: { txid: bigint; id: number }, limit: number, agentIds?: string[], markAgents: string[] = []): Promise<FeedPage> {
+    const { rows } = await this.db.query<{ horizon: string; marks: string[] | null; id: number | null; agentId: string; exampleId: string; txid: string }>(
+      `SELECT s.horizon::text, s.marks, o.id, o.agent_id::text AS "agentId", o.example_id::text AS "exampleId", o.txid::text
+         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon,
+                      (SELECT array_agg(agent_id::text || ' ' || pruned_through::text) FROM index_feed_pruned WHERE agent_id = ANY($5::uuid[])) AS marks) s
          LEFT JOIN LATERAL (
            SELECT id, agent_id, example_id, txid FROM index_outbox
             WHERE (txid, id) > ($1::xid8, $2::bigint) AND ($3::uuid[] IS NULL OR agent_id = ANY($3::uuid[]))
             ORDER BY txid, id LIMIT $4
          ) o ON true`,
-      [after.txid.toString(), after.id, agentIds ?? null, limit],
+      [after.txid.toString(), after.id, agentIds ?? null, limit, markAgents],
     );
+    const prunedThrough = new Map<string, bigint>();
+    for (const m of rows[0].marks ?? []) {
+      const [agentId, txid] = m.split(' ');
+      prunedThrough.set(agentId, BigInt(txid));
+    }
     return {
       horizon: BigInt(rows[0].horizon),
-      prunedThrough: rows[0].pruned === null ? undefined : BigInt(rows[0].pruned),
+      prunedThrough,
       rows: rows.filter((r) => r.id !== null).map((r) => ({ id: Number(r.id), agentId: r.agentId, exampleId: r.exampleId, txid: BigInt(r.txid) })),
     };
   }
@@ -138,9 +148,11 @@ export class ChangeFeed {
   }
 
   /**
-   * Deletes rows every live consumer has passed, and rows older than the retention window. Work
-   * shared by all replicas: an advisory lock (per schema, since advisory locks are per database)
-   * lets one replica do it per tick; the others get `undefined` and skip.
+   * Deletes rows that every holder has passed, and rows older than the retention window. Holders
+   * are the live consumers and, for an agent's rows, the pgvector backend's position for that agent
+   * (example_vectors_feed): a row nobody holds stays until retention, as before pgvector counted.
+   * Work shared by all replicas: an advisory lock (per schema, since advisory locks are per
+   * database) lets one replica do it per tick; the others get `undefined` and skip.
    */
   async prune(): Promise<number | undefined> {
     return this.db.transaction(async (tx) => {
@@ -149,13 +161,18 @@ export class ChangeFeed {
       const params = [this.options.consumerTimeoutMs, this.options.retentionMs];
       let deleted = 0;
       for (;;) {
+        // least() skips NULLs: a row goes once it is below every holder there is, and never for want
+        // of holders. The marks are written here, so no reader can see the rows gone and not the mark.
         const { rows: r } = await tx.query<{ n: number }>(
           `WITH live AS (SELECT min(position) AS p FROM index_consumers WHERE heartbeat_at > now() - $1 * interval '1 millisecond'),
                 d AS (DELETE FROM index_outbox WHERE id IN (
-                        SELECT id FROM index_outbox
-                         WHERE txid < (SELECT p FROM live) OR queued_at < now() - $2 * interval '1 millisecond'
+                        SELECT o.id FROM index_outbox o LEFT JOIN example_vectors_feed f ON f.agent_id = o.agent_id
+                         WHERE o.txid < least((SELECT p FROM live), f.position) OR o.queued_at < now() - $2 * interval '1 millisecond'
                          LIMIT ${PRUNE_BATCH})
-                      RETURNING txid),
+                      RETURNING agent_id, txid),
+                marks AS (INSERT INTO index_feed_pruned (agent_id, pruned_through) SELECT agent_id, max(txid) FROM d GROUP BY agent_id
+                          ON CONFLICT (agent_id) DO UPDATE SET pruned_through = greatest(index_feed_pruned.pruned_through, EXCLUDED.pruned_through)),
+                -- The global mark of migration 008, for processes of the previous release during a rolling upgrade.
                 mark AS (UPDATE index_feed SET pruned_through = greatest(pruned_through, (SELECT max(txid) FROM d))
                           WHERE EXISTS (SELECT 1 FROM d))
            SELECT count(*)::int AS n FROM d`,
@@ -166,6 +183,11 @@ export class ChangeFeed {
       }
       // A consumer silent for a whole retention window has lost its rows anyway.
       await tx.query(`DELETE FROM index_consumers WHERE heartbeat_at < now() - $1 * interval '1 millisecond'`, [this.options.retentionMs]);
+      // A deleted agent's mark: nobody reads its feed any more once its rows are gone.
+      await tx.query(
+        `DELETE FROM index_feed_pruned p WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = p.agent_id)
+            AND NOT EXISTS (SELECT 1 FROM index_outbox o WHERE o.agent_id = p.agent_id)`,
+      );
       return deleted;
     });
   }

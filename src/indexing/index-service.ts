@@ -254,10 +254,12 @@ export class IndexService implements VectorIndex {
     let after = { txid: from, id: -1 };
     let horizon: bigint | undefined;
     for (;;) {
-      const page = await this.feed.read(after, BATCH, agentIds);
+      // The prune marks only on the first page: the later ones see no row this pass still needs.
+      const marks = horizon === undefined ? [...this.loaded.values()].filter(inScope).map((i) => i.agentId) : [];
+      const page = await this.feed.read(after, BATCH, agentIds, marks);
       if (horizon === undefined) {
         horizon = page.horizon;
-        if (page.prunedThrough !== undefined) await this.recoverPruned(page.prunedThrough, inScope);
+        if (page.prunedThrough.size > 0) await this.recoverPruned(page.prunedThrough, inScope);
       }
       const byAgent = new Map<string, FeedRow[]>();
       for (const r of page.rows) {
@@ -289,12 +291,16 @@ export class IndexService implements VectorIndex {
     return total;
   }
 
-  /** Rows this process still needed may have been pruned (it was away too long): reconcile with the table. */
-  private async recoverPruned(prunedThrough: bigint, inScope: (index: LoadedIndex) => boolean): Promise<void> {
+  /**
+   * Rows an index still needed may have been pruned (this process was away too long): that agent,
+   * and only that one, reconciles with the table.
+   */
+  private async recoverPruned(prunedThrough: Map<string, bigint>, inScope: (index: LoadedIndex) => boolean): Promise<void> {
     for (const index of [...this.loaded.values()]) {
-      if (!inScope(index) || index.horizon > prunedThrough) continue;
+      const mark = prunedThrough.get(index.agentId);
+      if (!inScope(index) || mark === undefined || index.horizon > mark) continue;
       await this.exclusive(index.agentId, async () => {
-        if (this.loaded.get(index.agentId) !== index || index.horizon > prunedThrough) return;
+        if (this.loaded.get(index.agentId) !== index || index.horizon > mark) return;
         const agent = await this.agents.resolve(index.agentId).catch(() => undefined);
         if (agent) await this.reconcile(index, agent.embeddingModel);
       });

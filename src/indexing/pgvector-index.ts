@@ -108,7 +108,8 @@ export class PgvectorIndex implements VectorIndex {
       (
         await this.db.query<{ id: string }>(
           `SELECT a.id::text FROM agents a LEFT JOIN example_vectors_feed f ON f.agent_id = a.id
-            WHERE f.position IS NULL OR EXISTS (SELECT 1 FROM index_outbox o WHERE o.agent_id = a.id AND o.txid >= f.position)`,
+            WHERE f.position IS NULL OR EXISTS (SELECT 1 FROM index_outbox o WHERE o.agent_id = a.id AND o.txid >= f.position)
+               OR EXISTS (SELECT 1 FROM index_feed_pruned p WHERE p.agent_id = a.id AND p.pruned_through >= f.position)`,
         )
       ).rows.map((r) => r.id);
     let applied = 0;
@@ -127,17 +128,13 @@ export class PgvectorIndex implements VectorIndex {
     const agent = await this.agents.resolve(agentId).catch(() => undefined);
     if (!agent) return 0; // deleted: its vectors went with its examples (ON DELETE CASCADE)
     // The horizon first: every feed row below it is final, so once they are applied the position moves there.
-    const { rows: [s] } = await this.db.query<{ horizon: string; position: string | null; pruned: string | null }>(
+    const { rows: [s] } = await this.db.query<{ horizon: string; position: string | null }>(
       `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon,
-              (SELECT position::text FROM example_vectors_feed WHERE agent_id = $1) AS position,
-              (SELECT pruned_through::text FROM index_feed) AS pruned`,
+              (SELECT position::text FROM example_vectors_feed WHERE agent_id = $1) AS position`,
       [agentId],
     );
     let applied = 0;
-    if (s.position === null || (s.pruned !== null && BigInt(s.pruned) >= BigInt(s.position))) {
-      // Never caught up, or the feed has lost rows this position needed: compare with the table.
-      applied = await this.embedMissing(agent);
-    } else {
+    if (s.position !== null) {
       for (let after = 0; ; ) {
         const { rows } = await this.db.query<{ id: number; exampleId: string }>(
           `SELECT id, example_id AS "exampleId" FROM index_outbox
@@ -148,6 +145,16 @@ export class PgvectorIndex implements VectorIndex {
         applied += await this.embedMissing(agent, [...new Set(rows.map((r) => r.exampleId))]);
         after = rows[rows.length - 1].id;
       }
+    }
+    // The agent's prune mark after its rows were read: a prune that fell before or during the
+    // reads shows here, and then the table is compared instead. Other agents' prunes do not count.
+    const { rows: marks } = await this.db.query<{ pruned: string }>(
+      'SELECT pruned_through::text AS pruned FROM index_feed_pruned WHERE agent_id = $1',
+      [agentId],
+    );
+    if (s.position === null || (marks.length > 0 && BigInt(marks[0].pruned) >= BigInt(s.position))) {
+      // Never caught up, or the feed has lost rows this position needed.
+      applied += await this.embedMissing(agent);
     }
     await this.advance(agentId, s.horizon);
     return applied;
@@ -200,6 +207,7 @@ export class PgvectorIndex implements VectorIndex {
     // index rebuilds. Two ranges, not <>, so each check is one probe of (agent_id, model).
     const { rows: [state] } = await this.db.query<{ pending: boolean; otherModel: boolean }>(
       `SELECT coalesce((SELECT EXISTS (SELECT 1 FROM index_outbox o WHERE o.agent_id = $1 AND o.txid >= f.position)
+                            OR EXISTS (SELECT 1 FROM index_feed_pruned p WHERE p.agent_id = $1 AND p.pruned_through >= f.position)
                           FROM example_vectors_feed f WHERE f.agent_id = $1), true) AS pending,
               EXISTS (SELECT 1 FROM example_vectors WHERE agent_id = $1 AND model < $2)
            OR EXISTS (SELECT 1 FROM example_vectors WHERE agent_id = $1 AND model > $2) AS "otherModel"`,

@@ -1,5 +1,7 @@
 import { BackgroundLoop } from '../background/loop.ts';
 import type { Database } from '../db/database.ts';
+import { DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS, DEFAULT_FEED_RETENTION_HOURS } from '../config/config.ts';
+import { ChangeFeed } from './feed.ts';
 import type { FeedMembership, VectorIndex } from './vector-index.ts';
 
 /** Heartbeats at least this often, so other replicas see this one as live and its lag as it is. */
@@ -13,8 +15,9 @@ const PRUNE_EVERY_MS = 30_000;
  * Keeps loaded indexes fresh: wakes on NOTIFY from the outbox trigger, and polls as a fallback
  * (a NOTIFY can be lost when a connection drops). Changes are applied in memory within
  * milliseconds; indexes are saved to disk now and then and on stop. On the memory backend the
- * worker is a registered consumer of the shared feed: it heartbeats its position, takes its turn
- * at pruning, and unregisters on stop.
+ * worker is a registered consumer of the shared feed: it heartbeats its position and unregisters on
+ * stop. Every worker, whatever its backend, takes its turn at pruning: otherwise a deployment whose
+ * replicas all use pgvector would never prune the feed.
  */
 export class SyncWorker {
   private readonly loop: BackgroundLoop;
@@ -24,13 +27,18 @@ export class SyncWorker {
   private beatPosition = '';
   private prunedAt = 0;
   private readonly pruneEveryMs: number;
+  private readonly feed: ChangeFeed;
 
   constructor(
     private readonly db: Database,
     private readonly index: VectorIndex,
-    private readonly opts: { pollMs?: number; onError?: (err: Error) => void; role?: string; pruneEveryMs?: number } = {},
+    private readonly opts: { pollMs?: number; onError?: (err: Error) => void; role?: string; pruneEveryMs?: number; feed?: ChangeFeed } = {},
   ) {
     this.pruneEveryMs = opts.pruneEveryMs ?? PRUNE_EVERY_MS;
+    this.feed =
+      opts.feed ??
+      ('feed' in index && index.feed instanceof ChangeFeed ? index.feed : undefined) ??
+      new ChangeFeed(db, { retentionMs: DEFAULT_FEED_RETENTION_HOURS * 3_600_000, consumerTimeoutMs: DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS * 1000 });
     this.loop = new BackgroundLoop(() => this.round(), { pollMs: opts.pollMs ?? 1000, onError: opts.onError });
   }
 
@@ -73,18 +81,19 @@ export class SyncWorker {
 
   private async round(): Promise<void> {
     await this.index.catchUp();
-    if (!this.membership) return;
     const now = Date.now();
-    const at = this.membership.at();
-    const moved = at !== this.beatPosition;
-    if ((moved && now - this.beatAt >= BEAT_AT_MOST_EVERY_MS) || now - this.beatAt >= BEAT_EVERY_MS) {
-      this.beatAt = now;
-      this.beatPosition = at;
-      await this.membership.beat();
+    if (this.membership) {
+      const at = this.membership.at();
+      const moved = at !== this.beatPosition;
+      if ((moved && now - this.beatAt >= BEAT_AT_MOST_EVERY_MS) || now - this.beatAt >= BEAT_EVERY_MS) {
+        this.beatAt = now;
+        this.beatPosition = at;
+        await this.membership.beat();
+      }
     }
     if (now - this.prunedAt >= this.pruneEveryMs) {
       this.prunedAt = now;
-      await this.membership.prune();
+      await this.feed.prune();
     }
   }
 }

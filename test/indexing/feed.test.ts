@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IndexService } from '../../src/indexing/index-service.ts';
 import { SyncWorker } from '../../src/indexing/sync-worker.ts';
 import { ACTOR, openTestApp, TEST_DB, TEST_DATABASE_URL, type TestEnv } from '../support/app.ts';
@@ -201,6 +201,34 @@ describe('consumers and pruning', () => {
     } finally {
       await a.leave();
       await b.leave();
+    }
+  });
+
+  it('marks pruned rows per agent: only the agent whose rows were pruned reconciles with the table', async () => {
+    const pruned = await t.app.agents.create({ name: 'feed-mark-pruned' }, ACTOR);
+    const untouched = await t.app.agents.create({ name: 'feed-mark-untouched' }, ACTOR);
+    await t.app.examples.add('feed-mark-pruned', ex('seed'), ACTOR);
+    await t.app.examples.add('feed-mark-untouched', ex('seed'), ACTOR);
+    const away = replica();
+    await away.table(pruned.id);
+    await away.table(untouched.id);
+    const m = await away.joinFeed('away');
+    try {
+      // While `away` is frozen, the first agent gets changes that are pruned past retention.
+      await t.app.examples.addMany('feed-mark-pruned', [ex('lost 1'), ex('lost 2')], ACTOR);
+      await t.app.db.query(`UPDATE index_outbox SET queued_at = now() - interval '2 hours' WHERE agent_id = $1`, [pruned.id]);
+      // (The seed rows may go too, once `away` has passed them: a mark below an index's position asks nothing of it.)
+      expect(await m.prune()).toBeGreaterThanOrEqual(2);
+
+      const reconcile = vi.spyOn(away as unknown as { reconcile: (index: { agentId: string }) => Promise<unknown> }, 'reconcile');
+      await away.catchUp();
+      // The pruned agent compares with the table and finds its changes; the other is not compared
+      // (with one global mark it was: every index below the mark paid a full comparison).
+      expect(reconcile.mock.calls.map(([index]) => index.agentId)).toEqual([pruned.id]);
+      expect((await away.table(pruned.id)).table.size).toBe(3);
+      reconcile.mockRestore();
+    } finally {
+      await m.leave();
     }
   });
 

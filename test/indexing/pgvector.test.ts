@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { certified, hnswName, PgvectorIndex } from '../../src/indexing/pgvector-index.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { migrate } from '../../src/db/migrate.ts';
@@ -192,6 +192,104 @@ describe.skipIf(!HAS_PGVECTOR)('pgvector search: HNSW with a certified hybrid re
     expect(got.map((p) => p.similarity)).toEqual([expect.closeTo(0.9, 5), expect.closeTo(0.2, 5)]);
     const all = await index.propose(a.ref, QUERY, 3, { minReward: 0, alpha: 0.6, beta: 0.4 });
     expect(all[2]).toMatchObject({ id: zeroId, similarity: 0 });
+  });
+});
+
+describe.skipIf(!HAS_PGVECTOR)('pgvector and the shared feed\'s pruning', () => {
+  let t: TestEnv;
+  beforeAll(async () => {
+    t = await openTestApp({ vectorBackend: 'pgvector' });
+  });
+  afterAll(() => t.close());
+
+  const outbox = async (agentId: string) =>
+    (await t.app.db.query<{ prompt: string }>(
+      'SELECT e.prompt FROM index_outbox o LEFT JOIN training_examples e ON e.id = o.example_id WHERE o.agent_id = $1 ORDER BY o.id',
+      [agentId],
+    )).rows.map((r) => r.prompt);
+  const txidOf = async (prompt: string) =>
+    (await t.app.db.query<{ txid: string }>(
+      'SELECT o.txid::text FROM index_outbox o JOIN training_examples e ON e.id = o.example_id WHERE e.prompt = $1',
+      [prompt],
+    )).rows[0].txid;
+  const search = async (agentId: string, query: string) =>
+    (await t.app.hybridRetrieveBestExamples({ agentId, query, topK: 1 })).results[0]?.input;
+  const ex = (prompt: string) => ({ prompt, completion: 'c', rewardScore: 0.9, exampleType: 'positive' as const });
+
+  it('holds an agent\'s rows at its pgvector position, as a live consumer holds them, and reconciles once they are pruned anyway', async () => {
+    const agent = await t.app.agents.create({ name: 'held' }, ACTOR);
+    await t.app.examples.add('held', ex('one'), ACTOR);
+    await t.app.examples.add('held', ex('two'), ACTOR);
+    expect(await search('held', 'two')).toBe('two');
+    // The position just past `one` (the horizon also waits for transactions open anywhere on the server).
+    await t.app.db.query('UPDATE example_vectors_feed SET position = $2::xid8 WHERE agent_id = $1', [agent.id, await txidOf('two')]);
+    // A live memory consumer further back holds both...
+    await t.app.db.query(`INSERT INTO index_consumers (id, host, pid, role, position) VALUES ('back', 'h', 1, 'serve', $1::xid8)`, [await txidOf('one')]);
+    await t.app.memoryIndex.feed.prune();
+    expect(await outbox(agent.id)).toEqual(['one', 'two']);
+    // ...and without it, the pgvector position still holds what it has not passed.
+    await t.app.db.query(`DELETE FROM index_consumers`);
+    await t.app.memoryIndex.feed.prune();
+    expect(await outbox(agent.id)).toEqual(['two']);
+
+    // Past retention, rows go even though the position has not passed them...
+    await t.app.db.query(`INSERT INTO training_examples (agent_id, prompt, completion, reward_score, example_type) VALUES ($1, 'three by psql', 'c', 0.9, 'positive')`, [agent.id]);
+    await t.app.db.query(`UPDATE index_outbox SET queued_at = now() - interval '2 days' WHERE agent_id = $1`, [agent.id]);
+    await t.app.memoryIndex.feed.prune();
+    expect(await outbox(agent.id)).toEqual([]);
+    const { rows: marks } = await t.app.db.query<{ ok: boolean }>(
+      'SELECT pruned_through >= $2::xid8 AS ok FROM index_feed_pruned WHERE agent_id = $1',
+      [agent.id, await t.app.db.query<{ p: string }>('SELECT position::text AS p FROM example_vectors_feed WHERE agent_id = $1', [agent.id]).then((r) => r.rows[0].p)],
+    );
+    expect(marks).toEqual([{ ok: true }]);
+    // ...and the agent's mark, above its position, sends its next search to the table: no feed row is left to say so.
+    expect(await search('held', 'three by psql')).toBe('three by psql');
+  });
+
+  it('compares only the agents whose rows were pruned with the table, not every agent below some mark', async () => {
+    const big = await t.app.agents.create({ name: 'big' }, ACTOR);
+    const busy = await t.app.agents.create({ name: 'busy' }, ACTOR);
+    await t.app.examples.add('big', ex('big one'), ACTOR);
+    expect(await search('big', 'big one')).toBe('big one');
+    await t.app.examples.add('busy', ex('busy one'), ACTOR);
+    await t.app.db.query(`UPDATE index_outbox SET queued_at = now() - interval '2 days' WHERE agent_id = $1`, [busy.id]);
+    await t.app.memoryIndex.feed.prune(); // busy's row, newer than big's position
+    await t.app.examples.add('big', ex('big two'), ACTOR);
+    const index = t.app.index as PgvectorIndex;
+    const embed = vi.spyOn(index as unknown as { embedMissing: (agent: { id: string }, ids?: string[]) => Promise<number> }, 'embedMissing');
+    try {
+      await index.catchUp();
+      const calls = embed.mock.calls.map(([agent, ids]) => ({ agent: agent.id, whole: ids === undefined }));
+      // big applies its one feed row; busy, whose row is gone, compares its table.
+      expect(calls).toContainEqual({ agent: big.id, whole: false });
+      expect(calls).not.toContainEqual({ agent: big.id, whole: true });
+      expect(calls).toContainEqual({ agent: busy.id, whole: true });
+    } finally {
+      embed.mockRestore();
+    }
+    expect(await search('big', 'big two')).toBe('big two');
+    expect(await search('busy', 'busy one')).toBe('busy one');
+  });
+
+  it('prunes from the sync worker of a pgvector process (serve, mcp, sync --watch), where no process joins the feed', async () => {
+    const own = await openTestApp({ vectorBackend: 'pgvector' });
+    try {
+      const agent = await own.app.agents.create({ name: 'pruned-by-pgvector' }, ACTOR);
+      for (let i = 0; i < 5; i++) await own.app.examples.add('pruned-by-pgvector', ex(`write ${i}`), ACTOR);
+      const worker = await own.app.startSyncWorker({ pollMs: 50, pruneEveryMs: 50 });
+      expect(worker.consumerId).toBeUndefined();
+      // The worker catches the agent up...
+      await expect.poll(async () => (await own.app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM example_vectors WHERE agent_id = $1', [agent.id])).rows[0].n, { timeout: 10_000 }).toBe(5);
+      // ...and its position passes them once no older transaction is open on the server; a bench's
+      // index build next door can hold that back for minutes, so the test moves it past them.
+      await own.app.db.query('UPDATE example_vectors_feed SET position = pg_current_xact_id() WHERE agent_id = $1', [agent.id]);
+      await expect
+        .poll(async () => (await own.app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM index_outbox WHERE agent_id = $1', [agent.id])).rows[0].n, { timeout: 10_000 })
+        .toBe(0);
+      expect((await own.app.hybridRetrieveBestExamples({ agentId: agent.id, query: 'write 3', topK: 1 })).results[0].input).toBe('write 3');
+    } finally {
+      await own.close();
+    }
   });
 });
 
