@@ -34,6 +34,8 @@ export interface CheckedStatement {
   subqueries: boolean;
   /** Whether it renames a table's columns (`FROM t AS a(x, y)`), so `a.id` may not be the table's id. */
   renamesColumns: boolean;
+  /** The exponent of each `^`: its value when it is a plain number literal. */
+  exponents: (number | undefined)[];
 }
 
 /** One function call in the statement. */
@@ -142,6 +144,7 @@ export async function checkStatement(sql: string): Promise<CheckedStatement> {
     calls: walker.calls,
     subqueries: walker.subqueries,
     renamesColumns: walker.renamesColumns,
+    exponents: walker.exponents,
   };
 }
 
@@ -168,6 +171,7 @@ class TreeWalker {
   recursive = false;
   subqueries = false;
   renamesColumns = false;
+  readonly exponents: (number | undefined)[] = [];
 
   /** `ctes` holds the CTE names visible at this point of the query. */
   walk(value: unknown, ctes: ReadonlySet<string>): void {
@@ -187,7 +191,10 @@ class TreeWalker {
       if (key === 'RangeSubselect' || key === 'RangeFunction' || key === 'WithClause') this.subqueries = true;
       if (key === 'RangeVar') this.table(child, ctes);
       else if (key === 'FuncCall') this.func(child);
-      else if (key === 'A_Expr') this.operator(child.name);
+      else if (key === 'A_Expr') {
+        this.operator(child.name);
+        if (child.name?.length === 1 && child.name[0].String?.sval === '^') this.exponents.push(literalNumber(child.rexpr));
+      }
       else if (key === 'SubLink' && child.operName) this.operator(child.operName);
       else if (key === 'SortBy' && child.useOp) this.operator(child.useOp);
       else if (key === 'ParamRef') reject('query parameters ($1, ...) are not supported: write the values into the query');
@@ -239,13 +246,7 @@ class TreeWalker {
     this.functions.add(name);
     const argFunctions = new Set<string>();
     const constantArgs = !call.over && !call.agg_star && !call.agg_filter && !call.agg_order && isConstant(call.args ?? [], argFunctions);
-    const literals = (call.args ?? []).map((arg: Node) => {
-      const value = arg.A_Const;
-      if (!value) return undefined;
-      if (value.sval) return value.sval.sval ?? '';
-      if (value.ival) return value.ival.ival ?? 0; // protobuf JSON leaves a zero out
-      return undefined;
-    });
+    const literals = (call.args ?? []).map((arg: Node) => (arg.A_Const?.sval ? (arg.A_Const.sval.sval ?? '') : literalNumber(arg)));
     this.calls.push({ name, location: call.location ?? 0, constantArgs, argFunctions: [...argFunctions], literals });
   }
 
@@ -257,6 +258,15 @@ class TreeWalker {
     }
     this.operators.add(parts[parts.length - 1]);
   }
+}
+
+/** The value of a plain number literal (`2`, `-3`, `2.5`), or undefined for anything else. */
+function literalNumber(node: Node | undefined): number | undefined {
+  const value = node?.A_Const;
+  if (!value) return undefined;
+  if (value.ival) return value.ival.ival ?? 0; // protobuf JSON leaves a zero out
+  if (value.fval) return Number(value.fval.fval);
+  return undefined;
 }
 
 /**
