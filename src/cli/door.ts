@@ -8,6 +8,7 @@ import { decodeUtf8 } from '../import-export/formats.ts';
 import { ExemplarError, ValidationError, errorBody } from '../errors.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { FULL_ACCESS } from '../access/access.ts';
+import { DEFAULT_TIMEOUT_MS } from '../sql/gateway.ts';
 import { invoke } from '../operations/invoke.ts';
 import type { Operation } from '../operations/operation.ts';
 import { fieldType, fromText, inputFields } from '../operations/text-input.ts';
@@ -67,6 +68,9 @@ export async function openApp(global: GlobalOptions, use: 'one-off' | 'long-runn
     v8.setFlagsFromString('--liftoff-only');
     // Few buffers, too: PGlite touches every one at start (128MB by default).
     config.pgliteSharedBuffers ??= '16MB';
+    // No one else waits on this process's database: a gateway query may use its whole timeout
+    // instead of the slice a server gives each query so other requests keep flowing.
+    config.sqlEmbeddedMaxMs ??= DEFAULT_TIMEOUT_MS;
   }
   return Exemplar.open(config);
 }
