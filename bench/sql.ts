@@ -16,6 +16,12 @@ const ATTACKS: { name: string; sql: string }[] = [
   // The hidden-size series of the issue: a freeze of the whole PGlite server before the fix.
   { name: 'series sized by a subquery', sql: 'SELECT count(*) FROM generate_series(1, (SELECT 100000000))' },
   { name: 'self cross join', sql: 'SELECT count(*) FROM training_examples a, training_examples b' },
+  // Each filter is guessed to keep 0.5% of the rows, so the planner's cost looks small: a freeze on PGlite before the worst-case check.
+  {
+    name: 'three-way self join the planner underestimates',
+    sql: 'SELECT count(*) FROM training_examples x, training_examples y, training_examples z WHERE x.reward_score * 1 = x.reward_score AND y.reward_score * 1 = y.reward_score AND z.reward_score * 1 = z.reward_score',
+  },
+  { name: 'self join on a non-key column', sql: 'SELECT count(*) FROM training_examples a JOIN training_examples b ON a.example_type = b.example_type' },
   { name: 'big rows (1 MB each, rowLimit 10000)', sql: "SELECT repeat('x', 1048576) AS s FROM generate_series(1, 10000)" },
   { name: 'sort of every row by a hash', sql: 'SELECT id FROM training_examples ORDER BY md5(completion || prompt)' },
   { name: 'aggregate over every row', sql: "SELECT md5(string_agg(completion, '' ORDER BY id)) FROM training_examples" },
@@ -27,7 +33,8 @@ const ATTACKS: { name: string; sql: string }[] = [
 export async function benchSql(n = 10_000, seconds = 8, attackers = 12): Promise<void> {
   console.log(`\n## run_sql against everyone else (${fmt(n, 0)} examples; one read key sends ${attackers} concurrent run_sql requests back to back, its worst allowed query; one search client in the same process, a search due every 10 ms, latency counted from when it was due)`);
   const lines: string[] = [];
-  for (const kind of ['pglite', 'postgres'] as const) {
+  // BENCH_SQL_ONLY=pglite or postgres runs one database.
+  for (const kind of (['pglite', 'postgres'] as const).filter((k) => !process.env.BENCH_SQL_ONLY || process.env.BENCH_SQL_ONLY === k)) {
     const { app, close } = await openBenchApp(kind);
     // No rate limit: it would turn most of the attacker's back-to-back calls into instant 429s;
     // this measures what the gateway's own limits leave the other clients.
