@@ -21,19 +21,17 @@ export const listExamplesFilter = z.object({
   exampleType: exampleType.optional().describe('Only positive or only negative examples'),
   minScore: z.number().min(0).max(1).optional().describe('Lowest reward_score to include'),
   maxScore: z.number().min(0).max(1).optional().describe('Highest reward_score to include'),
-  contains: z.string().min(1).optional().describe('Text that the prompt or completion contains (case-insensitive)'),
-  createdAfter: isoTime.optional().describe('Only examples created at or after this time (ISO 8601)'),
-  createdBefore: isoTime.optional().describe('Only examples created before this time (ISO 8601)'),
+  contains: z.string().min(1).optional().describe('Text in the prompt or completion (any case)'),
+  createdAfter: isoTime.optional().describe('Created at or after (ISO 8601)'),
+  createdBefore: isoTime.optional().describe('Created before (ISO 8601)'),
   metadata: z
     .record(z.string(), z.unknown(), { error: 'must be a JSON object, e.g. {"source":"prod"}' })
     .optional()
-    .describe('Only examples whose metadata contains this JSON object (each key with this value), e.g. {"source":"prod"}'),
-  metadataKeys: z.array(z.string().min(1)).min(1).max(20).optional().describe('Only examples whose metadata has all of these keys'),
-  source: z.enum(EXAMPLE_SOURCES).optional().describe('Only examples that came from here: import, ui, mcp, rest, cli, demo, library or database'),
-  needsReview: z
-    .boolean()
-    .optional()
-    .describe('true: only examples no person has rated since they were created (no reward or type change, nor confirmation, by a key or the CLI; changes made straight in the database do not count). false: only rated ones'),
+    .describe('Only examples whose metadata contains this object, e.g. {"team":"a"}'),
+  metadataKeys: z.array(z.string().min(1)).min(1).max(20).optional().describe('Only examples whose metadata has all these keys'),
+  source: z.enum(EXAMPLE_SOURCES).optional().describe('Only examples from this source'),
+  // "Rated" means a reward history entry by a key or the CLI; changes made straight in the database (actor "database") do not count.
+  needsReview: z.boolean().optional().describe('true: the review queue (never rated since creation); false: rated ones'),
 });
 export type ExampleFilter = z.input<typeof listExamplesFilter>;
 
@@ -42,7 +40,7 @@ export const listExamplesPage = listExamplesFilter.extend({
   sort: z
     .enum(['newest', 'oldest', 'best', 'worst', 'positive_first', 'negative_first'])
     .default('newest')
-    .describe('By creation: newest or oldest first; by reward: best or worst first; by type: positive_first or negative_first (newest first within a type)'),
+    .describe('best and worst: by reward; by type: newest first within each'),
   cursor: z.string().optional().describe('The nextCursor of the previous page (same sort)'),
 });
 export type ListExamplesOptions = z.input<typeof listExamplesPage>;

@@ -33,6 +33,7 @@ export const listAuditOp = defineOperation({
   }),
   access: { agent: (i) => i.agent, level: 'read' },
   http: { method: 'GET', path: '/v1/audit' },
+  doors: ['cli', 'http'], // for people (the web UI, a shell), not worth a model's context
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'audit', columns: ['id', 'at', 'actorName', 'action', 'entityType', 'entityId'], examples: ['exemplar audit --agent code-helper --limit 20'] },
   run: async ({ agent, entityId, before, limit }, { app, access }) => {

@@ -49,9 +49,7 @@ export const getExample = defineOperation({
   name: 'get_example',
   title: 'Show an example',
   description:
-    'Shows one training example by id, with its reward, type, metadata, content hash, where it came from (source), and its reward ' +
-    'history: every rating, oldest first, with who (actorName: the API key\'s name), when, and the old and new reward and type. ' +
-    'Changes made outside Exemplar (psql) appear as "database".',
+    'Shows one example by id, with its source and reward history (every rating: who, when, old and new values).',
   input: z.object({ id: uuid.describe('Example id') }),
   output: exampleJson.extend({ history: z.array(rewardChangeJson).describe('Every rating, oldest first (creation is not one: the first old values are the ones it was created with)') }),
   access: { examples: (i) => [i.id] },
@@ -68,10 +66,8 @@ export const listExamples = defineOperation({
   name: 'list_examples',
   title: 'List examples',
   description:
-    "Lists one page of an agent's examples with exact filters (type, reward range, text, creation time, metadata keys and values, " +
-    'source, needsReview for the review queue), sorted by creation, reward or type, with the total number that match. ' +
-    'Filters that cannot match (minScore above maxScore, createdAfter not before createdBefore) are refused, saying why. ' +
-    'Pass nextCursor back as cursor for the next page. For the examples most relevant to a query, use search instead.',
+    "Lists one page of an agent's examples with exact filters (type, reward, text, time, metadata, source, review state) and the " +
+    'total that match. Pass nextCursor back as cursor for the next page. For the examples most relevant to a query, use search.',
   input: listExamplesPage.extend({ agent: agentRef }),
   output: z.object({ items: z.array(exampleJson), nextCursor: z.string().nullable(), total: z.number().int().describe('Examples matching the filters (all pages)') }),
   access: { agent: (i) => i.agent },
@@ -108,14 +104,12 @@ export const bulkEditExamples = defineOperation({
   name: 'bulk_edit_examples',
   title: 'Change many examples at once',
   description:
-    `Applies one change to up to ${MAX_BULK_IDS} examples by id, in one transaction (all or none: if any id is unknown, nothing ` +
-    'changes): action set_type (give exampleType), set_reward (give rewardScore) or delete. Setting the reward or type is ' +
-    "recorded in each example's reward history as a rating. Audited.",
+    `Sets the type or the reward of up to ${MAX_BULK_IDS} examples, or deletes them, in one transaction: if any id is unknown, nothing changes.`,
   input: z.object({
-    ids: z.array(uuid).min(1).max(MAX_BULK_IDS).describe(`Example ids, 1-${MAX_BULK_IDS}`),
-    action: z.enum(['set_type', 'set_reward', 'delete']).describe('set_type, set_reward or delete'),
-    exampleType: exampleType.optional().describe('The new type, for set_type'),
-    rewardScore: rewardScore.optional().describe('The new reward score, 0..1, for set_reward'),
+    ids: z.array(uuid).min(1).max(MAX_BULK_IDS).describe('Example ids'),
+    action: z.enum(['set_type', 'set_reward', 'delete']),
+    exampleType: exampleType.optional().describe('For set_type'),
+    rewardScore: rewardScore.optional().describe('For set_reward'),
   }),
   output: z.object({
     action: z.enum(['set_type', 'set_reward', 'delete']),
@@ -129,11 +123,12 @@ export const bulkEditExamples = defineOperation({
     command: 'examples bulk',
     args: ['ids'],
     flags: { rewardScore: 'reward', exampleType: 'type' },
+    confirm: true,
     summary: (r) => `${r.action === 'delete' ? 'Deleted' : 'Changed'} ${counted(r.affected, 'example')}.`,
     examples: [
-      'exemplar examples bulk <id> <id> --action set_type --type negative',
-      'exemplar examples bulk <id> <id> --action set_reward --reward 0.33',
-      'exemplar examples bulk <id> <id> --action delete',
+      'exemplar examples bulk <id> <id> --action set_type --type negative --yes',
+      'exemplar examples bulk <id> <id> --action set_reward --reward 0.33 --yes',
+      'exemplar examples bulk <id> <id> --action delete --yes',
     ],
   },
   run: async ({ ids, action, exampleType: type, rewardScore: reward }, { app, actor }) => {
@@ -219,7 +214,7 @@ export const exportExamplesOp = defineOperation({
   name: 'export_examples',
   title: 'Export examples as JSONL',
   description: "Exports an agent's examples (optionally filtered) as JSONL, one example per line, in the format import reads.",
-  input: listExamplesFilter.extend({ agent: agentRef }),
+  input: listExamplesFilter.omit({ metadataKeys: true, source: true, needsReview: true }).extend({ agent: agentRef }),
   output: z.object({ count: z.number().int(), jsonl: z.string() }),
   access: { agent: (i) => i.agent },
   http: { method: 'GET', path: '/v1/agents/{agent}/examples/export' },

@@ -10,15 +10,12 @@ export const agentStatsOp = defineOperation({
   name: 'agent_stats',
   title: "An agent's example quality over time",
   description:
-    "Numbers about an agent's examples, for charts: a reward histogram (by type too); counts by type; mean and median reward; " +
-    'per week (Monday to Sunday, UTC; the last is the current week): examples added, by type and by source (import, ui, mcp, ' +
-    'rest, cli, demo, library, database, unknown for examples older than sources), the mean and median current reward of the ' +
-    'examples added that week, and ratings made; and the share of examples never used: never returned by a search nor put in ' +
-    'a built dataset or a fine-tuning run since use tracking began (usage.trackedSince).',
+    "An agent's example quality over time: reward histogram, counts by type, and per week (UTC) examples added by type and " +
+    'source, their mean and median reward, and ratings; and the share never used in a search, dataset or run.',
   input: z.object({
     agent: agentRefInput,
-    weeks: z.number().int().min(1).max(520).default(12).describe('How many weeks back, counting the current one (1-520)'),
-    buckets: z.number().int().min(2).max(100).default(10).describe('Reward histogram buckets over 0..1 (2-100)'),
+    weeks: z.number().int().min(1).max(520).default(12).describe('Weeks back, with the current one'),
+    buckets: z.number().int().min(2).max(100).default(10).describe('Reward histogram buckets'),
   }),
   output: z.object({
     agent: z.string(),

@@ -153,6 +153,7 @@ const SAMPLE_CALLS: Record<string, Record<string, unknown>> = {
   list_examples: { agent: 'made-over-mcp' },
   import_examples: { agent: 'made-over-mcp', data: '{"prompt":"p3","completion":"c","reward_score":1,"example_type":"positive"}\n' },
   export_examples: { agent: 'made-over-mcp' },
+  agent_stats: { agent: 'made-over-mcp', weeks: 2 },
   search_examples: { agent: 'made-over-mcp', query: 'p' },
   evaluate_search: { agent: 'made-over-mcp', questions: [{ query: 'p', relevant: [{ prompt: 'p1' }] }] },
   tune_search: { agent: 'made-over-mcp', questions: '{"query": "p", "relevant": ["p3"]}\n', step: 0.5 },
@@ -184,7 +185,7 @@ describe('every MCP tool', () => {
       await t.app.db.query(`INSERT INTO prompt_labels (agent_id, label, version) SELECT id, 'production', 1 FROM agents WHERE name = 'mcp-agent'`);
       const { tools } = await c.listTools();
       const names = tools.map((x) => x.name);
-      const needIds = ['get_example', 'update_example', 'judge_result', 'delete_examples', 'get_run', 'get_run_logs', 'update_run', 'cancel_run'];
+      const needIds = ['get_example', 'update_example', 'bulk_edit_examples', 'judge_result', 'delete_examples', 'get_run', 'get_run_logs', 'update_run', 'cancel_run'];
       expect(names.filter((n) => !(n in SAMPLE_CALLS) && !needIds.includes(n))).toEqual([]);
       // Ids only known at run time.
       const listed = await c.callTool({ name: 'list_examples', arguments: { agent: 'mcp-agent' } });
@@ -193,6 +194,7 @@ describe('every MCP tool', () => {
         ...Object.entries(SAMPLE_CALLS).filter(([n]) => names.includes(n) && n !== 'delete_agent'),
         ['get_example', { id: exampleId }],
         ['update_example', { id: exampleId, metadata: { touched: true } }],
+        ['bulk_edit_examples', { ids: [exampleId], action: 'set_reward', rewardScore: 0.33 }],
         ['judge_result', { agent: 'mcp-agent', query: 'reverse a list', exampleId, grade: 1 }],
         ['delete_examples', { ids: [exampleId] }],
         ['delete_agent', SAMPLE_CALLS.delete_agent],
