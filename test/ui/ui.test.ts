@@ -32,7 +32,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     if (!fs.existsSync(path.join(ROOT, 'ui/dist/index.html'))) execSync('npm run build:ui', { cwd: ROOT, stdio: 'inherit' });
     fs.mkdirSync(SHOTS, { recursive: true });
     t = await openTestApp();
-    admin = (await t.app.apiKeys.create({ scopes: ['admin'] }, ACTOR)).key;
+    admin = (await t.app.apiKeys.create({ scopes: ['admin'], name: 'ui-admin' }, ACTOR)).key;
     server = await startHttpServer(t.app, { host: '127.0.0.1', port: 0, log: (e) => logs.push(e) });
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
@@ -226,6 +226,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await panel.getByRole('button', { name: 'Add example' }).click();
     await panel.getByRole('heading', { name: /^Example [0-9a-f]{8}$/ }).waitFor();
     expect(await count(`SELECT count(*)::int AS n FROM training_examples WHERE reward_score = 0.33 AND metadata->>'source' = 'ui-test'`)).toBe(1);
+    await panel.getByText('from ui').waitFor();
     await panel.locator('.markdown strong', { hasText: 'sort' }).waitFor();
     await panel.locator('.markdown pre code', { hasText: 'sorted(d.items()' }).waitFor();
     expect(await panel.locator('.markdown script, .markdown [onerror]').count()).toBe(0);
@@ -246,6 +247,64 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await panel.getByText('Not rated since').or(panel.locator('.history li')).first().waitFor();
     await panel.getByRole('button', { name: 'Close the example panel' }).click();
     await expect.poll(() => page.getByTestId('total').textContent()).toBe('58');
+  });
+
+  it('reviews a queue of unrated examples with the keyboard only, recording each rating under the key name', async () => {
+    await page.getByRole('link', { name: 'Review' }).click();
+    const progress = page.getByTestId('review-progress');
+    await expect.poll(() => progress.textContent()).toMatch(/^1 of \d+/);
+    const queued = Number(/of (\d+)/.exec((await progress.textContent())!)![1]);
+    expect(queued).toBe(await count(`SELECT count(*)::int AS n FROM training_examples t WHERE NOT EXISTS (SELECT 1 FROM example_reward_history h WHERE h.example_id = t.id)`));
+    const card = page.getByLabel('Example under review');
+    const first = await card.getAttribute('data-id');
+    await page.keyboard.press('4');
+    await expect.poll(() => progress.textContent()).toMatch(/^2 of/);
+    const second = await card.getAttribute('data-id');
+    await page.keyboard.press('n');
+    await expect.poll(() => page.getByTestId('review-type').textContent()).toBe('negative');
+    await page.keyboard.press('2');
+    await expect.poll(() => progress.textContent()).toMatch(/^3 of .* 3 rated/);
+    await page.keyboard.press('k');
+    await expect.poll(() => card.getAttribute('data-id')).toBe(second);
+    expect(await page.getByTestId('review-reward').textContent()).toBe('0.25');
+    await shot('02e-review');
+    await expect.poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE id = '${first}' AND reward_score = 0.75`)).toBe(1);
+    await expect.poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE id = '${second}' AND reward_score = 0.25 AND example_type = 'negative'`)).toBe(1);
+
+    // e edits the example in the side panel; its history names the key, not its id.
+    await page.keyboard.press('e');
+    const panel = page.locator('.panel');
+    await panel.getByLabel('Completion', { exact: true }).fill('A better answer, edited during review.');
+    await panel.getByRole('button', { name: 'Save changes' }).click();
+    await panel.locator('.history li').first().waitFor();
+    expect(await panel.locator('.history').textContent()).toContain('ui-admin');
+    expect(await panel.locator('.history').textContent()).not.toMatch(/key:[0-9a-f]{8}-/);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => panel.count()).toBe(0);
+    await expect.poll(() => count(`SELECT count(*)::int AS n FROM training_examples WHERE id = '${second}' AND completion = 'A better answer, edited during review.'`)).toBe(1);
+
+    // Ten ratings in a row, keys only: the UI's own throughput.
+    await page.keyboard.press('j');
+    const started = Date.now();
+    for (let i = 0; i < 10; i++) await page.keyboard.press(String((i % 5) + 1));
+    await expect.poll(() => progress.textContent()).toMatch(/ 13 rated/);
+    console.log(`review: 10 keyboard ratings in ${Date.now() - started} ms`);
+    await expect.poll(() => count(`SELECT count(DISTINCT example_id)::int AS n FROM example_reward_history WHERE actor LIKE 'key:%'`), { timeout: 20_000 }).toBeGreaterThanOrEqual(12);
+  });
+
+  it('charts quality over time from agent_stats', async () => {
+    await page.getByRole('link', { name: 'Quality' }).click();
+    for (const title of ['Reward histogram', 'Examples added by week and type', 'Mean and median reward by week', 'Examples added by week and source']) {
+      await page.getByRole('figure', { name: title }).locator('svg.recharts-surface').first().waitFor();
+    }
+    const histogram = page.getByRole('figure', { name: 'Reward histogram' });
+    await expect.poll(() => histogram.locator('.recharts-bar-rectangle path, .recharts-rectangle').count()).toBeGreaterThan(1);
+    await expect.poll(() => page.getByRole('figure', { name: 'Mean and median reward by week' }).locator('.recharts-line-curve').count()).toBe(2);
+    await page.getByRole('figure', { name: 'Examples added by week and source' }).getByText('import').first().waitFor();
+    await page.getByTestId('never-used').waitFor();
+    await shot('02f-quality');
+    await page.getByRole('link', { name: 'Examples' }).click();
+    await page.getByRole('button', { name: 'Import a file' }).or(page.getByText('Import a file')).first().click();
   });
 
   it('says what to do about an invalid file in the UI\'s words', async () => {
@@ -333,15 +392,15 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
 
     // Every option of the API: format, type, reward range, split, query, redaction.
     const form = page.getByRole('form', { name: 'Build a dataset' });
-    await form.getByLabel('Format').selectOption('openai-dpo');
+    await form.getByRole('combobox', { name: /^Format/ }).selectOption('openai-dpo');
     await form.getByRole('button', { name: 'Build dataset' }).click();
     await form.getByTestId('dpo-help').waitFor();
     expect(await form.getByTestId('dpo-help').textContent()).toContain('same prompt');
     await shot('07a-dpo-no-pairs');
-    await form.getByLabel('Format').selectOption('openai-sft');
+    await form.getByRole('combobox', { name: /^Format/ }).selectOption('openai-sft');
     await form.getByLabel(/^Validation share/).fill('0.2');
     await form.getByLabel(/^Query/).fill('read a csv file');
-    await form.getByLabel(/^Redact/).check();
+    await form.getByRole('checkbox', { name: /Redact/ }).check();
     await form.getByRole('button', { name: 'Build dataset' }).click();
     await form.getByText(/^openai-sft: \d+ train/).waitFor();
     await form.getByLabel('Min reward').fill('0.9');
@@ -367,7 +426,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await page.getByLabel('Stay signed in on this browser').check();
     await page.getByText(/saved in this browser \(localStorage\) until you sign out/).waitFor();
     await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { name: 'Agents' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
     const other = await context.newPage();
     await other.goto(`${server.url}/agents/ui-agent`);
     await other.getByRole('heading', { name: 'ui-agent' }).waitFor();
@@ -381,7 +440,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await third.close();
     await page.getByLabel('API key').fill(admin);
     await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { name: 'Agents' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
   });
 
@@ -399,7 +458,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
       expect(scroll, 'horizontal scroll on the agents list').toBeLessThanOrEqual(client);
       await shot('08-phone-agents', phone);
     }
-    for (const tab of ['', '/search', '/prompts', '/index', '/runs']) {
+    for (const tab of ['', '/review', '/quality', '/search', '/prompts', '/index', '/runs']) {
       await phone.goto(`${server.url}/agents/ui-agent${tab}`);
       await phone.getByRole('heading', { name: 'ui-agent' }).waitFor();
       await phone.locator('.tab-body').waitFor();

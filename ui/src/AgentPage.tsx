@@ -1,4 +1,5 @@
 import { client, enc, ok } from './api.ts';
+import { lazy, Suspense } from 'react';
 import { Examples } from './Examples.tsx';
 import { IndexTab } from './IndexTab.tsx';
 import { Prompts } from './Prompts.tsx';
@@ -6,8 +7,13 @@ import { Runs } from './Runs.tsx';
 import { Search } from './Search.tsx';
 import { ErrorBox, Link, useLoad } from './ui.tsx';
 
+const Review = lazy(() => import('./Review.tsx'));
+const Quality = lazy(() => import('./Quality.tsx'));
+
 const TABS = [
   ['examples', 'Examples'],
+  ['review', 'Review'],
+  ['quality', 'Quality'],
   ['search', 'Search'],
   ['prompts', 'Prompt versions'],
   ['index', 'Index'],
@@ -53,6 +59,14 @@ export function AgentPage({ name, tab, go }: { name: string; tab: string; go: (t
       {a &&
         (tab === 'examples' ? (
           <Examples agent={a} onChange={agent.reload} />
+        ) : tab === 'review' ? (
+          <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+            <Review agent={a} />
+          </Suspense>
+        ) : tab === 'quality' ? (
+          <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+            <Quality agent={a} />
+          </Suspense>
         ) : tab === 'search' ? (
           <Search agent={a} onAgentChanged={agent.reload} />
         ) : tab === 'prompts' ? (

@@ -33,10 +33,10 @@ interface Draft {
   metadata: string;
 }
 
-export default function ExamplePanel({ agent, id, onClose, onSaved }: { agent: string; id: string | null; onClose: () => void; onSaved: (id: string | null) => void }) {
+export default function ExamplePanel({ agent, id, onClose, onSaved, startEditing }: { agent: string; id: string | null; onClose: () => void; onSaved: (id: string | null) => void; startEditing?: boolean }) {
   const detail = useLoad(() => (id ? ok(client.GET('/v1/examples/{id}', { params: { path: { id } } })) : Promise.resolve(null)), [id]);
   const heading = useRef<HTMLHeadingElement>(null);
-  const [editing, setEditing] = useState(id === null);
+  const [editing, setEditing] = useState(id === null || !!startEditing);
   useEffect(() => heading.current?.focus(), []);
   useEffect(() => {
     const onKey = (e: globalThis.KeyboardEvent) => {

@@ -62,7 +62,7 @@ export interface paths {
         };
         /**
          * List examples
-         * @description Lists one page of an agent's examples with exact filters (type, reward range, text, creation time, metadata keys and values, source, needsReview for the review queue), sorted by creation, reward or type, with the total number that match. Filters that cannot match (minScore above maxScore, createdAfter not before createdBefore) are refused, saying why. Pass nextCursor back as cursor for the next page. For the examples most relevant to a query, use search instead.
+         * @description Lists one page of an agent's examples with exact filters (type, reward, text, time, metadata, source, review state) and the total that match. Pass nextCursor back as cursor for the next page. For the examples most relevant to a query, use search.
          */
         get: operations["list_examples"];
         put?: never;
@@ -106,7 +106,7 @@ export interface paths {
         };
         /**
          * Show an example
-         * @description Shows one training example by id, with its reward, type, metadata, content hash, where it came from (source), and its reward history: every rating, oldest first, with who (actorName: the API key's name), when, and the old and new reward and type. Changes made outside Exemplar (psql) appear as "database".
+         * @description Shows one example by id, with its source and reward history (every rating: who, when, old and new values).
          */
         get: operations["get_example"];
         put?: never;
@@ -152,7 +152,7 @@ export interface paths {
         put?: never;
         /**
          * Change many examples at once
-         * @description Applies one change to up to 1000 examples by id, in one transaction (all or none: if any id is unknown, nothing changes): action set_type (give exampleType), set_reward (give rewardScore) or delete. Setting the reward or type is recorded in each example's reward history as a rating. Audited.
+         * @description Sets the type or the reward of up to 1000 examples, or deletes them, in one transaction: if any id is unknown, nothing changes.
          */
         post: operations["bulk_edit_examples"];
         delete?: never;
@@ -210,7 +210,7 @@ export interface paths {
         };
         /**
          * An agent's example quality over time
-         * @description Numbers about an agent's examples, for charts: a reward histogram (by type too); counts by type; mean and median reward; per week (Monday to Sunday, UTC; the last is the current week): examples added, by type and by source (import, ui, mcp, rest, cli, demo, library, database, unknown for examples older than sources), the mean and median current reward of the examples added that week, and ratings made; and the share of examples never used: never returned by a search nor put in a built dataset or a fine-tuning run since use tracking began (usage.trackedSince).
+         * @description An agent's example quality over time: reward histogram, counts by type, and per week (UTC) examples added by type and source, their mean and median reward, and ratings; and the share never used in a search, dataset or run.
          */
         get: operations["agent_stats"];
         put?: never;
@@ -943,25 +943,25 @@ export interface operations {
                 minScore?: number;
                 /** @description Highest reward_score to include */
                 maxScore?: number;
-                /** @description Text that the prompt or completion contains (case-insensitive) */
+                /** @description Text in the prompt or completion (any case) */
                 contains?: string;
-                /** @description Only examples created at or after this time (ISO 8601) */
+                /** @description Created at or after (ISO 8601) */
                 createdAfter?: string;
-                /** @description Only examples created before this time (ISO 8601) */
+                /** @description Created before (ISO 8601) */
                 createdBefore?: string;
-                /** @description Only examples whose metadata contains this JSON object (each key with this value), e.g. {"source":"prod"} */
+                /** @description Only examples whose metadata contains this object, e.g. {"team":"a"} */
                 metadata?: {
                     [key: string]: unknown;
                 };
-                /** @description Only examples whose metadata has all of these keys */
+                /** @description Only examples whose metadata has all these keys */
                 metadataKeys?: string[];
-                /** @description Only examples that came from here: import, ui, mcp, rest, cli, demo, library or database */
+                /** @description Only examples from this source */
                 source?: "import" | "ui" | "mcp" | "rest" | "cli" | "demo" | "library" | "database";
-                /** @description true: only examples no person has rated since they were created (no reward or type change, nor confirmation, by a key or the CLI; changes made straight in the database do not count). false: only rated ones */
+                /** @description true: the review queue (never rated since creation); false: rated ones */
                 needsReview?: boolean;
                 /** @description Page size, 1-1000 */
                 limit?: number;
-                /** @description By creation: newest or oldest first; by reward: best or worst first; by type: positive_first or negative_first (newest first within a type) */
+                /** @description best and worst: by reward; by type: newest first within each */
                 sort?: "newest" | "oldest" | "best" | "worst" | "positive_first" | "negative_first";
                 /** @description The nextCursor of the previous page (same sort) */
                 cursor?: string;
@@ -1323,19 +1323,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Example ids, 1-1000 */
+                    /** @description Example ids */
                     ids: string[];
-                    /**
-                     * @description set_type, set_reward or delete
-                     * @enum {string}
-                     */
+                    /** @enum {string} */
                     action: "set_type" | "set_reward" | "delete";
                     /**
-                     * @description The new type, for set_type
+                     * @description For set_type
                      * @enum {string}
                      */
                     exampleType?: "positive" | "negative";
-                    /** @description The new reward score, 0..1, for set_reward */
+                    /** @description For set_reward */
                     rewardScore?: number;
                 };
             };
@@ -1443,22 +1440,16 @@ export interface operations {
                 minScore?: number;
                 /** @description Highest reward_score to include */
                 maxScore?: number;
-                /** @description Text that the prompt or completion contains (case-insensitive) */
+                /** @description Text in the prompt or completion (any case) */
                 contains?: string;
-                /** @description Only examples created at or after this time (ISO 8601) */
+                /** @description Created at or after (ISO 8601) */
                 createdAfter?: string;
-                /** @description Only examples created before this time (ISO 8601) */
+                /** @description Created before (ISO 8601) */
                 createdBefore?: string;
-                /** @description Only examples whose metadata contains this JSON object (each key with this value), e.g. {"source":"prod"} */
+                /** @description Only examples whose metadata contains this object, e.g. {"team":"a"} */
                 metadata?: {
                     [key: string]: unknown;
                 };
-                /** @description Only examples whose metadata has all of these keys */
-                metadataKeys?: string[];
-                /** @description Only examples that came from here: import, ui, mcp, rest, cli, demo, library or database */
-                source?: "import" | "ui" | "mcp" | "rest" | "cli" | "demo" | "library" | "database";
-                /** @description true: only examples no person has rated since they were created (no reward or type change, nor confirmation, by a key or the CLI; changes made straight in the database do not count). false: only rated ones */
-                needsReview?: boolean;
             };
             header?: never;
             path: {
@@ -1494,9 +1485,9 @@ export interface operations {
     agent_stats: {
         parameters: {
             query?: {
-                /** @description How many weeks back, counting the current one (1-520) */
+                /** @description Weeks back, with the current one */
                 weeks?: number;
-                /** @description Reward histogram buckets over 0..1 (2-100) */
+                /** @description Reward histogram buckets */
                 buckets?: number;
             };
             header?: never;
@@ -1669,11 +1660,11 @@ export interface operations {
                      * @enum {string}
                      */
                     exampleType?: "positive" | "negative";
-                    /** @description Text that the prompt or completion contains (case-insensitive) */
+                    /** @description Text in the prompt or completion (any case) */
                     contains?: string;
-                    /** @description Only examples created at or after this time (ISO 8601) */
+                    /** @description Created at or after (ISO 8601) */
                     createdAfter?: string;
-                    /** @description Only examples created before this time (ISO 8601) */
+                    /** @description Created before (ISO 8601) */
                     createdBefore?: string;
                     /** @description Most examples to select (newest first without a query) */
                     limit?: number;
@@ -1873,11 +1864,11 @@ export interface operations {
                     dedupeThreshold?: number;
                     /** @description Highest reward_score to include */
                     maxScore?: number;
-                    /** @description Text that the prompt or completion contains (case-insensitive) */
+                    /** @description Text in the prompt or completion (any case) */
                     contains?: string;
-                    /** @description Only examples created at or after this time (ISO 8601) */
+                    /** @description Created at or after (ISO 8601) */
                     createdAfter?: string;
-                    /** @description Only examples created before this time (ISO 8601) */
+                    /** @description Created before (ISO 8601) */
                     createdBefore?: string;
                 };
             };
@@ -2940,11 +2931,11 @@ export interface operations {
                      * @enum {string}
                      */
                     exampleType?: "positive" | "negative";
-                    /** @description Text that the prompt or completion contains (case-insensitive) */
+                    /** @description Text in the prompt or completion (any case) */
                     contains?: string;
-                    /** @description Only examples created at or after this time (ISO 8601) */
+                    /** @description Created at or after (ISO 8601) */
                     createdAfter?: string;
-                    /** @description Only examples created before this time (ISO 8601) */
+                    /** @description Created before (ISO 8601) */
                     createdBefore?: string;
                     /** @description Most examples to select (newest first without a query) */
                     limit?: number;

@@ -66,6 +66,8 @@ const auth: Middleware = {
     const key = getKey();
     if (key) request.headers.set('authorization', `Bearer ${key}`);
     request.headers.set('accept', 'application/json');
+    // Examples added here are recorded with source "ui" (not "rest").
+    request.headers.set('x-exemplar-client', 'ui');
     return request;
   },
 };
@@ -130,6 +132,7 @@ export function importWithProgress(agent: string, body: ImportBody, onUpload: (l
     if (key) xhr.setRequestHeader('authorization', `Bearer ${key}`);
     xhr.setRequestHeader('content-type', 'application/json');
     xhr.setRequestHeader('accept', 'application/json');
+    xhr.setRequestHeader('x-exemplar-client', 'ui');
     xhr.upload.onprogress = (e) => onUpload(e.loaded, e.lengthComputable ? e.total : 0);
     xhr.onerror = () => reject(new ApiError('cannot reach the server', 0, 'network'));
     xhr.onload = () => {
