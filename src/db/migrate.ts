@@ -38,6 +38,12 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
 export async function migrate(db: Database, migrations = loadMigrations()): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(7265746)');
+    // Migrations name pgvector's type unqualified, and they are history (never edited): where the
+    // extension lives off the search path (Supabase's `extensions`), they find it there.
+    await tx.query(
+      `SELECT set_config('search_path', current_setting('search_path') || ', ' || quote_ident(n.nspname), true)
+         FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'vector'`,
+    );
     await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY,
       name text NOT NULL,

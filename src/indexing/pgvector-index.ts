@@ -32,8 +32,11 @@ export interface PgvectorPlan {
   passes?: number;
 }
 
-/** A zero vector has no direction: its cosine is NaN in SQL (which sorts above every number), 0 here as in the memory index. */
-const SIMILARITY = `coalesce(nullif(1 - (v.embedding <=> $2::vector), 'NaN'::float8), 0)`;
+/**
+ * A zero vector has no direction: its cosine is NaN in SQL (which sorts above every number), 0 here
+ * as in the memory index. `x` is pgvector's schema (see PgvectorIndex.ext).
+ */
+const similarity = (x: string) => `coalesce(nullif(1 - (v.embedding OPERATOR(${x}.<=>) $2::${x}.vector), 'NaN'::float8), 0)`;
 
 type Row = { id: string; similarity: number; reward: number; type: 'positive' | 'negative'; hash: string; vector: string | null };
 
@@ -67,6 +70,22 @@ export class PgvectorIndex implements VectorIndex {
   private readonly stats = new Map<string, { at: number; counts: Promise<Map<string, number[]>>; refreshing?: boolean }>();
   /** Models whose HNSW index is known to exist (an index is never dropped while the table stands). */
   private readonly hnswKnown = new Set<string>();
+  private extSchema?: Promise<string>;
+
+  /**
+   * pgvector's schema, quoted, to qualify its types, operators and operator classes: it need not be
+   * on the search path (Supabase keeps extensions in `extensions`, which Exemplar's path lacks).
+   */
+  ext(): Promise<string> {
+    this.extSchema ??= this.db
+      .query<{ s: string }>(`SELECT quote_ident(n.nspname) AS s FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'vector'`)
+      .then(({ rows }) => {
+        if (!rows[0]) throw new ValidationError('EXEMPLAR_VECTOR_BACKEND', 'is "pgvector", but this database has no pgvector extension');
+        return rows[0].s;
+      });
+    this.extSchema.catch(() => (this.extSchema = undefined));
+    return this.extSchema;
+  }
 
   /** Fails clearly when the database cannot hold vectors. */
   async check(): Promise<void> {
@@ -245,6 +264,7 @@ export class PgvectorIndex implements VectorIndex {
 
   /** Exact: every row that passes the filter, ranked by the hybrid score in SQL. */
   private async proposeExact(agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean }): Promise<Row[]> {
+    const SIMILARITY = similarity(await this.ext());
     const { rows } = await this.db.query<Row>(
       `SELECT e.id::text, ${SIMILARITY} AS similarity, e.reward_score AS reward,
               e.example_type AS type, v.content_hash AS hash, CASE WHEN $8 THEN v.embedding::text END AS vector
@@ -297,6 +317,7 @@ export class PgvectorIndex implements VectorIndex {
   }
 
   private async hnswCandidates(agentId: string, model: string, dims: number, q: string, m: number, filter: ScanFilter): Promise<Row[]> {
+    const x = await this.ext();
     return this.db.transaction(async (tx) => {
       // relaxed_order: the candidates are re-ranked anyway; max_scan_tuples bounds a filter that passes almost nothing.
       await tx.query(
@@ -307,12 +328,12 @@ export class PgvectorIndex implements VectorIndex {
       // The model is a literal, so the planner can match the model's partial index. The index orders
       // by half precision; the similarity returned (and certified) is the full-precision one.
       const { rows } = await tx.query<Row>(
-        `SELECT v.example_id::text AS id, 1 - (v.embedding::vector(${dims}) <=> $1::vector(${dims})) AS similarity,
+        `SELECT v.example_id::text AS id, 1 - (v.embedding::${x}.vector(${dims}) OPERATOR(${x}.<=>) $1::${x}.vector(${dims})) AS similarity,
                 e.reward_score AS reward, e.example_type AS type, v.content_hash AS hash, NULL AS vector
            FROM example_vectors v JOIN training_examples e ON e.id = v.example_id
           WHERE v.model = ${literal(model)} AND v.agent_id = $2
             AND e.reward_score >= $3 AND ($4::text[] IS NULL OR e.example_type = ANY($4::text[]))
-          ORDER BY v.embedding::halfvec(${dims}) <=> $1::halfvec(${dims})
+          ORDER BY v.embedding::${x}.halfvec(${dims}) OPERATOR(${x}.<=>) $1::${x}.halfvec(${dims})
           LIMIT ${m}`,
         [q, agentId, filter.minReward, filter.types ?? null],
       );
@@ -391,13 +412,14 @@ export class PgvectorIndex implements VectorIndex {
     // pgvector indexes halfvec up to 4,000 dimensions; a larger model is always scanned exactly.
     if (this.hnswKnown.has(model) || dims > MAX_HNSW_DIMS) return;
     const name = hnswName(model);
+    const x = await this.ext();
     await this.db.transaction(async (tx) => {
       // Replicas writing a new model's first vectors at once build it once. The key names the schema:
       // a long build in one Exemplar schema must not hold up writes in another of the same database.
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.' || $1))`, [name]);
       if (opts.maintenanceWorkMem) await tx.query(`SELECT set_config('maintenance_work_mem', $1, true)`, [opts.maintenanceWorkMem]);
       await tx.exec(
-        `CREATE INDEX IF NOT EXISTS ${name} ON example_vectors USING hnsw ((embedding::halfvec(${dims})) halfvec_cosine_ops)
+        `CREATE INDEX IF NOT EXISTS ${name} ON example_vectors USING hnsw ((embedding::${x}.halfvec(${dims})) ${x}.halfvec_cosine_ops)
           WHERE model = ${literal(model)}`,
       );
     });
@@ -408,6 +430,7 @@ export class PgvectorIndex implements VectorIndex {
   private async embedMissing(agent: AgentRef, ids?: string[], onProgress?: (done: number, total: number) => void): Promise<number> {
     const embedder = this.embedder(agent.embeddingModel);
     const model = embedder.provider.modelId;
+    const x = await this.ext();
     let done = 0;
     for (;;) {
       const { rows } = await this.db.query<{ id: string; prompt: string; completion: string; hash: string }>(
@@ -427,7 +450,7 @@ export class PgvectorIndex implements VectorIndex {
       // order, where any other order could deadlock (32 concurrent searches after writes did).
       await this.db.query(
         `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding)
-         SELECT u.id, $1, $2, u.hash, u.v::vector FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v)
+         SELECT u.id, $1, $2, u.hash, u.v::${x}.vector FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v)
          ON CONFLICT (example_id) DO UPDATE SET model = EXCLUDED.model, content_hash = EXCLUDED.content_hash,
            embedding = EXCLUDED.embedding, embedded_at = now()`,
         [agent.id, model, rows.map((r) => r.id), rows.map((r) => r.hash), vectors.map(toVector)],

@@ -361,6 +361,59 @@ describe.skipIf(!HAS_PGVECTOR || TEST_DB !== 'postgres')('pgvector on a PostgreS
   });
 });
 
+describe.skipIf(!HAS_PGVECTOR || TEST_DB !== 'postgres')('pgvector in a schema off the search path (Supabase keeps extensions in `extensions`)', () => {
+  const database = `exemplar_test_ext_${process.pid}_${Date.now().toString(36)}`;
+  const admin = async (sql: string, db = 'test') => {
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = `/${db}`;
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  const urlOf = () => Object.assign(new URL(TEST_DATABASE_URL), { pathname: `/${database}` }).toString();
+  beforeAll(async () => {
+    await admin(`CREATE DATABASE ${database}`);
+    await admin('CREATE SCHEMA extensions; CREATE EXTENSION vector SCHEMA extensions', database);
+  });
+  afterAll(() => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+
+  const prompts = ['how do I reset my password', 'what is the refund policy', 'where is my parcel', 'cancel my subscription', 'change the billing address', 'talk to a person'];
+  for (const schema of ['public', 'exemplar']) {
+    it(`migrates, syncs and searches, exactly and by HNSW (EXEMPLAR_DB_SCHEMA=${schema})`, async () => {
+      const env = { DATABASE_URL: urlOf(), EXEMPLAR_DB_SCHEMA: schema, EXEMPLAR_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-ext-')) };
+      const app = await Exemplar.open(loadConfig(env)); // migrations 002 and 009 name `vector` unqualified
+      // Every filter passes more rows than 0, so searches go to HNSW (halfvec, its operator class, OPERATOR(extensions.<=>)).
+      const hnsw = await Exemplar.open(loadConfig(env, { pgvectorExactMaxRows: 0, pgvectorEfSearch: 1 }));
+      try {
+        expect(app.index.backend).toBe('pgvector');
+        const { rows } = await app.db.query<{ t: string | null; ext: string }>(
+          `SELECT to_regtype('vector')::text AS t, (SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector') AS ext`,
+        );
+        expect(rows[0]).toEqual({ t: null, ext: 'extensions' }); // not on the path, and left where the operator put it
+        await app.agents.create({ name: 'supabase' }, ACTOR);
+        await app.examples.addMany('supabase', prompts.map((prompt) => ({ prompt, completion: 'c', rewardScore: 0.9, exampleType: 'positive' as const, metadata: {} })), ACTOR);
+        expect((await app.syncTrainingDataToVectorStore('supabase')).count).toBe(prompts.length);
+        expect((await app.hybridRetrieveBestExamples({ agentId: 'supabase', query: 'how do I reset my password', topK: 1 })).results[0].input).toBe('how do I reset my password');
+        expect((app.index as PgvectorIndex).lastPlan?.mode).toBe('exact');
+
+        await hnsw.syncTrainingDataToVectorStore('supabase', { forceRebuild: true }); // makes the model's HNSW index
+        const { rows: idx } = await app.db.query(`SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexdef LIKE '%USING hnsw%'`);
+        expect(idx).toHaveLength(1);
+        expect((await hnsw.hybridRetrieveBestExamples({ agentId: 'supabase', query: 'what is the refund policy', topK: 1 })).results[0].input).toBe('what is the refund policy');
+        expect((hnsw.index as PgvectorIndex).lastPlan?.mode).toBe('hnsw');
+      } finally {
+        await hnsw.close();
+        await app.close();
+        fs.rmSync(env.EXEMPLAR_DATA_DIR, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe.skipIf(HAS_PGVECTOR || TEST_DB !== 'postgres')('a PostgreSQL server without pgvector', () => {
   it('runs the memory backend under auto, and refuses pgvector by name', async () => {
     const t = await openTestApp();
