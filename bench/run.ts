@@ -1,6 +1,7 @@
 // `npm run bench`: prints every figure the issues ask for. Not a test; numbers vary by machine.
 import { benchCli } from './cli.ts';
 import { benchDatasets } from './datasets.ts';
+import { benchEvaluation } from './evaluation.ts';
 import { benchImport } from './import.ts';
 import { benchLoad } from './load.ts';
 import { benchMcp } from './mcp.ts';
@@ -22,3 +23,4 @@ if (!only || only === 'ui') await benchUi();
 if (!only || only === 'sql') await benchSql();
 if (!only || only === 'load') await benchLoad();
 if (!only || only === 'replicas') await benchReplicas();
+if (!only || only === 'evaluation') await benchEvaluation();
