@@ -8,9 +8,16 @@ import { hybridScore, type ScanFilter } from '../vectors/vector-table.ts';
 import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
 
 const BATCH = 1000;
-/** HNSW's candidate list stops here (pgvector's own limit for hnsw.ef_search); past it, an exact scan. */
+/** HNSW's candidate list stops here (pgvector's own limit for hnsw.ef_search). */
 const MAX_CANDIDATES = 1000;
-/** pgvector's HNSW limit for halfvec (vector stops at 2,000, too few for text-embedding-3-large). */
+/** HNSW rows re-ranked with full-precision similarity (at least k). */
+const RERANK = 10;
+/** Graph tuples one iterative scan may visit before it gives up (a filter that passes almost nothing then scans exactly). */
+const MAX_SCAN_TUPLES = 20_000;
+/** The HNSW build's m and ef_construction (measured in `npm run bench`, see the README). */
+const HNSW_M = 16;
+const HNSW_EF_CONSTRUCTION = 64;
+/** pgvector's HNSW limit for halfvec (vector stops at 2,000, too few for text-embedding-3-large); the hybrid vector has 2 more. */
 const MAX_HNSW_DIMS = 4000;
 /** How long an agent's filter statistics serve before they are re-read (in the background). */
 const STATS_TTL_MS = 30_000;
@@ -42,16 +49,17 @@ type Row = { id: string; similarity: number; reward: number; type: 'positive' | 
 
 /**
  * The pgvector backend: vectors in `example_vectors`, next to the examples. Every replica over the
- * same database sees the same vectors, so nothing is kept in memory. Rewards and types are read
- * from training_examples at query time, so only a changed prompt needs work.
+ * same database sees the same vectors, so nothing is kept in memory. The exact scan reads rewards
+ * and types from training_examples at query time; HNSW reads the copies beside each vector
+ * (migration 010, kept current from the change feed, see refreshCopies), so no candidate needs a join.
  *
- * Each embedding model has its own HNSW index, a partial expression index over
- * `embedding::halfvec(D)` (the column has no fixed dimension, so models of any size share it; half
- * precision halves the index, which is read page by page, and allows up to 4,000 dimensions). A
- * search whose filter passes few of the agent's rows scans them exactly; a larger one asks HNSW for
- * the first M rows by similarity and re-ranks them by the hybrid score (see proposeHnsw). Without
- * EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS every search is exact: similarity is exact by default, and on
- * the bench's data HNSW's recall@10 is well below 1 (see the README).
+ * Each embedding model has its own HNSW index, a partial expression index over the hybrid vector
+ * (hybridVectorSql: the unit embedding and the reward in D + 2 half-precision dimensions, whose
+ * cosine order is the α·cosine + β·reward order; the column has no fixed dimension, so models of
+ * any size share it). A search whose filter passes few of the agent's rows scans them exactly; a
+ * larger one asks HNSW for the hybrid top k directly (see proposeHnsw). Without
+ * EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS every search is exact: similarity is exact by default, and HNSW
+ * is approximate (recall@10 in the README).
  */
 export class PgvectorIndex implements VectorIndex {
   readonly backend = 'pgvector' as const;
@@ -161,7 +169,9 @@ export class PgvectorIndex implements VectorIndex {
           [agentId, s.position, after],
         );
         if (rows.length === 0) break;
-        applied += await this.embedMissing(agent, [...new Set(rows.map((r) => r.exampleId))]);
+        const ids = [...new Set(rows.map((r) => r.exampleId))];
+        applied += await this.embedMissing(agent, ids);
+        await this.refreshCopies(ids); // reward and type updates are feed rows too
         after = rows[rows.length - 1].id;
       }
     }
@@ -174,9 +184,25 @@ export class PgvectorIndex implements VectorIndex {
     if (s.position === null || (marks.length > 0 && BigInt(marks[0].pruned) >= BigInt(s.position))) {
       // Never caught up, or the feed has lost rows this position needed.
       applied += await this.embedMissing(agent);
+      await this.refreshCopies(undefined, agentId);
     }
     await this.advance(agentId, s.horizon);
     return applied;
+  }
+
+  /**
+   * Brings the copies of reward_score, example_type and agent_id beside each vector (migration 010)
+   * up to date with training_examples: for the given examples (a feed batch: every reward or type
+   * update is a feed row), or for a whole agent when it reconciles. Only rows that differ are written.
+   */
+  private async refreshCopies(ids: string[] | undefined, agentId?: string): Promise<void> {
+    await this.db.query(
+      `UPDATE example_vectors v SET reward_score = e.reward_score, example_type = e.example_type, agent_id = e.agent_id
+         FROM training_examples e
+        WHERE e.id = v.example_id AND ($1::uuid[] IS NULL OR v.example_id = ANY($1::uuid[])) AND ($2::uuid IS NULL OR v.agent_id = $2)
+          AND (v.reward_score <> e.reward_score OR v.example_type <> e.example_type OR v.agent_id <> e.agent_id)`,
+      [ids ?? null, agentId ?? null],
+    );
   }
 
   private async advance(agentId: string, horizon: string): Promise<void> {
@@ -279,66 +305,51 @@ export class PgvectorIndex implements VectorIndex {
   }
 
   /**
-   * HNSW: the first M rows by similarity that pass the filter (pgvector 0.8's iterative scan keeps
-   * walking the graph until M rows pass, so a selective filter still fills the list), re-ranked
-   * by the hybrid score. A row outside those M has similarity <= s_M and reward <= 1, so it scores
-   * at most α·s_M + β·1; when the k-th hybrid score among the candidates beats that bound, no row
-   * outside can enter the top k. Otherwise M grows (x4), and past MAX_CANDIDATES an exact scan
-   * answers. What stays approximate is HNSW itself: it may miss a row among the true first M by
-   * similarity (recall@10 is measured in `npm run bench`). Set EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS
-   * above the largest agent for exact answers everywhere.
+   * HNSW over the hybrid vector (see hybridVectorSql): the index orders rows by α·cosine + β·reward
+   * itself, so its first rows that pass the filter are the hybrid top k, and no candidate list by
+   * similarity alone has to be widened until it can be certified (at 1M rows that took up to 1,000
+   * candidates, and a join to training_examples for each). pgvector 0.8's iterative scan keeps
+   * walking the graph until enough rows pass the filter. The first RERANK rows are re-ranked with
+   * full-precision similarity (the index holds half precision).
+   *
+   * The answer is approximate: HNSW may miss a row of the true top k (recall@10 is measured in
+   * `npm run bench`), and lastPlan says so. When the walk ends (hnsw.max_scan_tuples) with fewer
+   * than k rows, the exact scan answers. EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS unset keeps every search exact.
    */
   private async proposeHnsw(
     agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: { withVectors?: boolean },
     exact: (reason: string) => Promise<Row[]>,
   ): Promise<Row[]> {
     const dims = query.length;
-    const q = toVector(query);
-    let m = Math.max(k * 4, this.settings.efSearch);
-    for (let pass = 1; ; pass++) {
-      m = Math.min(m, MAX_CANDIDATES);
-      const candidates = await this.hnswCandidates(agent.id, model, dims, q, m, filter);
-      if (candidates.length < m) {
-        // The scan ran out (hnsw.max_scan_tuples) before M rows passed the filter: HNSW cannot say
-        // which rows it did not reach, so the exact scan answers.
-        return exact(`HNSW found ${candidates.length} of ${m} candidates`);
-      }
-      if (certified(candidates, k, filter)) {
-        this.lastPlan = { mode: 'hnsw', reason: 'certified against the candidates', candidates: m, passes: pass };
-        const top = candidates
-          .sort((x, y) => hybridScore(y.similarity, y.reward, filter.alpha, filter.beta) - hybridScore(x.similarity, x.reward, filter.alpha, filter.beta) || cmp(x.id, y.id))
-          .slice(0, k);
-        if (opts.withVectors) await this.attachVectors(top);
-        return top;
-      }
-      if (m >= MAX_CANDIDATES) return exact(`${m} HNSW candidates could not certify the top ${k}`);
-      m *= 4;
-    }
-  }
-
-  private async hnswCandidates(agentId: string, model: string, dims: number, q: string, m: number, filter: ScanFilter): Promise<Row[]> {
     const x = await this.ext();
-    return this.db.transaction(async (tx) => {
-      // relaxed_order: the candidates are re-ranked anyway; max_scan_tuples bounds a filter that passes almost nothing.
+    const limit = Math.min(Math.max(k, RERANK), MAX_CANDIDATES);
+    const rows = await this.db.transaction(async (tx) => {
+      // relaxed_order: the rows are re-ranked anyway; max_scan_tuples bounds a filter that passes almost nothing.
       await tx.query(
         `SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
                 set_config('hnsw.max_scan_tuples', $2, true)`,
-        [String(Math.max(m, this.settings.efSearch)), String(Math.max(20_000, m * 50))],
+        [String(Math.min(Math.max(limit, this.settings.efSearch), MAX_CANDIDATES)), String(MAX_SCAN_TUPLES)],
       );
-      // The model is a literal, so the planner can match the model's partial index. The index orders
-      // by half precision; the similarity returned (and certified) is the full-precision one.
+      // The model is a literal, so the planner can match the model's partial index.
       const { rows } = await tx.query<Row>(
-        `SELECT v.example_id::text AS id, 1 - (v.embedding::${x}.vector(${dims}) OPERATOR(${x}.<=>) $1::${x}.vector(${dims})) AS similarity,
-                e.reward_score AS reward, e.example_type AS type, v.content_hash AS hash, NULL AS vector
-           FROM example_vectors v JOIN training_examples e ON e.id = v.example_id
+        `SELECT v.example_id::text AS id, coalesce(nullif(1 - (v.embedding OPERATOR(${x}.<=>) $1::${x}.vector), 'NaN'::float8), 0) AS similarity,
+                v.reward_score AS reward, v.example_type AS type, v.content_hash AS hash, NULL AS vector
+           FROM example_vectors v
           WHERE v.model = ${literal(model)} AND v.agent_id = $2
-            AND e.reward_score >= $3 AND ($4::text[] IS NULL OR e.example_type = ANY($4::text[]))
-          ORDER BY v.embedding::${x}.halfvec(${dims}) OPERATOR(${x}.<=>) $1::${x}.halfvec(${dims})
-          LIMIT ${m}`,
-        [q, agentId, filter.minReward, filter.types ?? null],
+            AND v.reward_score >= $3 AND ($4::text[] IS NULL OR v.example_type = ANY($4::text[]))
+          ORDER BY ${hybridVectorSql(dims, x)} OPERATOR(${x}.<=>) $5::${x}.halfvec(${dims + 2})
+          LIMIT ${limit}`,
+        [toVector(query), agent.id, filter.minReward, filter.types ?? null, toVector(hybridQuery(query, filter.alpha, filter.beta))],
       );
       return rows;
     });
+    if (rows.length < k) return exact(`HNSW found ${rows.length} of ${k} rows`);
+    this.lastPlan = { mode: 'hnsw', reason: 'approximate: HNSW over the hybrid vector', candidates: rows.length, passes: 1 };
+    const top = rows
+      .sort((x, y) => hybridScore(y.similarity, y.reward, filter.alpha, filter.beta) - hybridScore(x.similarity, x.reward, filter.alpha, filter.beta) || cmp(x.id, y.id))
+      .slice(0, k);
+    if (opts.withVectors) await this.attachVectors(top);
+    return top;
   }
 
   private async attachVectors(rows: Row[]): Promise<void> {
@@ -403,14 +414,15 @@ export class PgvectorIndex implements VectorIndex {
   }
 
   /**
-   * Creates the model's HNSW index (m 16, ef_construction 64: pgvector's defaults) if it is missing. It is made when the model's first vectors are
-   * written, so it grows row by row; a table that already holds many vectors of the model (an
-   * upgrade) pays the whole build once, with writes to example_vectors waiting meanwhile.
-   * `maintenanceWorkMem` lets a bulk load build it in memory (pgvector's advice).
+   * Creates the model's HNSW index over the hybrid vector (m and ef_construction: HNSW_M and
+   * HNSW_EF_CONSTRUCTION) if it is missing. It is made when the model's first vectors are written, so
+   * it grows row by row; a table that already holds many vectors of the model (an upgrade) pays the
+   * whole build once, with writes to example_vectors waiting meanwhile. `maintenanceWorkMem` lets a
+   * bulk load build it in memory (pgvector's advice).
    */
   async ensureHnsw(model: string, dims: number, opts: { maintenanceWorkMem?: string } = {}): Promise<void> {
     // pgvector indexes halfvec up to 4,000 dimensions; a larger model is always scanned exactly.
-    if (this.hnswKnown.has(model) || dims > MAX_HNSW_DIMS) return;
+    if (this.hnswKnown.has(model) || dims + 2 > MAX_HNSW_DIMS) return;
     const name = hnswName(model);
     const x = await this.ext();
     await this.db.transaction(async (tx) => {
@@ -419,8 +431,8 @@ export class PgvectorIndex implements VectorIndex {
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.' || $1))`, [name]);
       if (opts.maintenanceWorkMem) await tx.query(`SELECT set_config('maintenance_work_mem', $1, true)`, [opts.maintenanceWorkMem]);
       await tx.exec(
-        `CREATE INDEX IF NOT EXISTS ${name} ON example_vectors USING hnsw ((embedding::${x}.halfvec(${dims})) ${x}.halfvec_cosine_ops)
-          WHERE model = ${literal(model)}`,
+        `CREATE INDEX IF NOT EXISTS ${name} ON example_vectors USING hnsw ((${hybridVectorSql(dims, x)}) ${x}.halfvec_cosine_ops)
+          WITH (m = ${HNSW_M}, ef_construction = ${HNSW_EF_CONSTRUCTION}) WHERE model = ${literal(model)}`,
       );
     });
     this.hnswKnown.add(model);
@@ -449,10 +461,12 @@ export class PgvectorIndex implements VectorIndex {
       // Rows in id order: two processes upserting overlapping batches then lock them in the same
       // order, where any other order could deadlock (32 concurrent searches after writes did).
       await this.db.query(
-        `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding)
-         SELECT u.id, $1, $2, u.hash, u.v::${x}.vector FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v)
-         ON CONFLICT (example_id) DO UPDATE SET model = EXCLUDED.model, content_hash = EXCLUDED.content_hash,
-           embedding = EXCLUDED.embedding, embedded_at = now()`,
+        `INSERT INTO example_vectors (example_id, agent_id, model, content_hash, embedding, reward_score, example_type)
+         SELECT u.id, e.agent_id, $2, u.hash, u.v::${x}.vector, e.reward_score, e.example_type
+           FROM unnest($3::uuid[], $4::text[], $5::text[]) AS u(id, hash, v) JOIN training_examples e ON e.id = u.id AND e.agent_id = $1
+          ORDER BY u.id
+         ON CONFLICT (example_id) DO UPDATE SET agent_id = EXCLUDED.agent_id, model = EXCLUDED.model, content_hash = EXCLUDED.content_hash,
+           embedding = EXCLUDED.embedding, reward_score = EXCLUDED.reward_score, example_type = EXCLUDED.example_type, embedded_at = now()`,
         [agent.id, model, rows.map((r) => r.id), rows.map((r) => r.hash), vectors.map(toVector)],
       );
       done += rows.length;
@@ -471,23 +485,32 @@ function toVector(v: Float32Array): string {
 }
 
 /**
- * Whether the k-th best hybrid score among HNSW's first M candidates beats every row outside them:
- * such a row has similarity <= s_M (the lowest among the candidates; 0 when that is negative,
- * since zero vectors are not in the index and score 0) and reward in [minReward, 1].
+ * The hybrid vector of a row, which each model's HNSW index holds: [e/|e|, reward, sqrt(2 - |e/|e||² -
+ * reward²)] in half precision, D + 2 dimensions. Every row's has norm √2 (a zero embedding's too), and
+ * the query's is [α·q/|q|, β, 0] (hybridQuery), so their cosine is (α·cosine + β·reward) / (√2·|query|):
+ * the cosine order of the index is the hybrid order, for any α and β (a negative β too), and the
+ * graph is built over a true metric. The index expression and the ORDER BY of a search must match.
+ * `x` is pgvector's schema (see PgvectorIndex.ext).
  */
-export function certified(candidates: { similarity: number; reward: number }[], k: number, filter: ScanFilter): boolean {
-  if (candidates.length < k) return false;
-  let sM = Infinity;
-  for (const c of candidates) sM = Math.min(sM, c.similarity);
-  const bound = filter.alpha * Math.max(sM, 0) + Math.max(filter.beta * filter.minReward, filter.beta * 1);
-  const scores = candidates.map((c) => hybridScore(c.similarity, c.reward, filter.alpha, filter.beta)).sort((a, b) => b - a);
-  // Strictly above: a row at the bound could tie and win on id.
-  return scores[k - 1] > bound;
+export function hybridVectorSql(dims: number, x = 'public'): string {
+  const unit = `${x}.l2_normalize(embedding)`;
+  return `(${unit} OPERATOR(${x}.||) ARRAY[reward_score, sqrt(greatest(0, 2 - ${x}.vector_norm(${unit})^2 - reward_score^2))]::${x}.vector)::${x}.halfvec(${dims + 2})`;
+}
+
+/** The query's side of hybridVectorSql: [α·q/|q|, β, 0]. */
+export function hybridQuery(query: Float32Array, alpha: number, beta: number): Float32Array {
+  let norm = 0;
+  for (const x of query) norm += x * x;
+  norm = Math.sqrt(norm) || 1;
+  const out = new Float32Array(query.length + 2);
+  for (let i = 0; i < query.length; i++) out[i] = (alpha * query[i]) / norm;
+  out[query.length] = beta;
+  return out;
 }
 
 /** One HNSW index per model; the name is the model's hash, since model ids hold any characters. */
 export function hnswName(model: string): string {
-  return `example_vectors_hnsw_${createHash('sha256').update(model).digest('hex').slice(0, 16)}`;
+  return `example_vectors_hybrid_${createHash('sha256').update(model).digest('hex').slice(0, 16)}`;
 }
 
 function literal(s: string): string {
