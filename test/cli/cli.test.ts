@@ -24,6 +24,20 @@ function cli(args: string[], input?: string) {
 }
 
 describe('exemplar CLI', () => {
+  it('runs SQL; a one-off command on PGlite gets the whole timeout, as no one waits behind it', () => {
+    // generate_series of 300,000: over the 50 ms a server gives each gateway query on PGlite, well within 5 s.
+    const sql = 'SELECT count(*)::int AS n FROM generate_series(1, 300000)';
+    const r = cli(['--json', 'sql', sql]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ rows: [{ n: 300000 }], truncated: false });
+    if (TEST_DB === 'pglite') {
+      const { DATABASE_URL: _, ...parentEnv } = process.env;
+      const limited = spawnSync(process.execPath, [BIN, 'sql', sql], { env: { ...parentEnv, ...t.env, EXEMPLAR_SQL_EMBEDDED_MAX_MS: '50' }, encoding: 'utf8' });
+      expect(limited.status).not.toBe(0);
+      expect(limited.stderr).toMatch(/would run longer than 50 ms.*EXEMPLAR_SQL_EMBEDDED_MAX_MS/);
+    }
+  });
+
   it('loads the demo agent, and running it again adds nothing', () => {
     const first = cli(['--json', 'demo']);
     expect(first.code, first.stderr).toBe(0);
