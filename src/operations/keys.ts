@@ -13,8 +13,9 @@ const keyJson = z.object({
   revokedAt: z.string().nullable(),
 });
 
-// Key management happens in a shell on the server: a tool result or HTTP body must never carry a key.
-const CLI_ONLY: ('cli' | 'mcp' | 'http')[] = ['cli'];
+// Keys are managed from a shell on the server, and by admin keys over HTTP (the web UI's Keys page,
+// which shows a new key once). Never through MCP: a tool result must never carry a key.
+const NOT_MCP: ('cli' | 'mcp' | 'http')[] = ['cli', 'http'];
 
 export const createApiKey = defineOperation({
   name: 'create_api_key',
@@ -27,7 +28,8 @@ export const createApiKey = defineOperation({
     name: z.string().max(200).optional().describe('A label, e.g. "cursor on alice\'s laptop"'),
   }),
   output: keyJson.extend({ key: z.string() }),
-  doors: CLI_ONLY,
+  doors: NOT_MCP,
+  http: { method: 'POST', path: '/v1/keys' },
   access: 'admin',
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
@@ -45,7 +47,8 @@ export const listApiKeys = defineOperation({
   description: 'Lists API keys with their scopes, prefix, last use and revocation; never the keys themselves.',
   input: z.object({}),
   output: z.object({ items: z.array(keyJson) }),
-  doors: CLI_ONLY,
+  doors: NOT_MCP,
+  http: { method: 'GET', path: '/v1/keys' },
   access: 'admin',
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true },
   cli: { command: 'keys list', columns: ['id', 'name', 'prefix', 'scopes', 'lastUsedAt', 'revokedAt'] },
@@ -58,7 +61,8 @@ export const revokeApiKey = defineOperation({
   description: 'Revokes an API key at once: every later request with it is refused.',
   input: z.object({ id: uuid.describe('Key id (see keys list)') }),
   output: keyJson,
-  doors: CLI_ONLY,
+  doors: NOT_MCP,
+  http: { method: 'POST', path: '/v1/keys/{id}/revoke' },
   access: 'admin',
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
   cli: { command: 'keys revoke', args: ['id'], summary: (k) => `Revoked key ${k.id}.` },

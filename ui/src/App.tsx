@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { clearKey, getKey, onUnauthorized, setKey, takeKeyFromFragment } from './api.ts';
+import { clearKey, client, getKey, onUnauthorized, setKey, takeKeyFromFragment } from './api.ts';
+import { Keys } from './Keys.tsx';
 import { FocusOnNavigate } from './focus.tsx';
 import { AgentPage } from './AgentPage.tsx';
 import { Agents } from './Agents.tsx';
@@ -29,6 +30,7 @@ export function App() {
   }, []);
   if (!key) return <KeyScreen rejected={rejected} onKey={(k, remember) => (setKey(k, remember), setKeyState(k), setRejected(false))} />;
   const m = /^\/agents\/([^/]+)(?:\/([\w-]+))?\/?$/.exec(path);
+  const keysPage = path === '/keys';
   return (
     <>
       <a className="skip" href="#main">
@@ -42,6 +44,7 @@ export function App() {
           <Link to="/" go={go} current={path === '/'}>
             Agents
           </Link>
+          <AdminLinks go={go} path={path} signedIn={key} />
           <a href="/docs">API docs</a>
         </nav>
         <button
@@ -57,9 +60,30 @@ export function App() {
       </header>
       <FocusOnNavigate path={path} />
       <main id="main" tabIndex={-1}>
-        {m ? <AgentPage name={decodeURIComponent(m[1])} tab={m[2] ?? 'examples'} go={go} /> : path === '/' ? <Agents go={go} /> : <NotFound go={go} />}
+        {m ? <AgentPage name={decodeURIComponent(m[1])} tab={m[2] ?? 'examples'} go={go} /> : path === '/' ? <Agents go={go} /> : keysPage ? <Keys /> : <NotFound go={go} />}
       </main>
     </>
+  );
+}
+
+/** The Keys link, for keys that may manage keys (admin): asked of the server once per key. */
+function AdminLinks({ go, path, signedIn }: { go: (to: string) => void; path: string; signedIn: string }) {
+  const [admin, setAdmin] = useState(false);
+  useEffect(() => {
+    let live = true;
+    client.GET('/v1/keys').then(
+      (r) => live && setAdmin(r.response.ok),
+      () => live && setAdmin(false),
+    );
+    return () => {
+      live = false;
+    };
+  }, [signedIn]);
+  if (!admin) return null;
+  return (
+    <Link to="/keys" go={go} current={path === '/keys'}>
+      Keys
+    </Link>
   );
 }
 

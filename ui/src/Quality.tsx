@@ -1,7 +1,7 @@
 // Quality over time: agent_stats drawn with Recharts (loaded only when this tab opens). The same
 // numbers come from `exemplar stats --agent A` and the MCP tool.
-import { useState } from 'react';
-import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { cloneElement, useEffect, useRef, useState, type ReactElement } from 'react';
+import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, Tooltip, XAxis, YAxis } from 'recharts';
 import { client, ok, type Agent, type paths } from './api.ts';
 import { ErrorBox, useLoad } from './ui.tsx';
 
@@ -121,16 +121,26 @@ export default function Quality({ agent }: { agent: Agent }) {
   );
 }
 
-function Chart({ title, note, children }: { title: string; note: string; children: React.ReactElement }) {
+/** A titled chart as wide as its box (measured, so it follows the layout down to a phone's width). */
+function Chart({ title, note, children }: { title: string; note: string; children: ReactElement<{ width?: number; height?: number }> }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(0);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const measure = () => setWidth(Math.floor(el.getBoundingClientRect().width));
+    measure();
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   return (
     <figure className="card chart" aria-label={title}>
       <figcaption>
         <strong>{title}</strong> <span className="muted small">{note}</span>
       </figcaption>
-      <div className="chart-box">
-        <ResponsiveContainer width="100%" height={220}>
-          {children}
-        </ResponsiveContainer>
+      <div className="chart-box" ref={box}>
+        {width > 0 && cloneElement(children, { width, height: 220 })}
       </div>
     </figure>
   );

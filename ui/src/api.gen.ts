@@ -589,6 +589,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API keys
+         * @description Lists API keys with their scopes, prefix, last use and revocation; never the keys themselves.
+         */
+        get: operations["list_api_keys"];
+        put?: never;
+        /**
+         * Create an API key
+         * @description Creates a bearer API key for the HTTP and MCP doors. Scopes: "admin" (everything), "read:<agent>" (see one agent) or "write:<agent>" (see and change one agent); give several. The key is printed once and stored only as a hash.
+         */
+        post: operations["create_api_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke an API key
+         * @description Revokes an API key at once: every later request with it is refused.
+         */
+        post: operations["revoke_api_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/agents/{agent}/runs": {
         parameters: {
             query?: never;
@@ -961,7 +1005,7 @@ export interface operations {
                 needsReview?: boolean;
                 /** @description Page size, 1-1000 */
                 limit?: number;
-                /** @description best and worst: by reward; by type: newest first within each */
+                /** @description best and worst: by reward; positive_first: newest first within a type, negative_first: its reverse */
                 sort?: "newest" | "oldest" | "best" | "worst" | "positive_first" | "negative_first";
                 /** @description The nextCursor of the previous page (same sort) */
                 cursor?: string;
@@ -2822,6 +2866,131 @@ export interface operations {
                             score: number;
                             input: string;
                         }[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_api_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            name: string;
+                            prefix: string;
+                            scopes: string[];
+                            createdAt: string;
+                            lastUsedAt: string | null;
+                            revokedAt: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description admin, read:<agent> or write:<agent>; several allowed */
+                    scope: string[];
+                    /** @description A label, e.g. "cursor on alice's laptop" */
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        prefix: string;
+                        scopes: string[];
+                        createdAt: string;
+                        lastUsedAt: string | null;
+                        revokedAt: string | null;
+                        key: string;
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revoke_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        name: string;
+                        prefix: string;
+                        scopes: string[];
+                        createdAt: string;
+                        lastUsedAt: string | null;
+                        revokedAt: string | null;
                     };
                 };
             };
