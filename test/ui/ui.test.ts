@@ -298,10 +298,10 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     const drawn = (title: string, part: string) =>
       page.evaluate(([t, p]) => (document.querySelector(`figure[aria-label="${t}"]`)?.innerHTML.split(`class="${p}`).length ?? 1) - 1, [title, part]);
     for (const title of ['Reward histogram', 'Examples added by week and type', 'Mean and median reward by week', 'Examples added by week and source']) {
-      await expect.poll(() => drawn(title, 'recharts-cartesian-grid"')).toBe(1);
+      await expect.poll(() => drawn(title, 'recharts-cartesian-grid"'), { timeout: 20_000 }).toBe(1);
     }
-    await expect.poll(() => drawn('Reward histogram', 'recharts-rectangle')).toBeGreaterThan(1);
-    await expect.poll(() => drawn('Mean and median reward by week', 'recharts-curve recharts-line-curve')).toBe(2);
+    await expect.poll(() => drawn('Reward histogram', 'recharts-rectangle'), { timeout: 10_000 }).toBeGreaterThan(1);
+    await expect.poll(() => drawn('Mean and median reward by week', 'recharts-curve recharts-line-curve'), { timeout: 10_000 }).toBe(2);
     await page.getByRole('figure', { name: 'Examples added by week and source' }).getByText('import').first().waitFor();
     await page.getByTestId('never-used').waitFor();
     await shot('02f-quality');
