@@ -5,7 +5,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/errors.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { isoTime, isUuid, parseInput, uuid } from '../validation.ts';
-import { checkExampleSize, exampleLimits, examplePatch, exampleType, rewardScore, validateExample, type Example, type ExampleLimits, type ExamplePatch, type ExampleType, type NewExample } from './example.ts';
+import { EXAMPLE_TYPES, checkExampleSize, exampleLimits, examplePatch, exampleType, rewardScore, validateExample, type Example, type ExampleLimits, type ExamplePatch, type ExampleType, type NewExample } from './example.ts';
 import { EXAMPLE_SOURCES, tagWrite } from './origin.ts';
 
 const EXAMPLE_COLUMNS = `id, agent_id AS "agentId", prompt, completion, reward_score AS "rewardScore",
@@ -40,7 +40,7 @@ export const listExamplesPage = listExamplesFilter.extend({
   sort: z
     .enum(['newest', 'oldest', 'best', 'worst', 'positive_first', 'negative_first'])
     .default('newest')
-    .describe('best and worst: by reward; by type: newest first within each'),
+    .describe('best and worst: by reward; positive_first: newest first within a type, negative_first: its reverse'),
   cursor: z.string().optional().describe('The nextCursor of the previous page (same sort)'),
 });
 export type ListExamplesOptions = z.input<typeof listExamplesPage>;
@@ -178,15 +178,20 @@ export class ExampleService {
     const order = SORTS[opts.sort];
     if (opts.cursor) {
       const [key, id] = decodeCursor(opts.cursor, opts.sort);
-      where.params.push(key, id);
-      where.clauses.push(`(${order.column}, id) ${order.after} ($${where.params.length - 1}::${order.type}, $${where.params.length}::uuid)`);
+      const keys = Array.isArray(key) ? key : [key];
+      where.params.push(...keys, id);
+      const n = where.params.length;
+      const after = order.types.map((type, i) => `$${n - order.types.length + i}::${type}`);
+      where.clauses.push(`(${order.columns.join(', ')}, id) ${order.after} (${after.join(', ')}, $${n}::uuid)`);
     }
     where.params.push(opts.limit + 1);
-    const { rows } = await this.db.query<Example & { cursorKey: string | number }>(
-      `SELECT ${EXAMPLE_COLUMNS}, ${order.key} AS "cursorKey"
-         FROM training_examples
-        WHERE ${where.clauses.join(' AND ')}
-        ORDER BY ${order.column} ${order.direction}, id ${order.direction} LIMIT $${where.params.length}`,
+    const orderBy = `${order.columns.map((c) => `${c} ${order.direction}`).join(', ')}, id ${order.direction}`;
+    // The page first, then its columns and cursor keys: an order without an index sorts every
+    // matching row, and the key's to_char() would otherwise run on each of them.
+    const { rows } = await this.db.query<Example & { cursorKey: CursorKey }>(
+      `WITH page AS MATERIALIZED (
+         SELECT * FROM training_examples WHERE ${where.clauses.join(' AND ')} ORDER BY ${orderBy} LIMIT $${where.params.length})
+       SELECT ${EXAMPLE_COLUMNS}, ${order.key} AS "cursorKey" FROM page ORDER BY ${orderBy}`,
       where.params,
     );
     const more = rows.length > opts.limit;
@@ -373,26 +378,30 @@ function checkId(id: string, field = 'id'): string {
 
 type Sort = z.output<typeof listExamplesPage>['sort'];
 
-function TYPE_KEY(first: ExampleType): string {
-  return `((CASE WHEN example_type = '${first}' THEN '1' ELSE '0' END) || to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) COLLATE "C"`;
-}
+const TIME_KEY = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const TIME_KEY_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+/** A page's last sort key: a time (as text, to keep microseconds), a reward, or [type, time]. */
+type CursorKey = string | number | [string, string];
 
-/** Each order, with its keyset column. Times go through the cursor as text to keep microseconds. */
-const SORTS: Record<Sort, { column: string; type: string; direction: 'ASC' | 'DESC'; after: '<' | '>'; key: string }> = {
-  newest: { column: 'created_at', type: 'timestamptz', direction: 'DESC', after: '<', key: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` },
-  oldest: { column: 'created_at', type: 'timestamptz', direction: 'ASC', after: '>', key: `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` },
-  best: { column: 'reward_score', type: 'float8', direction: 'DESC', after: '<', key: 'reward_score' },
-  worst: { column: 'reward_score', type: 'float8', direction: 'ASC', after: '>', key: 'reward_score' },
-  // By type, newest first within each: one text key (type rank, then the creation time as text).
-  positive_first: { column: TYPE_KEY('positive'), type: 'text', direction: 'DESC', after: '<', key: TYPE_KEY('positive') },
-  negative_first: { column: TYPE_KEY('negative'), type: 'text', direction: 'DESC', after: '<', key: TYPE_KEY('negative') },
+/**
+ * Each order, with its keyset columns (all in one direction, so one row comparison pages them).
+ * By type: positive_first is positive, then negative, newest first within each; negative_first is
+ * its exact reverse (a grid's second click on the column).
+ */
+const SORTS: Record<Sort, { columns: string[]; types: string[]; direction: 'ASC' | 'DESC'; after: '<' | '>'; key: string }> = {
+  newest: { columns: ['created_at'], types: ['timestamptz'], direction: 'DESC', after: '<', key: TIME_KEY },
+  oldest: { columns: ['created_at'], types: ['timestamptz'], direction: 'ASC', after: '>', key: TIME_KEY },
+  best: { columns: ['reward_score'], types: ['float8'], direction: 'DESC', after: '<', key: 'reward_score' },
+  worst: { columns: ['reward_score'], types: ['float8'], direction: 'ASC', after: '>', key: 'reward_score' },
+  positive_first: { columns: ['example_type', 'created_at'], types: ['text', 'timestamptz'], direction: 'DESC', after: '<', key: `json_build_array(example_type, ${TIME_KEY})` },
+  negative_first: { columns: ['example_type', 'created_at'], types: ['text', 'timestamptz'], direction: 'ASC', after: '>', key: `json_build_array(example_type, ${TIME_KEY})` },
 };
 
-function encodeCursor(sort: Sort, key: string | number, id: string): string {
+function encodeCursor(sort: Sort, key: CursorKey, id: string): string {
   return Buffer.from(JSON.stringify([sort, key, id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string, sort: Sort): [string | number, string] {
+function decodeCursor(cursor: string, sort: Sort): [CursorKey, string] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -402,10 +411,15 @@ function decodeCursor(cursor: string, sort: Sort): [string | number, string] {
   if (Array.isArray(parsed) && parsed.length === 3 && uuid.safeParse(parsed[2]).success) {
     const [cursorSort, key, id] = parsed as [unknown, unknown, string];
     if (cursorSort !== sort) throw new ValidationError('cursor', `belongs to sort "${String(cursorSort)}", not "${sort}"`);
-    const timeKey = typeof key === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(key);
-    const typeKey = typeof key === 'string' && /^[01]\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(key);
-    const type = SORTS[sort].type;
-    if (type === 'timestamptz' ? timeKey : type === 'text' ? typeKey : typeof key === 'number' && Number.isFinite(key)) return [key as string | number, id];
+    const isTime = (k: unknown): k is string => typeof k === 'string' && TIME_KEY_RE.test(k);
+    const [first] = SORTS[sort].types;
+    const valid =
+      SORTS[sort].types.length === 2
+        ? Array.isArray(key) && key.length === 2 && EXAMPLE_TYPES.includes(key[0]) && isTime(key[1])
+        : first === 'timestamptz'
+          ? isTime(key)
+          : typeof key === 'number' && Number.isFinite(key);
+    if (valid) return [key as CursorKey, id];
   }
   throw new ValidationError('cursor', 'is not a cursor returned by a previous page');
 }

@@ -52,101 +52,107 @@ export async function agentStats(db: Database, agents: AgentService, agentRef: s
   if (!Number.isInteger(opts.buckets) || opts.buckets < 2 || opts.buckets > 100) throw new ValidationError('buckets', 'must be a whole number from 2 to 100');
   const agent = await agents.resolve(agentRef);
   const id = agent.id;
-  // Weeks start on Monday, in UTC; the last one is the current week.
-  const weeksCte = `WITH w AS (
-      SELECT generate_series(date_trunc('week', now() AT TIME ZONE 'UTC') - ($2::int - 1) * interval '1 week',
-                             date_trunc('week', now() AT TIME ZONE 'UTC'), interval '1 week') AS week)`;
-  const [overall, histogram, sources, weeks, weekSources, ratings, usage] = await Promise.all([
-    db.query<{ total: number; positive: number; negative: number; mean: number | null; median: number | null }>(
-      `SELECT count(*)::int AS total, count(*) FILTER (WHERE example_type = 'positive')::int AS positive,
-              count(*) FILTER (WHERE example_type = 'negative')::int AS negative,
-              avg(reward_score)::float8 AS mean, percentile_cont(0.5) WITHIN GROUP (ORDER BY reward_score)::float8 AS median
-         FROM training_examples WHERE agent_id = $1`,
-      [id],
-    ),
-    db.query<{ bucket: number; count: number; positive: number; negative: number }>(
-      `SELECT least(width_bucket(reward_score, 0, 1, $2), $2) AS bucket, count(*)::int AS count,
-              count(*) FILTER (WHERE example_type = 'positive')::int AS positive,
-              count(*) FILTER (WHERE example_type = 'negative')::int AS negative
-         FROM training_examples WHERE agent_id = $1 GROUP BY 1`,
+  // Three scans of the agent's examples, each grouped once (GROUPING SETS: the fine groups and a
+  // total with its median), and a look at the reward history. Weeks start on Monday, in UTC.
+  const since = `(date_trunc('week', now() AT TIME ZONE 'UTC') - ($2::int - 1) * interval '1 week')`;
+  const [overall, weekly, ratings, usage] = await Promise.all([
+    db.query<{ bucket: number | null; type: 'positive' | 'negative' | null; source: StatsSource | null; n: number; sum: number; median: number | null }>(
+      `SELECT least(width_bucket(reward_score, 0, 1, $2), $2) AS bucket, example_type AS type, coalesce(source, 'unknown') AS source,
+              count(*)::int AS n, sum(reward_score)::float8 AS sum,
+              CASE WHEN GROUPING(example_type) = 1 THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY reward_score)::float8 END AS median
+         FROM training_examples WHERE agent_id = $1
+        GROUP BY GROUPING SETS ((1, example_type, 3), ())`,
       [id, opts.buckets],
     ),
-    db.query<{ source: StatsSource; n: number }>(
-      `SELECT coalesce(source, 'unknown') AS source, count(*)::int AS n FROM training_examples WHERE agent_id = $1 GROUP BY 1`,
-      [id],
-    ),
-    db.query<{ week: string; added: number; positive: number; negative: number; mean: number | null; median: number | null }>(
-      `${weeksCte}
-       SELECT to_char(w.week, 'YYYY-MM-DD') AS week, count(e.id)::int AS added,
-              count(e.id) FILTER (WHERE e.example_type = 'positive')::int AS positive,
-              count(e.id) FILTER (WHERE e.example_type = 'negative')::int AS negative,
-              avg(e.reward_score)::float8 AS mean, percentile_cont(0.5) WITHIN GROUP (ORDER BY e.reward_score)::float8 AS median
-         FROM w LEFT JOIN training_examples e
-           ON e.agent_id = $1 AND e.created_at >= (w.week AT TIME ZONE 'UTC') AND e.created_at < ((w.week + interval '1 week') AT TIME ZONE 'UTC')
-        GROUP BY w.week ORDER BY w.week`,
-      [id, opts.weeks],
-    ),
-    db.query<{ week: string; source: StatsSource; n: number }>(
-      `SELECT to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS week, coalesce(source, 'unknown') AS source, count(*)::int AS n
+    db.query<{ week: string; type: 'positive' | 'negative' | null; source: StatsSource | null; n: number; sum: number; median: number | null }>(
+      `SELECT to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS week, example_type AS type,
+              coalesce(source, 'unknown') AS source, count(*)::int AS n, sum(reward_score)::float8 AS sum,
+              CASE WHEN GROUPING(example_type) = 1 THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY reward_score)::float8 END AS median
          FROM training_examples
-        WHERE agent_id = $1 AND created_at >= (date_trunc('week', now() AT TIME ZONE 'UTC') - ($2::int - 1) * interval '1 week') AT TIME ZONE 'UTC'
-        GROUP BY 1, 2`,
+        WHERE agent_id = $1 AND created_at >= ${since} AT TIME ZONE 'UTC'
+        GROUP BY GROUPING SETS ((1, example_type, 3), (1))`,
       [id, opts.weeks],
     ),
     db.query<{ week: string; n: number }>(
       `SELECT to_char(date_trunc('week', at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS week, count(*)::int AS n
          FROM example_reward_history
-        WHERE agent_id = $1 AND at >= (date_trunc('week', now() AT TIME ZONE 'UTC') - ($2::int - 1) * interval '1 week') AT TIME ZONE 'UTC'
+        WHERE agent_id = $1 AND at >= ${since} AT TIME ZONE 'UTC'
         GROUP BY 1`,
       [id, opts.weeks],
     ),
-    db.query<{ never: number; searched: number; datasets: number; since: Date | null }>(
-      `SELECT count(*) FILTER (WHERE u.example_id IS NULL AND NOT EXISTS (SELECT 1 FROM run_examples r WHERE r.example_id = e.id))::int AS never,
+    db.query<{ never: number; searched: number; datasets: number; since: Date | null; weeks: string[] }>(
+      `SELECT count(*) FILTER (WHERE u.example_id IS NULL AND r.example_id IS NULL)::int AS never,
               count(u.last_searched_at)::int AS searched,
-              count(*) FILTER (WHERE u.last_dataset_at IS NOT NULL OR EXISTS (SELECT 1 FROM run_examples r WHERE r.example_id = e.id))::int AS datasets,
-              (SELECT applied_at FROM schema_migrations WHERE name = 'example_history') AS since
-         FROM training_examples e LEFT JOIN example_usage u ON u.example_id = e.id
+              count(*) FILTER (WHERE u.last_dataset_at IS NOT NULL OR r.example_id IS NOT NULL)::int AS datasets,
+              (SELECT applied_at FROM schema_migrations WHERE name = 'example_history') AS since,
+              (SELECT array_agg(to_char(w, 'YYYY-MM-DD') ORDER BY w)
+                 FROM generate_series(${since}, date_trunc('week', now() AT TIME ZONE 'UTC'), interval '1 week') AS w) AS weeks
+         FROM training_examples e
+         LEFT JOIN example_usage u ON u.example_id = e.id
+         LEFT JOIN (SELECT DISTINCT example_id FROM run_examples) r ON r.example_id = e.id
         WHERE e.agent_id = $1`,
-      [id],
+      [id, opts.weeks],
     ),
   ]);
-  const o = overall.rows[0];
+  const byType = { positive: 0, negative: 0 };
   const bySource = zeroSources();
-  for (const r of sources.rows) bySource[r.source] = r.n;
-  const weekSource = new Map<string, Record<StatsSource, number>>();
-  for (const r of weekSources.rows) {
-    const m = weekSource.get(r.week) ?? zeroSources();
-    m[r.source] = r.n;
-    weekSource.set(r.week, m);
+  const histogram = Array.from({ length: opts.buckets }, (_, i) => ({
+    from: round(i / opts.buckets)!,
+    to: round((i + 1) / opts.buckets)!,
+    count: 0,
+    positive: 0,
+    negative: 0,
+  }));
+  let total = 0;
+  let sum = 0;
+  let median: number | null = null;
+  for (const r of overall.rows) {
+    if (r.type === null) {
+      median = r.n > 0 ? r.median : null;
+      continue;
+    }
+    total += r.n;
+    sum += r.sum;
+    byType[r.type] += r.n;
+    bySource[r.source!] += r.n;
+    const b = histogram[r.bucket! - 1];
+    b.count += r.n;
+    b[r.type] += r.n;
   }
-  const ratingsByWeek = new Map(ratings.rows.map((r) => [r.week, r.n]));
-  const buckets = new Map(histogram.rows.map((r) => [r.bucket, r]));
+  const weeks = new Map<string, WeekStats>();
   const u = usage.rows[0];
+  for (const week of u.weeks) {
+    weeks.set(week, { week, added: 0, positive: 0, negative: 0, meanReward: null, medianReward: null, bySource: zeroSources(), ratings: 0 });
+  }
+  for (const r of weekly.rows) {
+    const w = weeks.get(r.week);
+    if (!w) continue; // created in the future (a clock ahead of the database's)
+    if (r.type === null) {
+      w.added = r.n;
+      w.meanReward = round(r.sum / r.n);
+      w.medianReward = round(r.median);
+    } else {
+      w[r.type] += r.n;
+      w.bySource[r.source!] += r.n;
+    }
+  }
+  for (const r of ratings.rows) {
+    const w = weeks.get(r.week);
+    if (w) w.ratings = r.n;
+  }
   return {
     agent: agent.name,
     agentId: agent.id,
-    total: o.total,
-    byType: { positive: o.positive, negative: o.negative },
-    meanReward: round(o.mean),
-    medianReward: round(o.median),
+    total,
+    byType,
+    meanReward: total === 0 ? null : round(sum / total),
+    medianReward: round(median),
     bySource,
-    weeks: weeks.rows.map((w) => ({
-      week: w.week,
-      added: w.added,
-      positive: w.positive,
-      negative: w.negative,
-      meanReward: round(w.mean),
-      medianReward: round(w.median),
-      bySource: weekSource.get(w.week) ?? zeroSources(),
-      ratings: ratingsByWeek.get(w.week) ?? 0,
-    })),
-    rewardHistogram: Array.from({ length: opts.buckets }, (_, i) => {
-      const b = buckets.get(i + 1);
-      return { from: round(i / opts.buckets)!, to: round((i + 1) / opts.buckets)!, count: b?.count ?? 0, positive: b?.positive ?? 0, negative: b?.negative ?? 0 };
-    }),
+    weeks: [...weeks.values()],
+    rewardHistogram: histogram,
     usage: {
       neverUsed: u.never,
-      neverUsedShare: o.total === 0 ? 0 : round(u.never / o.total)!,
+      neverUsedShare: total === 0 ? 0 : round(u.never / total)!,
       searched: u.searched,
       inDatasets: u.datasets,
       trackedSince: u.since,

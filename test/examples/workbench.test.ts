@@ -89,7 +89,7 @@ describe('list filters', () => {
     expect((await t.app.examples.list('grid', { minScore: 0.5, maxScore: 0.5 })).total).toBe(3); // equal bounds are fine
   });
 
-  it('sorts by type, each row once across pages, newest first within a type', async () => {
+  it('sorts by type, each row once across pages: positive_first newest first within a type, negative_first its reverse', async () => {
     for (const sort of ['positive_first', 'negative_first'] as const) {
       const seen: { type: string; created: number }[] = [];
       let cursor: string | undefined;
@@ -103,7 +103,11 @@ describe('list filters', () => {
       const first = sort === 'positive_first' ? 'positive' : 'negative';
       const firstCount = seen.filter((s) => s.type === first).length;
       expect(seen.slice(0, firstCount).every((s) => s.type === first)).toBe(true);
-      for (let i = 1; i < seen.length; i++) if (seen[i].type === seen[i - 1].type) expect(seen[i].created).toBeLessThanOrEqual(seen[i - 1].created);
+      for (let i = 1; i < seen.length; i++) {
+        if (seen[i].type !== seen[i - 1].type) continue;
+        if (sort === 'positive_first') expect(seen[i].created).toBeLessThanOrEqual(seen[i - 1].created);
+        else expect(seen[i].created).toBeGreaterThanOrEqual(seen[i - 1].created);
+      }
     }
     await expect(t.app.examples.list('grid', { sort: 'positive_first', cursor: 'nonsense' })).rejects.toThrow(/cursor/);
   });
