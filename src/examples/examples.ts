@@ -172,9 +172,8 @@ export class ExampleService {
     checkFilter(opts);
     const agent = await this.agents.resolve(agentRef);
     const where = filterSql(opts, [agent.id]);
-    const total = withTotal
-      ? this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM training_examples WHERE ${where.clauses.join(' AND ')}`, [...where.params])
-      : undefined;
+    const countSql = `SELECT count(*)::int AS n FROM training_examples WHERE ${where.clauses.join(' AND ')}`;
+    const countParams = [...where.params];
     const order = SORTS[opts.sort];
     if (opts.cursor) {
       const [key, id] = decodeCursor(opts.cursor, opts.sort);
@@ -188,19 +187,22 @@ export class ExampleService {
     const orderBy = `${order.columns.map((c) => `${c} ${order.direction}`).join(', ')}, id ${order.direction}`;
     // The page first, then its columns and cursor keys: an order without an index sorts every
     // matching row, and the key's to_char() would otherwise run on each of them.
-    const { rows } = await this.db.query<Example & { cursorKey: CursorKey }>(
-      `WITH page AS MATERIALIZED (
-         SELECT * FROM training_examples WHERE ${where.clauses.join(' AND ')} ORDER BY ${orderBy} LIMIT $${where.params.length})
-       SELECT ${EXAMPLE_COLUMNS}, ${order.key} AS "cursorKey" FROM page ORDER BY ${orderBy}`,
-      where.params,
-    );
+    const [{ rows }, total] = await Promise.all([
+      this.db.query<Example & { cursorKey: CursorKey }>(
+        `WITH page AS MATERIALIZED (
+           SELECT * FROM training_examples WHERE ${where.clauses.join(' AND ')} ORDER BY ${orderBy} LIMIT $${where.params.length})
+         SELECT ${EXAMPLE_COLUMNS}, ${order.key} AS "cursorKey" FROM page ORDER BY ${orderBy}`,
+        where.params,
+      ),
+      withTotal ? this.db.query<{ n: number }>(countSql, countParams).then((r) => r.rows[0].n) : -1,
+    ]);
     const more = rows.length > opts.limit;
     const page = rows.slice(0, opts.limit);
     const last = page[page.length - 1];
     return {
       items: page.map(({ cursorKey: _, ...e }) => e),
       nextCursor: more && last ? encodeCursor(opts.sort, last.cursorKey, last.id) : null,
-      total: total ? (await total).rows[0].n : -1,
+      total,
     };
   }
 
