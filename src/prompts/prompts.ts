@@ -121,12 +121,22 @@ export class PromptService {
     return tx ? write(tx) : this.db.transaction(write);
   }
 
-  /** Points `label` at `version`. With `expected`, fails if the label moved since the caller read it. */
-  async setLabel(agentRef: string, label: string, version: number, actor: Actor, expected?: number | null): Promise<PromptVersion> {
+  /**
+   * Points `label` at a version (a number, or the version another label points at). With
+   * `expected`, fails if the label moved since the caller read it. `consume` is a label taken off
+   * the version in the same transaction (promote's candidate).
+   */
+  async setLabel(
+    agentRef: string,
+    label: string,
+    version: number | { label: string },
+    actor: Actor,
+    expected?: number | null,
+    consume?: string,
+  ): Promise<PromptVersion> {
     if (!LABEL_RE.test(label)) throw new ValidationError('label', 'must be lower-case letters, digits, - or _, e.g. production');
     return this.db.transaction(async (q) => {
       const agent = await this.lockAgent(q, agentRef);
-      const target = await this.byVersion(q, agent.id, agent.name, version);
       const { rows } = await q.query<{ version: number }>('SELECT version FROM prompt_labels WHERE agent_id = $1 AND label = $2', [agent.id, label]);
       const current = rows[0]?.version ?? null;
       if (expected !== undefined && expected !== current) {
@@ -135,16 +145,32 @@ export class PromptService {
           { field: 'expectedVersion', current },
         );
       }
-      await this.pointLabel(q, agent.id, label, version);
-      await recordAudit(q, { actor, action: 'prompt.label', entityType: 'prompt_version', entityId: String(version), agentId: agent.id, details: { label, from: current } });
-      return { ...target, labels: [...new Set([...target.labels, label])].sort() };
+      let number: number;
+      if (typeof version === 'number') number = version;
+      else {
+        const { rows: from } = await q.query<{ version: number }>('SELECT version FROM prompt_labels WHERE agent_id = $1 AND label = $2', [agent.id, version.label]);
+        if (!from[0]) throw new NotFoundError('prompt', `agent "${agent.name}" has no prompt labelled ${version.label}`);
+        number = from[0].version;
+      }
+      const target = await this.byVersion(q, agent.id, agent.name, number);
+      await this.pointLabel(q, agent.id, label, number);
+      if (consume) await q.query('DELETE FROM prompt_labels WHERE agent_id = $1 AND label = $2 AND version = $3', [agent.id, consume, number]);
+      await recordAudit(q, {
+        actor, action: 'prompt.label', entityType: 'prompt_version', entityId: String(number), agentId: agent.id,
+        details: { label, from: current, ...(consume ? { cleared: consume } : {}) },
+      });
+      return { ...target, labels: [...new Set([...target.labels, label])].filter((l) => l !== consume).sort() };
     });
   }
 
-  /** Moves `to` (production) to the version `from` (candidate) points at. */
+  /**
+   * Moves `to` (production) to the version `from` (candidate) points at, and takes `from` off it:
+   * a promoted candidate is no longer a candidate, so promoting again cannot re-promote it later.
+   */
   async promote(agentRef: string, actor: Actor, opts: { from?: string; to?: string; expected?: number | null } = {}): Promise<PromptVersion> {
-    const from = await this.get(agentRef, { label: opts.from ?? 'candidate' });
-    return this.setLabel(agentRef, opts.to ?? 'production', from.version, actor, opts.expected);
+    const fromLabel = opts.from ?? 'candidate';
+    const toLabel = opts.to ?? 'production';
+    return this.setLabel(agentRef, toLabel, { label: fromLabel }, actor, opts.expected, fromLabel === toLabel ? undefined : fromLabel);
   }
 
   /**
@@ -158,13 +184,19 @@ export class PromptService {
     if (to < 1) throw new ValidationError('to', `version ${production.version} is the first; there is nothing to roll back to`);
     if (to === production.version) throw new ValidationError('to', `version ${to} is already production`);
     const target = await this.get(agentRef, { version: to });
-    return this.create(agentRef, {
-      content: target.content,
-      source: 'rollback',
-      basedOnVersion: target.version,
-      note: `rollback of production from version ${production.version} to the content of version ${target.version}`,
-      label: 'production',
-    }, actor);
+    return this.db.transaction(async (q) => {
+      const rolled = await this.create(agentRef, {
+        content: target.content,
+        source: 'rollback',
+        basedOnVersion: target.version,
+        note: `rollback of production from version ${production.version} to the content of version ${target.version}`,
+        label: 'production',
+      }, actor, q);
+      // The version rolled back from is not a candidate any more: a promote must not bring it back.
+      const agent = await this.agents.resolve(agentRef, q);
+      await q.query(`DELETE FROM prompt_labels WHERE agent_id = $1 AND label = 'candidate' AND version = $2`, [agent.id, production.version]);
+      return rolled;
+    });
   }
 
   /** A unified diff of two versions, and the word-level changes (for side-by-side views). */

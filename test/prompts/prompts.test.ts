@@ -55,10 +55,16 @@ describe('prompt versions (write side)', () => {
     await t.app.agents.create({ name: 'flow' }, ACTOR);
     await t.app.prompts.create('flow', { content: 'You are helpful.', source: 'manual', label: 'production' }, ACTOR);
     await t.app.prompts.create('flow', { content: 'You are helpful and terse.', source: 'optimized', model: 'm', label: 'candidate' }, ACTOR);
-    expect(await t.app.prompts.promote('flow', ACTOR, { expected: 1 })).toMatchObject({ version: 2, labels: ['candidate', 'production'] });
+    // A promoted candidate is no longer the candidate.
+    expect(await t.app.prompts.promote('flow', ACTOR, { expected: 1 })).toMatchObject({ version: 2, labels: ['production'] });
+    expect((await t.app.prompts.history('flow')).find((v) => v.version === 2)?.labels).toEqual(['production']);
     await expect(t.app.prompts.promote('flow', ACTOR, { expected: 1 })).rejects.toThrow(ConflictError);
+    await expect(t.app.prompts.promote('flow', ACTOR)).rejects.toThrow(/has no prompt labelled candidate/);
+    // Production rolled back from a version still labelled candidate (set by hand): the label goes too.
+    await t.app.prompts.setLabel('flow', 'candidate', 2, ACTOR);
     const rolled = await t.app.prompts.rollback('flow', ACTOR);
     expect(rolled).toMatchObject({ version: 3, source: 'rollback', basedOnVersion: 1, content: 'You are helpful.', labels: ['production'] });
+    expect((await t.app.prompts.history('flow')).flatMap((v) => v.labels)).toEqual(['production']);
     expect((await t.app.prompts.get('flow')).version).toBe(3);
     const d = await t.app.prompts.diff('flow', 1, 2);
     expect(d.unified).toContain('-You are helpful.');
