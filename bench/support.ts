@@ -11,10 +11,10 @@ import { Exemplar } from '../src/exemplar.ts';
 export const BENCH_DATABASE_URL = process.env.EXEMPLAR_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Opens Exemplar on a throwaway database of the given kind; `close` removes it. */
-export async function openBenchApp(kind: 'pglite' | 'postgres'): Promise<{ app: Exemplar; close(): Promise<void> }> {
+export async function openBenchApp(kind: 'pglite' | 'postgres', env: Record<string, string> = {}): Promise<{ app: Exemplar; close(): Promise<void> }> {
   if (kind === 'postgres') {
     const schema = `exemplar_bench_${randomBytes(4).toString('hex')}`;
-    const app = await Exemplar.open(loadConfig({ DATABASE_URL: BENCH_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema }));
+    const app = await Exemplar.open(loadConfig({ ...env, DATABASE_URL: BENCH_DATABASE_URL, EXEMPLAR_DB_SCHEMA: schema }));
     return {
       app,
       close: async () => {
