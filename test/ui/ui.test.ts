@@ -174,6 +174,11 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
   });
 
   it('moves, selects and opens rows with the keyboard, and relabels, re-rates and deletes in bulk', async () => {
+    // The last test's save makes the grid reload its page, which can land between two key presses
+    // and take the focus: start from a freshly loaded grid.
+    await page.reload();
+    await rows().first().waitFor();
+    await page.waitForLoadState('networkidle');
     await rows().first().focus();
     await page.keyboard.press('x');
     await page.keyboard.press('j');
@@ -181,7 +186,9 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press('x');
     await page.getByText('3 selected').waitFor();
-    const ids = await page.locator('table.data-grid tbody tr[aria-selected=true]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-id')));
+    const selected = page.locator('table.data-grid tbody tr[aria-selected=true]');
+    await expect.poll(() => selected.count()).toBe(3);
+    const ids = await selected.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-id')));
     expect(ids).toHaveLength(3);
     const list = ids.map((i) => `'${i}'`).join(',');
     const bulk = page.getByRole('region', { name: 'Bulk actions' });
@@ -198,6 +205,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     expect(rated).toBeGreaterThanOrEqual(1);
 
     // Enter opens the focused row in the side panel; Escape closes it.
+    await page.waitForLoadState('networkidle');
     await rows().nth(1).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: `Example ${ids[1]!.slice(0, 8)}` }).waitFor();
