@@ -279,17 +279,9 @@ export class ExampleService {
         `UPDATE training_examples SET ${column} = $2 WHERE id = ANY($1::uuid[]) RETURNING id::text, agent_id AS "agentId"`,
         [unique, value],
       );
-      if (rows.length !== unique.length) {
-        const found = new Set(rows.map((r) => r.id));
-        throw new NotFoundError('example', unique.filter((id) => !found.has(id)).join(', '));
-      }
-      for (const agentId of new Set(rows.map((r) => r.agentId))) {
-        const mine = rows.filter((r) => r.agentId === agentId).map((r) => r.id);
-        await recordAudit(tx, {
-          actor, action: `example.bulk_${change.action}`, entityType: 'example', entityId: mine.length === 1 ? mine[0] : null, agentId,
-          details: { count: mine.length, ids: mine.slice(0, 100), [change.action === 'set_reward' ? 'rewardScore' : 'exampleType']: value },
-        });
-      }
+      await allFoundAndAudited(tx, unique, rows, actor, `example.bulk_${change.action}`, {
+        [change.action === 'set_reward' ? 'rewardScore' : 'exampleType']: value,
+      });
       return { action: change.action, affected: rows.length, ids: unique };
     });
   }
@@ -305,17 +297,7 @@ export class ExampleService {
         'DELETE FROM training_examples WHERE id = ANY($1::uuid[]) RETURNING id, agent_id AS "agentId"',
         [unique],
       );
-      if (rows.length !== unique.length) {
-        const found = new Set(rows.map((r) => r.id));
-        throw new NotFoundError('example', unique.filter((id) => !found.has(id)).join(', '));
-      }
-      for (const agentId of new Set(rows.map((r) => r.agentId))) {
-        const mine = rows.filter((r) => r.agentId === agentId).map((r) => r.id);
-        await recordAudit(tx, {
-          actor, action: 'example.delete', entityType: 'example', entityId: mine.length === 1 ? mine[0] : null, agentId,
-          details: { count: mine.length, ids: mine.slice(0, 100) },
-        });
-      }
+      await allFoundAndAudited(tx, unique, rows, actor, 'example.delete');
       return { deleted: rows.length };
     });
   }
@@ -424,4 +406,29 @@ function decodeCursor(cursor: string, sort: Sort): [CursorKey, string] {
     if (valid) return [key as CursorKey, id];
   }
   throw new ValidationError('cursor', 'is not a cursor returned by a previous page');
+}
+
+/**
+ * For a change to many examples by id: every id must have been found (otherwise the transaction
+ * throws, so nothing changes), and each agent touched gets one audit row with the ids (the first 100).
+ */
+async function allFoundAndAudited(
+  tx: Queryable,
+  ids: string[],
+  rows: { id: string; agentId: string }[],
+  actor: Actor,
+  action: string,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  if (rows.length !== ids.length) {
+    const found = new Set(rows.map((r) => r.id));
+    throw new NotFoundError('example', ids.filter((id) => !found.has(id)).join(', '));
+  }
+  for (const agentId of new Set(rows.map((r) => r.agentId))) {
+    const mine = rows.filter((r) => r.agentId === agentId).map((r) => r.id);
+    await recordAudit(tx, {
+      actor, action, entityType: 'example', entityId: mine.length === 1 ? mine[0] : null, agentId,
+      details: { count: mine.length, ids: mine.slice(0, 100), ...details },
+    });
+  }
 }

@@ -81,9 +81,9 @@ class Bound {
     // A SubPlan (correlated subquery) may run once per row the node handles.
     let subWork = 0;
     for (const sub of children.filter((c) => c['Parent Relationship'] === 'SubPlan')) {
-      subWork = add(subWork, mul(Math.max(own.rows, own.input), this.node(sub).work));
+      subWork += mul(Math.max(own.rows, own.input), this.node(sub).work);
     }
-    return { rows: own.rows, work: add(own.work, add(initWork, subWork)) };
+    return { rows: own.rows, work: own.work + initWork + subWork };
   }
 
   /** The node without its InitPlans and SubPlans; `input` is the most rows it reads from its children. */
@@ -107,11 +107,8 @@ class Bound {
     if (JOINS.has(type) && kids.length === 2) return this.join(n, kids[0], kids[1]);
 
     const inner = kids.map((k) => this.node(k));
-    const input = inner.reduce((s, b) => add(s, b.rows), 0);
-    const work = add(
-      inner.reduce((s, b) => add(s, b.work), 0),
-      input,
-    );
+    const input = inner.reduce((s, b) => s + b.rows, 0);
+    const work = inner.reduce((s, b) => s + b.work, 0) + input;
     if (type === 'Aggregate' && n.Strategy === 'Plain') return { rows: 1, work, input };
     if (type === 'Limit' && kids.length === 1 && n['Plan Rows'] < kids[0]['Plan Rows']) {
       // The planner's estimate for a Limit is min(count, its input's estimate): below the input's, it is the count.
@@ -121,7 +118,7 @@ class Bound {
       // Set-returning functions in the select list multiply each row by their (checked) row count.
       const factor = Math.max(1, n['Plan Rows'] / Math.max(1, kids[0]['Plan Rows']));
       const rows = mul(input, factor);
-      return { rows, work: add(work, rows), input };
+      return { rows, work: work + rows, input };
     }
     // Sorts, aggregates, windows, appends, set operations, subquery scans: at most what they read.
     return { rows: input, work, input };
@@ -148,15 +145,15 @@ class Bound {
     else if (innerUnique && outerUnique && type === 'Inner') rows = Math.min(outer.rows, innerTable);
     else if (innerUnique && (type === 'Inner' || type === 'Left')) rows = outer.rows;
     else if (outerUnique && (type === 'Inner' || type === 'Right')) rows = innerTable;
-    else rows = add(mul(outer.rows, innerTable), type === 'Full' ? add(outer.rows, innerTable) : 0);
+    else rows = mul(outer.rows, innerTable) + (type === 'Full' ? outer.rows + innerTable : 0);
 
     let work: number;
-    if (n['Node Type'] !== 'Nested Loop') work = add(add(outer.work, innerBound.work), rows);
+    if (n['Node Type'] !== 'Nested Loop') work = outer.work + innerBound.work + rows;
     else if (parameterized && (innerUnique || outerUnique)) {
       // Each probe finds at most one row, or each inner row is found by at most one probe.
-      work = add(add(outer.work, outer.rows), add(rows, innerUnique ? outer.rows : innerTable));
-    } else work = add(add(outer.work, innerBound.work), mul(outer.rows, Math.max(1, innerBound.work)));
-    return { rows, work, input: add(outer.rows, innerTable) };
+      work = outer.work + outer.rows + rows + (innerUnique ? outer.rows : innerTable);
+    } else work = outer.work + innerBound.work + mul(outer.rows, Math.max(1, innerBound.work));
+    return { rows, work, input: outer.rows + innerTable };
   }
 
   /** Rows of a scan's table, or no bound for a table the facts do not know. */
@@ -297,10 +294,7 @@ function closes(text: string): number {
   return -1;
 }
 
-function add(a: number, b: number): number {
-  return a + b;
-}
-
+/** a × b, where no rows times an unbounded table is no rows (0 × Infinity would be NaN). */
 function mul(a: number, b: number): number {
   return a === 0 || b === 0 ? 0 : a * b;
 }
