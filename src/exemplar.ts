@@ -4,6 +4,8 @@ import { loadConfig, type Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { createEmbedding } from './embeddings/providers.ts';
+import { EvalSetService } from './evaluation/eval-sets.ts';
+import { EvalRunService } from './evaluation/runs.ts';
 import { ExampleService } from './examples/examples.ts';
 import { UsageRecorder } from './examples/usage.ts';
 import { RunService } from './finetune/runs.ts';
@@ -36,6 +38,10 @@ export class Exemplar {
   readonly relevance: RelevanceService;
   /** Fine-tuning runs and their backends (openai, local, external). */
   readonly runs: RunService;
+  /** Pinned, versioned selections of an agent's examples that prompt versions are evaluated on. */
+  readonly evalSets: EvalSetService;
+  /** Evaluation runs: a prompt version answers an eval set, scored offline and by an LLM judge. */
+  readonly evalRuns: EvalRunService;
   /** Orchestrator-wide α and β. When set, they replace each agent's own weights (a call's weights still win). */
   similarityWeight?: number;
   scoreWeight?: number;
@@ -68,6 +74,8 @@ export class Exemplar {
     }));
     this.relevance = new RelevanceService(db, this.agents, (options) => this.retrieval.hybridRetrieveBestExamples(options));
     this.runs = new RunService(this);
+    this.evalSets = new EvalSetService(db, this.agents);
+    this.evalRuns = new EvalRunService(db, this.agents, this.prompts, (spec) => this.memoryIndex.embedder(spec), config.llm);
   }
 
   /** Opens the configured database (embedded PGlite unless DATABASE_URL is set) and migrates it. */
