@@ -8,7 +8,7 @@ import { FileVectorStore, type IndexManifest } from '../vectors/file-store.ts';
 import { ChangeFeed, type FeedOptions, type FeedPosition, type FeedRow } from './feed.ts';
 import { DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS, DEFAULT_FEED_RETENTION_HOURS } from '../config/config.ts';
 import { VectorTable, type RowType, type ScanFilter } from '../vectors/vector-table.ts';
-import type { FeedMembership, IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
+import type { FeedMembership, IndexStatus, Proposal, ProposeOptions, SyncResult, VectorIndex } from './vector-index.ts';
 
 /** Rows read and embedded per step of a rebuild or catch-up. */
 const BATCH = 2000;
@@ -175,8 +175,9 @@ export class IndexService implements VectorIndex {
     return { table: this.loaded.get(agentId)!.table, embedder };
   }
 
-  async propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean } = {}): Promise<Proposal[]> {
+  async propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts: ProposeOptions = {}): Promise<Proposal[]> {
     const { table } = await this.table(agent);
+    opts.onPlan?.({ exact: true, plan: 'exact (memory index)' });
     const scored = opts.onlyIds
       ? table.scoreRows(query, opts.onlyIds.map((id) => table.rowOf(id)).filter((r): r is number => r !== undefined), filter).slice(0, k)
       : table.search(query, k, filter);

@@ -5,7 +5,7 @@ import type { Database } from '../db/database.ts';
 import type { CachedEmbedder } from '../embeddings/cache.ts';
 import { ValidationError } from '../errors.ts';
 import { hybridScore, type ScanFilter } from '../vectors/vector-table.ts';
-import type { IndexStatus, Proposal, SyncResult, VectorIndex } from './vector-index.ts';
+import type { IndexStatus, Proposal, ProposeOptions, SyncResult, VectorIndex } from './vector-index.ts';
 
 const BATCH = 1000;
 /** HNSW's candidate list stops here (pgvector's own limit for hnsw.ef_search). */
@@ -245,7 +245,7 @@ export class PgvectorIndex implements VectorIndex {
     // Nothing to save: the vectors are already in the database.
   }
 
-  async propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean } = {}): Promise<Proposal[]> {
+  async propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts: ProposeOptions = {}): Promise<Proposal[]> {
     const model = this.embedder(agent.embeddingModel).provider.modelId;
     // No process holds this index, so a search first embeds what changed since the last one, and
     // re-embeds an agent whose model changed (its vectors are all of another model), as the memory
@@ -273,9 +273,10 @@ export class PgvectorIndex implements VectorIndex {
     }));
   }
 
-  private async choose(agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: { onlyIds?: string[]; withVectors?: boolean }): Promise<Row[]> {
+  private async choose(agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: ProposeOptions): Promise<Row[]> {
     const exact = async (reason: string) => {
       this.lastPlan = { mode: 'exact', reason };
+      opts.onPlan?.({ exact: true, plan: `exact scan (pgvector): ${reason}` });
       return this.proposeExact(agent, model, query, k, filter, opts);
     };
     if (!Number.isFinite(this.settings.exactMaxRows)) return exact('HNSW is off (EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS is unset)');
@@ -317,18 +318,19 @@ export class PgvectorIndex implements VectorIndex {
    * than k rows, the exact scan answers. EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS unset keeps every search exact.
    */
   private async proposeHnsw(
-    agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: { withVectors?: boolean },
+    agent: AgentRef, model: string, query: Float32Array, k: number, filter: ScanFilter, opts: ProposeOptions,
     exact: (reason: string) => Promise<Row[]>,
   ): Promise<Row[]> {
     const dims = query.length;
     const x = await this.ext();
     const limit = Math.min(Math.max(k, RERANK), MAX_CANDIDATES);
+    const efSearch = Math.min(Math.max(limit, this.settings.efSearch), MAX_CANDIDATES);
     const rows = await this.db.transaction(async (tx) => {
       // relaxed_order: the rows are re-ranked anyway; max_scan_tuples bounds a filter that passes almost nothing.
       await tx.query(
         `SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
                 set_config('hnsw.max_scan_tuples', $2, true)`,
-        [String(Math.min(Math.max(limit, this.settings.efSearch), MAX_CANDIDATES)), String(MAX_SCAN_TUPLES)],
+        [String(efSearch), String(MAX_SCAN_TUPLES)],
       );
       // The model is a literal, so the planner can match the model's partial index.
       const { rows } = await tx.query<Row>(
@@ -345,6 +347,7 @@ export class PgvectorIndex implements VectorIndex {
     });
     if (rows.length < k) return exact(`HNSW found ${rows.length} of ${k} rows`);
     this.lastPlan = { mode: 'hnsw', reason: 'approximate: HNSW over the hybrid vector', candidates: rows.length, passes: 1 };
+    opts.onPlan?.({ exact: false, plan: `approximate (HNSW): pgvector, ef_search ${efSearch}` });
     const top = rows
       .sort((x, y) => hybridScore(y.similarity, y.reward, filter.alpha, filter.beta) - hybridScore(x.similarity, x.reward, filter.alpha, filter.beta) || cmp(x.id, y.id))
       .slice(0, k);

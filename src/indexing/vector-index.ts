@@ -2,6 +2,23 @@ import type { AgentRef } from '../agents/agents.ts';
 import type { CachedEmbedder } from '../embeddings/cache.ts';
 import type { ScanFilter, ScoredRow } from '../vectors/vector-table.ts';
 
+/** How a proposal was answered: exact (every row that passes the filter scored) or approximate (HNSW). */
+export interface SearchPlan {
+  exact: boolean;
+  /** What answered, e.g. 'HNSW (pgvector), ef_search 200'; for people. */
+  plan: string;
+}
+
+/** Options of VectorIndex.propose. */
+export interface ProposeOptions {
+  /** Score only these rows (for filters only SQL can evaluate). */
+  onlyIds?: string[];
+  /** Attach each row's vector (diversity and dedupe need it). */
+  withVectors?: boolean;
+  /** Told how this call was answered (per call, so concurrent searches never see each other's plan). */
+  onPlan?: (plan: SearchPlan) => void;
+}
+
 /** A row an index proposes for a query, with what the index knew when it proposed it. */
 export interface Proposal extends ScoredRow {
   /** Content hash prefix of the indexed vector, to tell a stale one. */
@@ -87,8 +104,8 @@ export interface VectorIndex {
   joinFeed?(role: string): Promise<FeedMembership>;
   saveAll(): Promise<void>;
   /**
-   * The exact top `k` rows for `query` under `filter`, best first. With `onlyIds`, only those rows
-   * are scored (for filters only SQL can evaluate).
+   * The top `k` rows for `query` under `filter`, best first: exact, unless `opts.onPlan` is told
+   * otherwise (pgvector's HNSW path). With `onlyIds`, only those rows are scored.
    */
-  propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts?: { onlyIds?: string[]; withVectors?: boolean }): Promise<Proposal[]>;
+  propose(agent: AgentRef, query: Float32Array, k: number, filter: ScanFilter, opts?: ProposeOptions): Promise<Proposal[]>;
 }

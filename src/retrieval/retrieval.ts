@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Database } from '../db/database.ts';
 import type { ExampleText } from '../embeddings/embedding.ts';
 import { exampleType } from '../examples/example.ts';
-import type { Proposal, VectorIndex } from '../indexing/vector-index.ts';
+import type { Proposal, SearchPlan, VectorIndex } from '../indexing/vector-index.ts';
 import { filterSql, listExamplesFilter } from '../examples/examples.ts';
 import { isUuid, parseInput } from '../validation.ts';
 import { hybridScore, type RowType } from '../vectors/vector-table.ts';
@@ -57,6 +57,10 @@ export interface RetrieveResult {
   similarityWeight: number;
   scoreWeight: number;
   model: string;
+  /** Whether the ranking is exact: false when pgvector's HNSW answered (it may miss a row of the true top k). */
+  exact: boolean;
+  /** What answered, when not exact, e.g. 'approximate (HNSW): pgvector, ef_search 200'. */
+  plan?: string;
 }
 
 interface Candidate extends Proposal {
@@ -122,15 +126,18 @@ export class RetrievalService {
 
     const embed = (examples: ExampleText[]) => embedder.embedExamples(examples);
     const withVectors = needsPool;
+    // One approximate proposal makes the whole answer approximate.
+    let approximate: string | undefined;
+    const onPlan = (p: SearchPlan) => { if (!p.exact) approximate ??= p.plan; };
     let verified: { candidates: Candidate[]; agent: AgentRef | undefined } = { candidates: [], agent: undefined };
     if (sqlOnly) {
       // Filters the index cannot see: let SQL pick the rows, then score exactly those.
       const onlyIds = await this.filteredIds(agent.id, o);
-      const proposed = await this.index.propose(agent, query, pool * 2, filter, { onlyIds, withVectors });
+      const proposed = await this.index.propose(agent, query, pool * 2, filter, { onlyIds, withVectors, onPlan });
       verified = await this.verify(agent.id, o, proposed, query, embed, filter);
     } else {
       for (let want = pool; ; want *= 2) {
-        const proposed = await this.index.propose(agent, query, want, filter, { withVectors });
+        const proposed = await this.index.propose(agent, query, want, filter, { withVectors, onPlan });
         verified = await this.verify(agent.id, o, proposed, query, embed, filter);
         if (verified.candidates.length >= pool || proposed.length < want) break;
       }
@@ -155,6 +162,8 @@ export class RetrievalService {
       similarityWeight: alpha,
       scoreWeight: beta,
       model: embedder.provider.modelId,
+      exact: approximate === undefined,
+      ...(approximate !== undefined && { plan: approximate }),
     };
     return { result, candidates, agent: verified.agent };
   }
@@ -201,6 +210,7 @@ export class RetrievalService {
       similarityWeight: alpha,
       scoreWeight: beta,
       model: this.index.embedder(agent.embeddingModel).provider.modelId,
+      exact: true,
     };
   }
 
@@ -210,7 +220,7 @@ export class RetrievalService {
    */
   async retrieveBalanced(
     options: Omit<RetrieveOptions, 'exampleType'> & { positiveRatio?: number },
-  ): Promise<{ positive: RetrievedExample[]; negative: RetrievedExample[]; similarityWeight: number; scoreWeight: number; model: string }> {
+  ): Promise<{ positive: RetrievedExample[]; negative: RetrievedExample[]; similarityWeight: number; scoreWeight: number; model: string; exact: boolean; plan?: string }> {
     const topK = options.topK ?? 6;
     const nPositive = Math.max(1, Math.round(topK * (options.positiveRatio ?? 0.5)));
     const { positiveRatio: _, ...rest } = options;
@@ -218,8 +228,12 @@ export class RetrievalService {
     const neg =
       topK - nPositive > 0
         ? await this.hybridRetrieveBestExamples({ ...rest, minScore: 0, topK: topK - nPositive, exampleType: 'negative' }, { preferLowReward: true })
-        : { results: [] };
-    return { positive: pos.results, negative: neg.results, similarityWeight: pos.similarityWeight, scoreWeight: pos.scoreWeight, model: pos.model };
+        : { results: [], exact: true, plan: undefined };
+    const plan = pos.plan ?? neg.plan;
+    return {
+      positive: pos.results, negative: neg.results, similarityWeight: pos.similarityWeight, scoreWeight: pos.scoreWeight, model: pos.model,
+      exact: pos.exact && neg.exact, ...(plan !== undefined && { plan }),
+    };
   }
 
   /** Re-reads the candidates from PostgreSQL with the filters applied; corrects stale entries. */
