@@ -10,6 +10,9 @@ const metrics = {
   mrrAt10: z.number().describe('Mean of 1/rank of the first relevant result (0 beyond rank 10)'),
   ndcgAt10: z.number().describe('nDCG@10 with gain = grade × reward: relevance first, then reward among the relevant'),
 };
+const approximateSearches = z.number().int().describe('Searches answered by HNSW (approximate)');
+/** A summary's note when some metrics come from approximate rankings. */
+const approximateNote = (n: number) => (n ? `${n} searches were approximate (HNSW), so the metrics may differ from exact search.\n` : '');
 const weights = { similarityWeight: z.number().describe('α'), scoreWeight: z.number().describe('β') };
 const labelSource = z
   .union([z.string(), z.array(z.unknown())])
@@ -64,6 +67,7 @@ export const evaluateSearch = defineOperation({
         ),
       }),
     ),
+    approximateSearches,
     ms: z.number(),
   }),
   access: { agent: (i) => i.agent, level: 'read' },
@@ -84,7 +88,7 @@ export const evaluateSearch = defineOperation({
         `${r.questions} questions (${r.source === 'judgments' ? 'stored judgments' : 'labelled set'}) on agent "${r.agent}", in ${r.ms} ms.` +
         (first.misses.length ? `\nNot first at α ${first.similarityWeight}, β ${first.scoreWeight} (${first.misses.length}):\n${shown.join('\n')}` : '') +
         (first.misses.length > shown.length ? `\n  … and ${first.misses.length - shown.length} more (--json lists all)` : '') +
-        '\n'
+        '\n' + approximateNote(r.approximateSearches)
       );
     },
     examples: [
@@ -120,6 +124,7 @@ export const tuneSearch = defineOperation({
     current: z.object({ ...weights, ...metrics }).describe("The agent's weights before tuning"),
     best: z.object({ ...weights, ...metrics }),
     applied: z.boolean(),
+    approximateSearches,
     ms: z.number(),
   }),
   access: { agent: (i) => i.agent, level: 'read' },
@@ -135,7 +140,7 @@ export const tuneSearch = defineOperation({
       `Now:  α ${r.current.similarityWeight}, β ${r.current.scoreWeight}: nDCG@10 ${r.current.ndcgAt10}, hit@1 ${r.current.hitAt1}, hit@5 ${r.current.hitAt5}\n` +
       `Best: α ${r.best.similarityWeight}, β ${r.best.scoreWeight}: nDCG@10 ${r.best.ndcgAt10}, hit@1 ${r.best.hitAt1}, hit@5 ${r.best.hitAt5}` +
       (r.applied ? ' (applied)' : r.best.ndcgAt10 > r.current.ndcgAt10 ? ' (pass --apply to store it)' : ' (no better than now)') +
-      '\n',
+      '\n' + approximateNote(r.approximateSearches),
     examples: [
       'exemplar search tune data/demo/search-eval.jsonl --agent demo-coding-assistant',
       'exemplar search tune --agent code-helper --apply      # on the stored relevance judgments',

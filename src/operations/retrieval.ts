@@ -32,6 +32,8 @@ export const searchExamples = defineOperation({
     similarityWeight: z.number(),
     scoreWeight: z.number(),
     model: z.string().describe('Embedding model of the index'),
+    exact: z.boolean().describe('false: HNSW, may miss a row'),
+    plan: z.string().optional().describe('What answered, when not exact'),
   }),
   access: { agent: (i) => i.agent },
   http: { method: 'POST', path: '/v1/agents/{agent}/search' },
@@ -41,6 +43,7 @@ export const searchExamples = defineOperation({
     args: ['query'],
     flags: { exampleType: 'type', similarityWeight: 'alpha', scoreWeight: 'beta' },
     columns: ['rank', 'hybridScore', 'similarity', 'score', 'exampleType', 'input'],
+    summary: (r) => `${r.results.length} result${r.results.length === 1 ? '' : 's'}, ${r.exact ? 'exact' : r.plan ?? 'approximate (HNSW)'}.`,
     examples: [
       'exemplar search --agent demo-coding-assistant "read a csv file in python" --min-score 0.8 --top-k 10 --type positive',
       'exemplar search --agent demo-coding-assistant "docker build is slow" --alpha 0.9 --beta 0.1 --diversity 0.3',

@@ -34,6 +34,8 @@ export interface EvaluationResult {
   source: 'questions' | 'judgments';
   questions: number;
   settings: SettingResult[];
+  /** Searches answered approximately (pgvector's HNSW); 0 when every metric comes from exact rankings. */
+  approximateSearches: number;
   ms: number;
 }
 
@@ -47,6 +49,8 @@ export interface TuneResult {
   current: Weights & MeanMetrics;
   best: Weights & MeanMetrics;
   applied: boolean;
+  /** As in EvaluationResult. */
+  approximateSearches: number;
   ms: number;
 }
 
@@ -89,11 +93,13 @@ export class RelevanceService {
     const settings = compare?.length ? compare : uniqueWeights([agent, { similarityWeight: 1, scoreWeight: 0 }]);
     const inputs = await this.targetInputs(questions);
     const results: SettingResult[] = [];
+    let approximateSearches = 0;
     for (const w of settings) {
-      const { mean, misses } = await this.run(agent, questions, w, inputs);
+      const { mean, misses, approximate } = await this.run(agent, questions, w, inputs);
       results.push({ ...pick(w), ...mean, misses });
+      approximateSearches += approximate;
     }
-    return { agent: agent.name, source, questions: questions.length, settings: results, ms: Math.round(performance.now() - t0) };
+    return { agent: agent.name, source, questions: questions.length, settings: results, approximateSearches, ms: Math.round(performance.now() - t0) };
   }
 
   /**
@@ -111,14 +117,20 @@ export class RelevanceService {
     for (let i = 0; i * step <= 1 + 1e-9; i++) alphas.push(round2(i * step));
     if (alphas[alphas.length - 1] !== 1) alphas.push(1);
     const grid: (Weights & MeanMetrics)[] = [];
+    let approximateSearches = 0;
+    const runOnce = async (w: Weights) => {
+      const r = await this.run(agent, questions, w);
+      approximateSearches += r.approximate;
+      return r.mean;
+    };
     for (const similarityWeight of alphas) {
       const w = { similarityWeight, scoreWeight: round2(1 - similarityWeight) };
-      grid.push({ ...w, ...(await this.run(agent, questions, w)).mean });
+      grid.push({ ...w, ...(await runOnce(w)) });
     }
     const current = pick(agent);
     // The agent's own weights, with the metrics of the grid point that ranks the same way when there is one.
     const onGrid = grid.find((g) => sameWeights(g, scaled(current)));
-    const currentMetrics = { ...(onGrid ?? (await this.run(agent, questions, current)).mean), ...current };
+    const currentMetrics = { ...(onGrid ?? (await runOnce(current))), ...current };
     const best = [...grid].sort(
       (a, b) =>
         b.ndcgAt10 - a.ndcgAt10 || b.mrrAt10 - a.mrrAt10 || b.hitAt1 - a.hitAt1 ||
@@ -139,7 +151,7 @@ export class RelevanceService {
       });
       applied = true;
     }
-    return { agent: agent.name, source, questions: questions.length, objective: 'ndcgAt10', grid, current: currentMetrics, best, applied, ms: Math.round(performance.now() - t0) };
+    return { agent: agent.name, source, questions: questions.length, objective: 'ndcgAt10', grid, current: currentMetrics, best, applied, approximateSearches, ms: Math.round(performance.now() - t0) };
   }
 
   /** Records that an example is (or is not) relevant to a query; a new judgment replaces the old. */
@@ -195,11 +207,13 @@ export class RelevanceService {
   }
 
   /** Runs every question with one weight setting: the same search users get, top 10. */
-  private async run(agent: AgentRef, questions: ResolvedQuestion[], w: Weights, inputs?: Map<string, string>): Promise<{ mean: MeanMetrics; misses: Miss[] }> {
+  private async run(agent: AgentRef, questions: ResolvedQuestion[], w: Weights, inputs?: Map<string, string>): Promise<{ mean: MeanMetrics; misses: Miss[]; approximate: number }> {
     const all = [];
     const misses: Miss[] = [];
+    let approximate = 0;
     for (const q of questions) {
-      const { results } = await this.search({ agentId: agent.id, query: q.query, topK: CUTOFF, ...q.filters, ...pick(w) });
+      const { results, exact } = await this.search({ agentId: agent.id, query: q.query, topK: CUTOFF, ...q.filters, ...pick(w) });
+      if (!exact) approximate++;
       const m = questionMetrics(results, q.labels);
       all.push(m);
       if (inputs && m.hitAt1 === 0) {
@@ -214,7 +228,7 @@ export class RelevanceService {
         });
       }
     }
-    return { mean: meanMetrics(all), misses };
+    return { mean: meanMetrics(all), misses, approximate };
   }
 
   private async targetInputs(questions: ResolvedQuestion[]): Promise<Map<string, string>> {

@@ -7,6 +7,8 @@ import { hnswName, hybridQuery, PgvectorIndex } from '../../src/indexing/pgvecto
 import { loadConfig } from '../../src/config/config.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { Exemplar } from '../../src/exemplar.ts';
+import { startHttpServer } from '../../src/http/server.ts';
+import { searchExamples } from '../../src/operations/retrieval.ts';
 import { hybridScore } from '../../src/vectors/vector-table.ts';
 import { ACTOR, openTestApp, TEST_DATABASE_URL, TEST_DB, type TestEnv } from '../support/app.ts';
 import { databaseHasPgvector } from '../support/pgvector.ts';
@@ -126,6 +128,36 @@ describe.skipIf(!HAS_PGVECTOR)('pgvector search: HNSW over the hybrid vector', (
     const low = await index.propose(a.ref, QUERY, 5, { minReward: 0.5, types: ['positive'], alpha: 0.6, beta: -0.4 });
     expect(index.lastPlan).toMatchObject({ mode: 'hnsw' });
     expect(low.map((p) => p.id)).toEqual(a.oracle(5, 0.5, 0.6, -0.4));
+  });
+
+  it('says so in the search result when HNSW answered (service, REST and the CLI summary), and exact otherwise', async () => {
+    // Agent 'clear' from the test above: 300 rows, all passing minScore 0.5, so HNSW answers.
+    const q = { agentId: 'clear', query: 'clear example', minScore: 0.5, topK: 5, exampleType: 'positive' as const };
+    const r = await t.app.hybridRetrieveBestExamples(q);
+    expect(r.results).toHaveLength(5);
+    expect(r).toMatchObject({ exact: false, plan: expect.stringMatching(/^approximate \(HNSW\): pgvector, ef_search \d+/) });
+    expect(searchExamples.cli!.summary!(r)).toMatch(/^5 results, approximate \(HNSW\)/);
+    // A filter only SQL can evaluate scores the given rows exactly; no query ranks by reward in SQL.
+    expect(await t.app.hybridRetrieveBestExamples({ ...q, contains: 'example' })).toMatchObject({ exact: true });
+    const byReward = await t.app.hybridRetrieveBestExamples({ agentId: 'clear', topK: 3 });
+    expect(byReward.exact).toBe(true);
+    expect(byReward.plan).toBeUndefined();
+    expect(searchExamples.cli!.summary!(byReward)).toBe('3 results, exact.');
+    // Relevance measured over HNSW answers says how many searches were approximate.
+    const evaluated = await t.app.relevance.evaluate('clear', [{ query: q.query, minScore: 0.5, exampleType: 'positive', relevant: [r.results[0].id] }], [{ similarityWeight: 0.6, scoreWeight: 0.4 }]);
+    expect(evaluated.approximateSearches).toBe(1);
+    const key = (await t.app.apiKeys.create({ scopes: ['admin'] }, ACTOR)).key;
+    const server = await startHttpServer(t.app, { host: '127.0.0.1', port: 0, log: () => {} });
+    try {
+      const res = await fetch(`${server.url}/v1/agents/clear/search`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ query: q.query, minScore: 0.5, topK: 5, exampleType: 'positive' }),
+      });
+      expect(await res.json()).toMatchObject({ exact: false, plan: expect.stringMatching(/HNSW/) });
+    } finally {
+      await server.close();
+    }
   });
 
   it('returns k rows under a selective filter (iterative scan), and the exact scan when too few rows pass', async () => {

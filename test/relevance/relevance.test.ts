@@ -23,6 +23,7 @@ describe('the demo agent on its labelled questions', () => {
   it('keeps relevance at the default settings above its floor', async () => {
     const r = await t.app.relevance.evaluate(DEMO_AGENT, LABELLED);
     expect(r.questions).toBeGreaterThanOrEqual(40);
+    expect(r.approximateSearches).toBe(0); // the memory index is exact
     const [byDefault, simOnly] = r.settings;
     expect(byDefault).toMatchObject({ similarityWeight: 0.6, scoreWeight: 0.4 });
     expect(simOnly).toMatchObject({ similarityWeight: 1, scoreWeight: 0 });
@@ -41,6 +42,7 @@ describe('the demo agent on its labelled questions', () => {
   it('tunes α and β on one set, and the tuned weights hold on questions it never saw', async () => {
     const tuned = await t.app.relevance.tune(DEMO_AGENT, LABELLED, { step: 0.05, actor: ACTOR });
     expect(tuned.grid).toHaveLength(21);
+    expect(tuned.approximateSearches).toBe(0);
     expect(tuned.best.ndcgAt10).toBeGreaterThanOrEqual(tuned.current.ndcgAt10);
     expect(tuned.best.scoreWeight).toBeGreaterThan(0); // reward still counts: β is not tuned away
     expect(tuned.best.hitAt1).toBeGreaterThanOrEqual(0.75);

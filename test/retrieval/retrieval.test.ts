@@ -85,6 +85,9 @@ describe.each(BACKENDS)('hybridRetrieveBestExamples on the %s backend', (backend
           exampleType: o.exampleType as 'positive' | 'negative' | undefined, similarityWeight: o.alpha, scoreWeight: o.beta,
         });
         const want = await oracle(agent.id, query, o);
+        // The memory index and pgvector's exact scan (the default: HNSW is opt-in) say they are exact.
+        expect(got.exact).toBe(true);
+        expect(got.plan).toBeUndefined();
         expect(got.results.length).toBe(want.length);
         got.results.forEach((r, i) => {
           expect(r.rank).toBe(i + 1);

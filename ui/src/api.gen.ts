@@ -1946,6 +1946,10 @@ export interface operations {
                         scoreWeight: number;
                         /** @description Embedding model of the index */
                         model: string;
+                        /** @description false: HNSW, may miss a row */
+                        exact: boolean;
+                        /** @description What answered, when not exact */
+                        plan?: string;
                     };
                 };
             };
@@ -2027,6 +2031,8 @@ export interface operations {
                                 }[];
                             }[];
                         }[];
+                        /** @description Searches answered by HNSW (approximate) */
+                        approximateSearches: number;
                         ms: number;
                     };
                 };
@@ -2129,6 +2135,8 @@ export interface operations {
                             ndcgAt10: number;
                         };
                         applied: boolean;
+                        /** @description Searches answered by HNSW (approximate) */
+                        approximateSearches: number;
                         ms: number;
                     };
                 };
