@@ -6,7 +6,7 @@ export type Actor = string;
 export interface AuditEntry {
   actor: Actor;
   action: string;
-  entityType: 'agent' | 'example' | 'prompt_version' | 'fine_tuning_run' | 'sql' | 'index' | 'api_key' | 'tool' | 'relevance_judgment' | 'eval_set';
+  entityType: 'agent' | 'example' | 'prompt_version' | 'fine_tuning_run' | 'sql' | 'index' | 'api_key' | 'tool' | 'relevance_judgment' | 'eval_set' | 'eval_run';
   entityId?: string | null;
   agentId?: string | null;
   details?: Record<string, unknown>;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { ValidationError } from '../errors.ts';
 import { envPositiveInt, envString } from './env.ts';
 
 // The providers' settings live here, not beside the providers, so that reading the configuration
@@ -43,6 +44,8 @@ export interface LlmConfig {
   model?: string;
   /** EXEMPLAR_LLM_TIMEOUT_MS: per-request timeout. Default 120 000. */
   timeoutMs: number;
+  /** EXEMPLAR_LLM_PRICE="in,out": USD per million input and output tokens, for models not in the evaluation's price table (or to correct it). */
+  price?: { inputPerMTok: number; outputPerMTok: number };
   /** Not read from the environment: for library callers and tests. */
   maxRetries?: number;
   retryBaseDelayMs?: number;
@@ -62,5 +65,17 @@ export function loadLlmConfig(env: NodeJS.ProcessEnv = process.env): LlmConfig {
     openaiBaseUrl: envString(env.OPENAI_BASE_URL),
     model: envString(env.EXEMPLAR_LLM_MODEL),
     timeoutMs: envPositiveInt(env.EXEMPLAR_LLM_TIMEOUT_MS, 'EXEMPLAR_LLM_TIMEOUT_MS') ?? DEFAULT_LLM_TIMEOUT_MS,
+    price: envPrice(env.EXEMPLAR_LLM_PRICE),
   };
+}
+
+/** "3,15": USD per million input tokens, then output tokens. */
+function envPrice(raw: string | undefined): LlmConfig['price'] {
+  const value = envString(raw);
+  if (value === undefined) return undefined;
+  const parts = value.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 2 || parts.some((n) => !Number.isFinite(n) || n < 0) || value.split(',').some((p) => p.trim() === '')) {
+    throw new ValidationError('EXEMPLAR_LLM_PRICE', `must be two prices in USD per million tokens, input then output, such as "3,15" (got "${raw}")`);
+  }
+  return { inputPerMTok: parts[0], outputPerMTok: parts[1] };
 }
