@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { ExampleType } from '../examples/example.ts';
 import type { ExampleFilter } from '../examples/examples.ts';
+import { loadHeldOut } from '../evaluation/held-out.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { parseInput } from '../validation.ts';
 import { DATASET_FORMATS, FORMAT_KIND, renderPair, renderSingle, type DatasetFormat, type RenderedRecord } from './formats.ts';
@@ -27,6 +28,11 @@ export interface DatasetReport {
   /** Examples the filters (or the query) selected, before anything was removed. */
   selected: number;
   removed: {
+    /**
+     * Examples in any version of the agent's eval sets, or near duplicates of one (cosine at the
+     * default near-duplicate threshold): never trained on, whatever the options.
+     */
+    heldOut: number;
     exactDuplicates: number;
     nearDuplicates: number;
     /** Paired formats: examples with no example of the other type for the same prompt. */
@@ -127,9 +133,34 @@ export async function buildDataset(
 
   // 1. Selection.
   onProgress?.(0, 1, 'selecting examples');
-  const rows = await select(app, agent.id, s, type, onProgress);
+  let rows = await select(app, agent.id, s, type, onProgress);
   phase('select');
   const selected = rows.length;
+
+  const reasons: { id: string; reason: string }[] = [];
+  const because = (id: string, reason: string) => {
+    if (reasons.length < MAX_REASONS) reasons.push({ id, reason });
+  };
+
+  // 1b. The eval-set guard: a model fine-tuned on the examples its prompts are scored on would
+  // score well for the wrong reason. Checked on every selection (with or without a query), before
+  // redaction changes the text, and with the default threshold, not the spec's: dedupe: false or
+  // nearDuplicateThreshold: 0 cannot switch it off.
+  let heldOut = 0;
+  const held = await loadHeldOut(app.db, agent.id);
+  if (held) {
+    onProgress?.(0, rows.length, 'holding out eval-set examples');
+    const why = held.check(rows);
+    rows = rows.filter((r, i) => {
+      const w = why[i];
+      if (!w) return true;
+      heldOut++;
+      because(r.id, w.kind === 'member' ? 'held out: in an eval set' : `held out: near duplicate of eval-set example ${w.of} (cosine ${w.similarity.toFixed(3)})`);
+      return false;
+    });
+    if (heldOut > 0) notes.push(`${heldOut} examples held out: in the agent's eval sets (${held.size} examples, every version), or near duplicates of them.`);
+    phase('heldOut');
+  }
 
   // 2. Redaction.
   const redactions: RedactionCounts = { emails: 0, phones: 0, apiKeys: 0 };
@@ -141,11 +172,6 @@ export async function buildDataset(
     if (system) system = redact(system, redactions);
     phase('redact');
   }
-
-  const reasons: { id: string; reason: string }[] = [];
-  const because = (id: string, reason: string) => {
-    if (reasons.length < MAX_REASONS) reasons.push({ id, reason });
-  };
 
   // 3. Invalid rows: every format needs a prompt and a completion with some text.
   let invalid = 0;
@@ -248,7 +274,7 @@ export async function buildDataset(
 
   const minimum = s.format.startsWith('openai') ? OPENAI_MIN_EXAMPLES : 1;
   if (trainUnits.length < minimum) {
-    const removedCount = exactDuplicates + nearDuplicates + invalid + (unpaired ?? 0);
+    const removedCount = heldOut + exactDuplicates + nearDuplicates + invalid + (unpaired ?? 0);
     throw new ValidationError(
       'format',
       `${s.format} needs at least ${minimum} training ${kind === 'pair' ? 'pairs' : 'examples'}, but this selection gives ${trainUnits.length} ` +
@@ -296,6 +322,7 @@ export async function buildDataset(
       format: s.format,
       selected,
       removed: {
+        heldOut,
         exactDuplicates,
         nearDuplicates,
         ...(unpaired !== undefined ? { unpaired } : {}),

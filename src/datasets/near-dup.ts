@@ -126,18 +126,125 @@ export function findNearDuplicates(items: NearDupItem[], threshold: number, onPr
   return { duplicateOf, similarity, comparisons };
 }
 
-/** Bits per band and number of bands for a cosine threshold. */
-export function lshParameters(threshold: number): { bits: number; bands: number; maxHamming: number } {
+/**
+ * Bits per band and number of bands for a cosine threshold. `miss` is the chance that a pair right
+ * at the threshold shares no band (0.03 for dataset dedupe; lower costs more bands).
+ */
+export function lshParameters(threshold: number, { miss = 0.03, maxBands = 48 } = {}): { bits: number; bands: number; maxHamming: number } {
   const q = Math.acos(Math.min(1, threshold)) / Math.PI; // chance that one bit differs at the threshold
   const p = 1 - q;
   // Enough bits that a band rarely matches texts below the threshold, and enough bands that a
-  // pair at the threshold shares at least one with probability 0.97.
+  // pair at the threshold shares at least one with probability 1 − miss.
   const bits = Math.max(8, Math.min(24, Math.round(Math.log(0.1) / Math.log(p))));
   const band = p ** bits;
-  const bands = Math.max(4, Math.min(48, Math.ceil(Math.log(0.03) / Math.log(1 - band))));
+  const bands = Math.max(4, Math.min(maxBands, Math.ceil(Math.log(miss) / Math.log(1 - band))));
   // Signatures of a pair at the threshold differ in Binomial(64, q) bits: allow mean + 3.5 sd.
   const maxHamming = Math.ceil(PLANES * q + 3.5 * Math.sqrt(PLANES * q * p));
   return { bits, bands, maxHamming };
+}
+
+export interface NearDupMatch {
+  /** For each item: the index of the reference it is nearest to at or above the threshold, or -1. */
+  referenceOf: Int32Array;
+  /** Cosine to that reference (0 when none). */
+  similarity: Float32Array;
+}
+
+/**
+ * "Which of these items are near duplicates of these references?": the same hashing-384 cosine
+ * and SimHash banding as findNearDuplicates, but items are only compared with the references
+ * (never with each other), and nothing is kept or dropped greedily. The references are indexed
+ * once, so a caller can ask about many batches of items (e.g. each widening of a search).
+ *
+ * Used to keep eval-set examples out of training and grounding, where a miss is a leak: it uses
+ * more bands than dataset dedupe (a pair right at the threshold is missed with probability about
+ * 0.001 instead of 0.03; closer pairs far more rarely), which is cheap because there are at most
+ * a few thousand references. No group: a text is a leak whatever its example type.
+ */
+export function nearDuplicateMatcher(references: readonly string[], threshold: number): (items: readonly string[]) => NearDupMatch {
+  const r = references.length;
+  const { bits, bands, maxHamming } = lshParameters(threshold, { miss: 0.001, maxBands: 96 });
+  const planes = randomPlanes(PLANES, DIMS, 0x5eed);
+  const bandBits = sampleBands(bands, bits, PLANES, 0xb0a7);
+  const vectors = new Float32Array(r * DIMS);
+  const sigLo = new Uint32Array(r);
+  const sigHi = new Uint32Array(r);
+  const buckets: Map<number, number[]>[] = Array.from({ length: bands }, () => new Map());
+  const nz = new Int32Array(DIMS);
+  const key = (lo: number, hi: number, b: number) => {
+    let k = 0;
+    for (const p of bandBits[b]) k = k * 2 + (p < 32 ? (lo >>> p) & 1 : (hi >>> (p - 32)) & 1);
+    return k;
+  };
+  for (let i = 0; i < r && threshold > 0; i++) {
+    const v = hashingVector(references[i]);
+    vectors.set(v, i * DIMS);
+    const m = nonZero(v, nz);
+    [sigLo[i], sigHi[i]] = simHash(v, nz, m, planes);
+    for (let b = 0; b < bands; b++) {
+      const k = key(sigLo[i], sigHi[i], b);
+      const bucket = buckets[b].get(k);
+      if (bucket) bucket.push(i);
+      else buckets[b].set(k, [i]);
+    }
+  }
+  const seen = new Int32Array(r).fill(-1);
+  let calls = 0;
+  return (items) => {
+    const n = items.length;
+    const referenceOf = new Int32Array(n).fill(-1);
+    const similarity = new Float32Array(n);
+    if (threshold <= 0 || r === 0) return { referenceOf, similarity };
+    for (let i = 0; i < n; i++) {
+      const stamp = calls++;
+      const v = hashingVector(items[i]);
+      const m = nonZero(v, nz);
+      const [lo, hi] = simHash(v, nz, m, planes);
+      let best = 0;
+      let visited = 0;
+      for (let b = 0; b < bands && visited < MAX_CANDIDATES; b++) {
+        const bucket = buckets[b].get(key(lo, hi, b));
+        if (!bucket) continue;
+        for (let k = 0; k < bucket.length && visited < MAX_CANDIDATES; k++) {
+          const j = bucket[k];
+          visited++;
+          if (seen[j] === stamp) continue;
+          seen[j] = stamp;
+          if (popcount((lo ^ sigLo[j]) >>> 0) + popcount((hi ^ sigHi[j]) >>> 0) > maxHamming) continue;
+          const c = sparseDot(v, nz, m, vectors, j * DIMS);
+          if (c >= threshold && c > best) {
+            best = c;
+            referenceOf[i] = j;
+          }
+        }
+      }
+      similarity[i] = best;
+    }
+    return { referenceOf, similarity };
+  };
+}
+
+/** Writes the indices of v's non-zero dimensions to nz; returns how many. */
+function nonZero(v: Float32Array, nz: Int32Array): number {
+  let m = 0;
+  for (let d = 0; d < DIMS; d++) if (v[d] !== 0) nz[m++] = d;
+  return m;
+}
+
+/** The 64-bit SimHash of v (its sign on each plane), as two unsigned 32-bit halves. */
+function simHash(v: Float32Array, nz: Int32Array, m: number, planes: Float32Array): [number, number] {
+  let lo = 0;
+  let hi = 0;
+  for (let p = 0; p < PLANES; p++) {
+    const o = p * DIMS;
+    let s = 0;
+    for (let k = 0; k < m; k++) s += planes[o + nz[k]] * v[nz[k]];
+    if (s > 0) {
+      if (p < 32) lo |= 1 << p;
+      else hi |= 1 << (p - 32);
+    }
+  }
+  return [lo >>> 0, hi >>> 0];
 }
 
 function popcount(x: number): number {

@@ -10,6 +10,9 @@ import { DATASET_FORMATS } from './formats.ts';
 /** The most examples a query selects: hybrid retrieval's own top-k limit. */
 export const MAX_QUERY_LIMIT = 200;
 
+/** Default cosine at or above which two examples are near duplicates; also the eval-set guard's (src/evaluation/held-out.ts). */
+export const DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.95;
+
 export const datasetSpec = z.object({
   agent: agentRefInput,
   format: z.enum(DATASET_FORMATS).describe('Output format'),
@@ -24,7 +27,7 @@ export const datasetSpec = z.object({
   createdBefore: listExamplesFilter.shape.createdBefore,
   limit: z.number().int().min(1).optional().describe('Most examples to select (newest first without a query)'),
   dedupe: z.boolean().default(true).describe('Remove exact and near duplicates'),
-  nearDuplicateThreshold: z.number().min(0).max(1).default(0.95)
+  nearDuplicateThreshold: z.number().min(0).max(1).default(DEFAULT_NEAR_DUPLICATE_THRESHOLD)
     .describe('Cosine of prompt+completion (hashing embeddings) at or above which two examples are near duplicates; 0 turns it off'),
   validationFraction: z.number().min(0).max(0.5).default(0.1).describe('Share of examples put in the validation file, 0..0.5'),
   seed: z.number().int().default(42).describe('Seed of the train/validation split and of the record order'),

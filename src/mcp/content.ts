@@ -42,7 +42,8 @@ export async function productionPrompt(app: Exemplar, access: Access, agentRef: 
 export async function fewShotPrompt(app: Exemplar, access: Access, agentRef: string, task: string, topK = 5): Promise<string> {
   const agent = await app.agents.resolve(agentRef);
   if (!canRead(access, agent.id)) throw new NotFoundError('agent', agentRef);
-  const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query: task, topK, positiveRatio: 0.8 });
+  // Never an eval-set example or a near duplicate of one: a prompt scored on them must not show them.
+  const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query: task, topK, positiveRatio: 0.8 }, { excludeHeldOut: true });
   app.usage.noteSearch([...mix.positive, ...mix.negative].map((e) => e.id));
   return [
     `Here are examples of how the agent "${agent.name}" answered similar requests well.`,

@@ -11,6 +11,7 @@ const reportJson = z.object({
   format: z.enum(DATASET_FORMATS),
   selected: count.describe('Examples the filters or query selected, before removals'),
   removed: z.object({
+    heldOut: count.describe("In the agent's eval sets (any version), or a near duplicate of one: never trained on"),
     exactDuplicates: count,
     nearDuplicates: count,
     unpaired: count.optional(),
@@ -57,7 +58,7 @@ export const buildDatasetOp = defineOperation({
       return (
         `Built ${r.format}: ${r.report.train.examples} train (${counted(r.report.train.tokens, 'token')}), ` +
         `${r.report.validation.examples} validation (${counted(r.report.validation.tokens, 'token')}) from ${r.report.selected} selected; ` +
-        `removed ${rm.exactDuplicates} exact and ${counted(rm.nearDuplicates, 'near duplicate')}` +
+        `removed ${rm.heldOut ? `${rm.heldOut} held out (eval sets), ` : ''}${rm.exactDuplicates} exact and ${counted(rm.nearDuplicates, 'near duplicate')}` +
         `${rm.unpaired ? `, ${rm.unpaired} unpaired` : ''}${rm.invalid ? `, ${rm.invalid} invalid` : ''}. train sha256 ${r.sha256.train}.`
       );
     },

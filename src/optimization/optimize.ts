@@ -46,7 +46,9 @@ export async function optimizePromptWithMcpRag(
     throw err;
   });
   const query = [agent.description, current?.content].filter(Boolean).join('\n\n') || agent.name;
-  const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query, topK: o.topKExamples, positiveRatio: 0.7, minScore: 0.5 });
+  // Eval-set examples (and near duplicates) never ground an optimization: the candidate is later
+  // scored on them, and a prompt that has seen its test answers proves nothing.
+  const mix = await app.retrieval.retrieveBalanced({ agentId: agent.id, query, topK: o.topKExamples, positiveRatio: 0.7, minScore: 0.5 }, { excludeHeldOut: true });
   app.usage.noteSearch([...mix.positive, ...mix.negative].map((e) => e.id));
   const examples = { positive: mix.positive, negative: mix.negative };
   const input = { agentName: agent.name, description: agent.description, currentPrompt: current?.content ?? null, ...examples };
@@ -90,7 +92,8 @@ export async function optimizePromptWithMcpRag(
     agentName: agent.name,
     method,
     examplesUsed: exampleIds.length,
-    retrievalStrategy: `hybrid (α=${mix.similarityWeight}, β=${mix.scoreWeight}, ${mix.model}): the ${examples.positive.length} best positive examples (reward >= 0.5) and the ${examples.negative.length} most instructive negative ones for the agent's description and current prompt`,
+    retrievalStrategy: `hybrid (α=${mix.similarityWeight}, β=${mix.scoreWeight}, ${mix.model}): the ${examples.positive.length} best positive examples (reward >= 0.5) and the ${examples.negative.length} most instructive negative ones for the agent's description and current prompt` +
+      (mix.heldOut > 0 ? `; the ${mix.heldOut} examples of the agent's eval sets and their near duplicates were held out` : ''),
     optimizedPrompt,
     version,
     label,

@@ -6,6 +6,7 @@ import type { ExampleText } from '../embeddings/embedding.ts';
 import { exampleType } from '../examples/example.ts';
 import type { Proposal, SearchPlan, VectorIndex } from '../indexing/vector-index.ts';
 import { filterSql, listExamplesFilter } from '../examples/examples.ts';
+import { loadHeldOut, type HeldOut } from '../evaluation/held-out.ts';
 import { isUuid, parseInput } from '../validation.ts';
 import { hybridScore, type RowType } from '../vectors/vector-table.ts';
 
@@ -69,6 +70,17 @@ interface Candidate extends Proposal {
   metadata: Record<string, unknown>;
 }
 
+/** How a search ranks, and what it leaves out; set by callers in code, never by the doors' input. */
+export interface SearchControls {
+  /** Rank low reward first (the most instructive negatives). */
+  preferLowReward?: boolean;
+  /**
+   * Examples the search must skip as if they did not exist (an agent's eval-set examples and their
+   * near duplicates, for grounding and few-shot). The result is still the top k of the rest.
+   */
+  heldOut?: HeldOut;
+}
+
 /**
  * The seed's hybrid_retrieve_best_examples. Exact SQL filters, exact cosine similarity, then the
  * hybrid rank. The in-memory index proposes candidates; PostgreSQL has the last word on every one
@@ -90,7 +102,7 @@ export class RetrievalService {
    */
   private readonly agentCache = new Map<string, AgentRef>();
 
-  async hybridRetrieveBestExamples(options: RetrieveOptions, ranking: { preferLowReward?: boolean } = {}): Promise<RetrieveResult> {
+  async hybridRetrieveBestExamples(options: RetrieveOptions, ranking: SearchControls = {}): Promise<RetrieveResult> {
     const o = parseInput(retrieveInput, options);
     if (o.query === undefined) return this.byReward(o, ranking);
     let agent = this.agentCache.get(o.agentId);
@@ -111,7 +123,7 @@ export class RetrievalService {
   private async search(
     agent: AgentRef,
     o: z.output<typeof retrieveInput>,
-    ranking: { preferLowReward?: boolean },
+    ranking: SearchControls,
   ): Promise<{ result: RetrieveResult; candidates: Candidate[]; agent: AgentRef | undefined }> {
     const { alpha, beta } = this.weights(o, agent);
     const embedder = this.index.embedder(agent.embeddingModel);
@@ -130,15 +142,26 @@ export class RetrievalService {
     let approximate: string | undefined;
     const onPlan = (p: SearchPlan) => { if (!p.exact) approximate ??= p.plan; };
     let verified: { candidates: Candidate[]; agent: AgentRef | undefined } = { candidates: [], agent: undefined };
+    const heldOut = ranking.heldOut;
     if (sqlOnly) {
-      // Filters the index cannot see: let SQL pick the rows, then score exactly those.
-      const onlyIds = await this.filteredIds(agent.id, o);
-      const proposed = await this.index.propose(agent, query, pool * 2, filter, { onlyIds, withVectors, onPlan });
-      verified = await this.verify(agent.id, o, proposed, query, embed, filter);
+      // Filters the index cannot see: let SQL pick the rows, then score exactly those (never a held-out member).
+      const onlyIds = (await this.filteredIds(agent.id, o)).filter((id) => !heldOut?.ids.has(id));
+      for (let want = pool * 2; ; want *= 2) {
+        const proposed = await this.index.propose(agent, query, want, filter, { onlyIds, withVectors, onPlan });
+        verified = await this.verify(agent.id, o, proposed, query, embed, filter);
+        if (heldOut) verified.candidates = heldOut.filter(verified.candidates);
+        if (!heldOut || verified.candidates.length >= pool || proposed.length < want) break;
+      }
     } else {
+      // The index proposes its top `want`; verification drops what is stale or out of the filter,
+      // and the held-out check drops eval-set members and their near duplicates. What is left is
+      // the top of the remaining examples, so while fewer than `pool` are left and the index had
+      // more, ask for twice as many. (Filtering one top k would return fewer than k whenever a
+      // held-out example ranked high.)
       for (let want = pool; ; want *= 2) {
         const proposed = await this.index.propose(agent, query, want, filter, { withVectors, onPlan });
         verified = await this.verify(agent.id, o, proposed, query, embed, filter);
+        if (heldOut) verified.candidates = heldOut.filter(verified.candidates);
         if (verified.candidates.length >= pool || proposed.length < want) break;
       }
     }
@@ -181,20 +204,35 @@ export class RetrievalService {
    * Without a query there is no similarity: the seed's Strategy 3 asks for "the best" of a type, so
    * examples rank by reward, best first, or lowest first for negatives (the most instructive).
    */
-  private async byReward(o: z.output<typeof retrieveInput>, ranking: { preferLowReward?: boolean }): Promise<RetrieveResult> {
+  private async byReward(o: z.output<typeof retrieveInput>, ranking: SearchControls): Promise<RetrieveResult> {
     if (o.diversity > 0) throw new ValidationError('diversity', 'needs a query: it trades relevance to the query for variety');
     if (o.dedupeThreshold !== undefined) throw new ValidationError('dedupeThreshold', 'needs a query: near duplicates are found by the query index');
     const agent = await this.agents.resolve(o.agentId);
     const { alpha, beta } = this.weights(o, agent);
     const lowFirst = ranking.preferLowReward || o.exampleType === 'negative';
     const { clauses, params } = filterSql(o, [agent.id]);
+    const heldOut = ranking.heldOut;
+    if (heldOut) {
+      // Members are left out in SQL; near duplicates are known only by their text, so widen until k are left.
+      params.push([...heldOut.ids]);
+      clauses.push(`NOT (id = ANY($${params.length}::uuid[]))`);
+    }
     params.push(o.topK);
-    const { rows } = await this.db.query<{ id: string; prompt: string; completion: string; reward: number; type: RowType; metadata: Record<string, unknown> }>(
-      `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, metadata
-         FROM training_examples WHERE ${clauses.join(' AND ')}
-        ORDER BY reward_score ${lowFirst ? 'ASC' : 'DESC'}, created_at DESC, id LIMIT $${params.length}`,
-      params,
-    );
+    type Row = { id: string; prompt: string; completion: string; reward: number; type: RowType; metadata: Record<string, unknown> };
+    let rows: Row[] = [];
+    for (let limit = o.topK; ; limit *= 2) {
+      params[params.length - 1] = limit;
+      ({ rows } = await this.db.query<Row>(
+        `SELECT id::text, prompt, completion, reward_score AS reward, example_type AS type, metadata
+           FROM training_examples WHERE ${clauses.join(' AND ')}
+          ORDER BY reward_score ${lowFirst ? 'ASC' : 'DESC'}, created_at DESC, id LIMIT $${params.length}`,
+        params,
+      ));
+      const fetched = rows.length;
+      if (heldOut) rows = heldOut.filter(rows);
+      if (rows.length >= o.topK || fetched < limit) break;
+    }
+    rows = rows.slice(0, o.topK);
     return {
       results: rows.map((r, i) => ({
         id: r.id,
@@ -220,19 +258,29 @@ export class RetrievalService {
    */
   async retrieveBalanced(
     options: Omit<RetrieveOptions, 'exampleType'> & { positiveRatio?: number },
-  ): Promise<{ positive: RetrievedExample[]; negative: RetrievedExample[]; similarityWeight: number; scoreWeight: number; model: string; exact: boolean; plan?: string }> {
+    controls: { excludeHeldOut?: boolean } = {},
+  ): Promise<{
+    positive: RetrievedExample[]; negative: RetrievedExample[]; similarityWeight: number; scoreWeight: number; model: string; exact: boolean; plan?: string;
+    /** With excludeHeldOut: how many eval-set examples were held out (near duplicates not counted). */
+    heldOut: number;
+  }> {
     const topK = options.topK ?? 6;
     const nPositive = Math.max(1, Math.round(topK * (options.positiveRatio ?? 0.5)));
     const { positiveRatio: _, ...rest } = options;
-    const pos = await this.hybridRetrieveBestExamples({ ...rest, topK: nPositive, exampleType: 'positive' });
+    // excludeHeldOut (the optimizer's grounding, few-shot prompts): the agent's eval-set examples
+    // and their near duplicates are skipped, since what a prompt is scored on must not have taught
+    // it. Read once for both halves; an agent with no eval set costs one query that finds nothing.
+    const heldOut = controls.excludeHeldOut ? await loadHeldOut(this.db, options.agentId) : undefined;
+    const pos = await this.hybridRetrieveBestExamples({ ...rest, topK: nPositive, exampleType: 'positive' }, { heldOut });
     const neg =
       topK - nPositive > 0
-        ? await this.hybridRetrieveBestExamples({ ...rest, minScore: 0, topK: topK - nPositive, exampleType: 'negative' }, { preferLowReward: true })
+        ? await this.hybridRetrieveBestExamples({ ...rest, minScore: 0, topK: topK - nPositive, exampleType: 'negative' }, { preferLowReward: true, heldOut })
         : { results: [], exact: true, plan: undefined };
     const plan = pos.plan ?? neg.plan;
     return {
       positive: pos.results, negative: neg.results, similarityWeight: pos.similarityWeight, scoreWeight: pos.scoreWeight, model: pos.model,
       exact: pos.exact && neg.exact, ...(plan !== undefined && { plan }),
+      heldOut: heldOut?.size ?? 0,
     };
   }
 

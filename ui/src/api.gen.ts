@@ -1768,6 +1768,8 @@ export interface operations {
                             /** @description Examples the filters or query selected, before removals */
                             selected: number;
                             removed: {
+                                /** @description In the agent's eval sets (any version), or a near duplicate of one: never trained on */
+                                heldOut: number;
                                 exactDuplicates: number;
                                 nearDuplicates: number;
                                 unpaired?: number;

@@ -1,0 +1,95 @@
+import { nearDuplicateMatcher, type NearDupMatch } from '../datasets/near-dup.ts';
+import { DEFAULT_NEAR_DUPLICATE_THRESHOLD } from '../datasets/spec.ts';
+import type { Queryable } from '../db/database.ts';
+import { isUuid } from '../validation.ts';
+
+/** Why an example may not be used to teach its agent. */
+export type HeldOutReason =
+  | { kind: 'member' }
+  | { kind: 'nearDuplicate'; of: string; similarity: number };
+
+export interface ExampleTextRow {
+  id: string;
+  prompt: string;
+  completion: string;
+}
+
+/**
+ * An agent's held-out examples (issue 15): what its candidate prompts are scored on, so nothing
+ * that teaches the agent (optimizer grounding, few-shot examples, fine-tuning datasets) may see them.
+ *
+ * - Members: the items and contrasts of EVERY version of the agent's eval sets, not only the
+ *   latest. Stored results name older versions, and a later comparison on such a version is only
+ *   fair if its examples stayed unseen, so once held out, always held out.
+ * - Near duplicates of members: examples whose prompt + completion has a hashing-384 cosine of at
+ *   least the dataset builder's default near-duplicate threshold with a member's, whatever their
+ *   type (a leak is about text, not label). Found by LSH against the members (near-dup.ts), so
+ *   the cost grows with the rows checked, not rows × members.
+ *
+ * Members are compared by their text as it is now. A member edited since pinning is held out
+ * under both its id and its new text; its old text is no longer stored anywhere to leak.
+ */
+export class HeldOut {
+  private match?: (items: readonly string[]) => NearDupMatch;
+  private readonly memberIds: string[];
+
+  constructor(
+    /** Every member's id, deleted ones included (an id never comes back, so they cost nothing). */
+    readonly ids: ReadonlySet<string>,
+    /** Members that still exist, with their current text: the references for near duplicates. */
+    private readonly members: readonly ExampleTextRow[],
+    readonly threshold = DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+  ) {
+    this.memberIds = members.map((m) => m.id);
+  }
+
+  /** Number of distinct examples in any version of the agent's eval sets. */
+  get size(): number {
+    return this.ids.size;
+  }
+
+  /** For each row, why it is held out, or undefined when it may be used. */
+  check(rows: readonly ExampleTextRow[]): (HeldOutReason | undefined)[] {
+    const out: (HeldOutReason | undefined)[] = rows.map((r) => (this.ids.has(r.id) ? { kind: 'member' } : undefined));
+    const others = rows.flatMap((r, i) => (out[i] ? [] : [i]));
+    if (others.length === 0 || this.members.length === 0) return out;
+    // Built on first use: a search whose candidates are all members never needs it.
+    this.match ??= nearDuplicateMatcher(this.members.map(text), this.threshold);
+    const found = this.match(others.map((i) => text(rows[i])));
+    others.forEach((i, k) => {
+      const j = found.referenceOf[k];
+      if (j >= 0) out[i] = { kind: 'nearDuplicate', of: this.memberIds[j], similarity: found.similarity[k] };
+    });
+    return out;
+  }
+
+  /** The rows that may be used, in order. */
+  filter<T extends ExampleTextRow>(rows: readonly T[]): T[] {
+    const reasons = this.check(rows);
+    return rows.filter((_, i) => !reasons[i]);
+  }
+}
+
+/** The text compared, as the dataset builder's near-duplicate check compares it. */
+function text(r: ExampleTextRow): string {
+  return `${r.prompt}\n${r.completion}`;
+}
+
+/**
+ * The held-out examples of an agent (by name or id), or undefined when it has no eval set: one
+ * indexed query that returns no rows, which is the common case and must stay cheap.
+ */
+export async function loadHeldOut(db: Queryable, agentRef: string): Promise<HeldOut | undefined> {
+  const { rows } = await db.query<{ id: string; prompt: string | null; completion: string | null }>(
+    `SELECT DISTINCT m.example_id::text AS id, e.prompt, e.completion
+       FROM agents a
+       JOIN eval_sets s ON s.agent_id = a.id
+       JOIN eval_set_examples m ON m.eval_set_id = s.id
+       LEFT JOIN training_examples e ON e.id = m.example_id
+      WHERE ${isUuid(agentRef) ? 'a.id = $1::uuid' : 'a.name = $1'}`,
+    [agentRef],
+  );
+  if (rows.length === 0) return undefined;
+  const existing = rows.filter((r): r is ExampleTextRow => r.prompt !== null && r.completion !== null);
+  return new HeldOut(new Set(rows.map((r) => r.id)), existing);
+}
