@@ -41,11 +41,16 @@ export async function lookup(db: Queryable, key: string): Promise<LlmReply | nul
   return r ? { text: r.text, model: r.model, usage: { inputTokens: r.inputTokens, outputTokens: r.outputTokens } } : null;
 }
 
-export async function cachedComplete(db: Queryable, target: CallTarget, req: LlmRequest): Promise<CachedReply> {
+/**
+ * The reply from the cache, or from the provider (and then cached). `knownMissing`: the caller
+ * looked the key up in bulk a moment ago and it was not there, so the lookup is skipped (a reply
+ * that another run cached since is then paid for again, once; the first stays).
+ */
+export async function cachedComplete(db: Queryable, target: CallTarget, req: LlmRequest, knownMissing = false): Promise<CachedReply> {
   const { provider } = target;
   const key = callKey({ name: provider.name, model: provider.model, endpoint: target.endpoint }, req);
   const t0 = performance.now();
-  const hit = await lookup(db, key);
+  const hit = knownMissing ? null : await lookup(db, key);
   if (hit) return { ...hit, cached: true, latencyMs: Math.round(performance.now() - t0) };
   const reply = await provider.complete(req);
   const latencyMs = Math.round(performance.now() - t0);

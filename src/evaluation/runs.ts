@@ -171,6 +171,9 @@ export class EvalRunService {
         return { reference, contrasts };
       });
 
+      // One bulk lookup of the answers, so a cold run does not look each one up again.
+      const answerKeys = plan.items.map((item) => callKey({ name: plan.answer.provider, model: plan.answer.model, endpoint: plan.answer.endpoint }, answerRequest(plan, item)));
+      const cachedAnswers = await cachedKeys(this.db, answerKeys);
       let next = 0;
       let done = 0;
       let fatal: unknown = null;
@@ -179,7 +182,7 @@ export class EvalRunService {
           const index = next++;
           const item = plan.items[index];
           try {
-            const r = await this.evaluateItem(runId, plan, item, itemVectors[index], answerer, judge, embedder, paid);
+            const r = await this.evaluateItem(runId, plan, item, itemVectors[index], answerer, judge, embedder, paid, !cachedAnswers.has(answerKeys[index]));
             done++;
             progress?.(done, plan.items.length, `${item.exampleId}: ${r}`);
           } catch (err) {
@@ -207,19 +210,24 @@ export class EvalRunService {
   async get(runId: string): Promise<EvalRun> {
     if (typeof runId !== 'string' || !isUuid(runId)) throw new ValidationError('runId', `must be a run id (a UUID), got ${JSON.stringify(runId)}`);
     const summary = await this.summary(this.db, runId);
-    const { rows } = await this.db.query<EvalResult>(
+    const { rows } = await this.db.query<Omit<EvalResult, 'contrasts'>>(
       `SELECT r.example_id::text AS "exampleId", e.prompt, e.completion AS reference,
-              coalesce((SELECT array_agg(c.completion ORDER BY c.id)
-                          FROM eval_set_examples m JOIN training_examples c ON c.id = m.example_id
-                         WHERE m.eval_set_id = run.eval_set_id AND m.role = 'contrast'
-                           AND lower(btrim(regexp_replace(c.prompt, '\\s+', ' ', 'g'))) = lower(btrim(regexp_replace(e.prompt, '\\s+', ' ', 'g')))), '{}') AS contrasts,
               r.answer, r.scores, r.primary_score AS "primaryScore", r.verdict, r.rationale, r.error,
               r.input_tokens AS "inputTokens", r.output_tokens AS "outputTokens", r.latency_ms AS "latencyMs", r.cached
-         FROM eval_results r JOIN eval_runs run ON run.id = r.run_id LEFT JOIN training_examples e ON e.id = r.example_id
+         FROM eval_results r LEFT JOIN training_examples e ON e.id = r.example_id
         WHERE r.run_id = $1 ORDER BY r.example_id`,
       [runId],
     );
-    return { ...summary, results: rows };
+    // The set's contrasts, matched to items by normalised prompt here: in SQL, a correlated
+    // regexp_replace per result took 1.9 s for 200 results on PGlite.
+    const { rows: contrasts } = await this.db.query<{ prompt: string; completion: string }>(
+      `SELECT c.prompt, c.completion FROM eval_set_examples m JOIN training_examples c ON c.id = m.example_id
+        WHERE m.eval_set_id = $1 AND m.role = 'contrast' ORDER BY c.id`,
+      [summary.evalSetId],
+    );
+    const byPrompt = new Map<string, string[]>();
+    for (const c of contrasts) byPrompt.set(normalizePrompt(c.prompt), [...(byPrompt.get(normalizePrompt(c.prompt)) ?? []), c.completion]);
+    return { ...summary, results: rows.map((r) => ({ ...r, contrasts: r.prompt === null ? [] : (byPrompt.get(normalizePrompt(r.prompt)) ?? []) })) };
   }
 
   /** An agent's runs, newest first, optionally of one prompt version ('none': no system prompt). */
@@ -318,8 +326,9 @@ export class EvalRunService {
     judge: CallTarget | null,
     embedder: CachedEmbedder,
     paid: { answer: { in: number; out: number }; judge: { in: number; out: number } },
+    answerMissing: boolean,
   ): Promise<string> {
-    const answer = await cachedComplete(this.db, answerer, answerRequest(plan, item));
+    const answer = await cachedComplete(this.db, answerer, answerRequest(plan, item), answerMissing);
     if (!answer.cached) {
       paid.answer.in += answer.usage.inputTokens;
       paid.answer.out += answer.usage.outputTokens;

@@ -8,8 +8,8 @@ import type { EvalChecks, EvalScores } from './run-types.ts';
 
 /** Longest regular expression a check may give: long patterns are where catastrophic backtracking hides. */
 export const MAX_REGEX_LENGTH = 500;
-/** Only this much of an answer is matched against a regular expression, bounding the worst case. */
-export const MAX_REGEX_INPUT = 100_000;
+/** Only this much of an answer is matched against a regular expression (an answer of 4,096 tokens is about 16,000 characters). */
+export const MAX_REGEX_INPUT = 20_000;
 
 /** Checks as given, validated: every error names its field. The regular expression compiles once here. */
 export function validateChecks(checks: EvalChecks | undefined): { checks: EvalChecks; regex: RegExp | null } {
@@ -24,6 +24,11 @@ export function validateChecks(checks: EvalChecks | undefined): { checks: EvalCh
   if (c.regex !== undefined) {
     if (typeof c.regex !== 'string' || c.regex === '') throw new ValidationError('checks.regex', 'must be a non-empty regular expression');
     if (c.regex.length > MAX_REGEX_LENGTH) throw new ValidationError('checks.regex', `is ${c.regex.length} characters; at most ${MAX_REGEX_LENGTH}`);
+    // A quantified group that holds a quantifier, (a+)+ or (\w*x)*: the usual shape of
+    // catastrophic backtracking, which no length limit on the pattern prevents.
+    if (nestedRepetition(c.regex)) {
+      throw new ValidationError('checks.regex', 'has a repeated group that itself repeats (such as (a+)+), which can take exponential time; rewrite it without the nesting');
+    }
     try {
       regex = new RegExp(c.regex, 'u');
     } catch (err) {
@@ -37,6 +42,36 @@ export function validateChecks(checks: EvalChecks | undefined): { checks: EvalCh
   if (regex) normal.regex = c.regex;
   if (c.json) normal.json = true;
   return { checks: normal, regex };
+}
+
+/**
+ * Whether a group that repeats (followed by +, * or {) holds a repetition itself, at any depth.
+ * Escapes and character classes are skipped; a group's ? alone does not count.
+ */
+export function nestedRepetition(pattern: string): boolean {
+  const groups: boolean[] = []; // per open group: whether it holds a repetition
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (ch === ']') inClass = false;
+      continue;
+    }
+    if (ch === '[') inClass = true;
+    else if (ch === '(') groups.push(false);
+    else if (ch === ')') {
+      const held = groups.pop() ?? false;
+      const next = pattern[i + 1];
+      const repeats = next === '+' || next === '*' || next === '{';
+      if (repeats && held) return true;
+      if (groups.length && (held || repeats)) groups[groups.length - 1] = true;
+    } else if ((ch === '+' || ch === '*' || ch === '{') && groups.length) groups[groups.length - 1] = true;
+  }
+  return false;
 }
 
 /** The cosine of two L2-normalised vectors (the embedders return normalised vectors). */

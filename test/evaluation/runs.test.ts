@@ -344,6 +344,8 @@ describe('evaluation runs', () => {
     await bad({ promptVersion: 'latest' }, 'promptVersion');
     await bad({ checks: { regex: '(' } }, 'checks.regex');
     await bad({ checks: { regex: 'a'.repeat(501) } }, 'checks.regex');
+    expect((await bad({ checks: { regex: '^(a+)+$' } }, 'checks.regex')).message).toContain('exponential');
+    await bad({ checks: { regex: '(\\w*x)*' } }, 'checks.regex');
     await bad({ checks: { fuzzy: true } }, 'checks.fuzzy');
     // With no model configured at all, the default provider is the offline heuristic: refused.
     const offline = new EvalRunService(t.app.db, t.app.agents, t.app.prompts, (spec) => t.app.memoryIndex.embedder(spec), loadLlmConfig({}));
