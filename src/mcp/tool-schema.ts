@@ -1,6 +1,7 @@
 import type { StandardSchemaWithJSON } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import type { Operation } from '../operations/operation.ts';
+import { agentRefInput } from '../agents/agents.ts';
+import { BRIEF_IN_TOOL_LIST, type BriefPart, type Operation } from '../operations/operation.ts';
 
 type Json = Record<string, unknown>;
 
@@ -32,12 +33,22 @@ export function listedInputSchema(op: Operation): StandardSchemaWithJSON<Json> {
   };
 }
 
+/**
+ * Field descriptions that the server's instructions give once, instead of on every tool that has
+ * the field (the agent argument is on nearly all of them): description → the instructions' sentence.
+ */
+export const SAID_IN_INSTRUCTIONS = new Map([[agentRefInput.description!, 'An agent argument takes the agent\'s name or its id.']]);
+
 function compact(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(compact);
   if (!node || typeof node !== 'object') return node;
   const out: Json = {};
+  const brief = (node as Json)[BRIEF_IN_TOOL_LIST] as BriefPart | undefined;
   for (const [key, value] of Object.entries(node)) {
-    if (key === '$schema') continue;
+    if (key === '$schema' || key === BRIEF_IN_TOOL_LIST) continue;
+    if (brief === 'fields' && (key === 'properties' || key === 'additionalProperties' || key === 'required')) continue;
+    if (key === 'description' && (brief === 'description' || SAID_IN_INSTRUCTIONS.has(value as string))) continue;
+    if ((key === 'propertyNames' && isStringType(value)) || (key === 'additionalProperties' && isEmpty(value))) continue; // what JSON allows anyway
     if ((key === 'minimum' && value === Number.MIN_SAFE_INTEGER) || (key === 'maximum' && value === Number.MAX_SAFE_INTEGER)) continue;
     if (key === 'minLength' && value === 1) continue; // "not empty" goes without saying, and is still checked
     out[key] = compact(value);
@@ -54,3 +65,6 @@ export function listedAnnotations(op: Operation): Operation['annotations'] | Par
   if (readOnlyHint) return { readOnlyHint };
   return { ...(destructiveHint ? {} : { destructiveHint }), ...(idempotentHint ? { idempotentHint } : {}) };
 }
+
+const isStringType = (v: unknown) => JSON.stringify(v) === '{"type":"string"}';
+const isEmpty = (v: unknown) => typeof v === 'object' && v !== null && Object.keys(v).length === 0;

@@ -4,7 +4,7 @@ import { agentRefInput } from '../agents/agents.ts';
 import { datasetSpec } from '../datasets/spec.ts';
 import { hyperparametersSchema } from '../finetune/hyperparameters.ts';
 import { BACKEND_NAMES, RUN_STATUSES } from '../finetune/types.ts';
-import { counted, defineOperation, toJson } from './operation.ts';
+import { briefInToolList, counted, defineOperation, toJson } from './operation.ts';
 
 const runJson = z.object({
   id: z.string(),
@@ -42,20 +42,20 @@ export const createRun = defineOperation({
   rateLimit: 'heavy',
   title: 'Start a fine-tuning run',
   description:
-    "Builds a fine-tuning dataset from an agent's examples (same selection, dedup, split and format options as the dataset builder), " +
+    "Builds a fine-tuning dataset from an agent's examples (the options of build_dataset), " +
     'records the run with the exact examples and the dataset sha256s, and starts it on a backend: openai (uploads the JSONL and creates ' +
     'a fine-tuning job; formats openai-sft or openai-dpo), local (writes an Axolotl or TRL LoRA/QLoRA config and runs ' +
     'EXEMPLAR_FINETUNE_COMMAND), or external (registers the run, status pending; the external system reports progress with update_run). ' +
     'A background poller advances openai and local runs.',
   // The dataset builder's fields (spread, not extended: the spec may carry refinements).
   input: z.object({
-    ...datasetSpec.shape,
+    // build_dataset's listing explains these fields; here they are listed without it.
+    ...Object.fromEntries(Object.entries(datasetSpec.shape).map(([k, v]) => [k, briefInToolList(v, 'description')])) as typeof datasetSpec.shape,
     agent: agentRefInput,
     backend: z.enum(BACKEND_NAMES).describe('openai, local or external'),
     baseModel: z.string().min(1).max(500).describe('The model to fine-tune, e.g. gpt-4.1-mini-2025-04-14 or Qwen/Qwen2.5-0.5B-Instruct'),
-    hyperparameters: hyperparametersSchema
-      .default({})
-      .describe('JSON object; other names are refused. openai: n_epochs, batch_size, learning_rate_multiplier (dpo: beta), suffix, seed. local: lora_r, lora_alpha, lora_dropout, learning_rate, num_epochs, micro_batch_size, gradient_accumulation_steps, sequence_len, qlora (trl-preference, trl-kto: beta)'),
+    // Listed to models by its description alone (tools/list budget); /openapi.json keeps every field.
+    hyperparameters: briefInToolList(hyperparametersSchema.default({}), 'fields').describe('JSON object; other names are refused. openai: n_epochs, batch_size, learning_rate_multiplier (dpo: beta), suffix, seed. local: lora_r, lora_alpha, lora_dropout, learning_rate, num_epochs, micro_batch_size, gradient_accumulation_steps, sequence_len, qlora (trl-preference, trl-kto: beta)'),
     command: z.string().min(1).max(10_000).optional().describe('local, CLI only: the training command for this run ({config} {train} {validation} {dir}); default EXEMPLAR_FINETUNE_COMMAND'),
     externalId: z.string().min(1).max(500).optional().describe("external: the external system's id for its job"),
   }),

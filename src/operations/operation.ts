@@ -86,6 +86,18 @@ export interface Operation<I extends z.ZodObject = z.ZodObject, O extends z.ZodT
   run(input: z.output<I>, ctx: OperationContext): Promise<z.output<O>>;
 }
 
+/**
+ * tools/list is read by a model on every connection, so a field another part of the listing already
+ * explains can be shown briefly there: 'fields' lists an object by its description alone (which
+ * must name its fields), 'description' leaves a field's description out (the tool's description
+ * says where it is explained). invoke() still validates in full, and /openapi.json shows everything.
+ */
+export const BRIEF_IN_TOOL_LIST = 'x-brief-in-tool-list';
+export type BriefPart = 'fields' | 'description';
+export function briefInToolList<T extends z.ZodType>(schema: T, part: BriefPart): T {
+  return schema.meta({ [BRIEF_IN_TOOL_LIST]: part }) as T;
+}
+
 export function defineOperation<I extends z.ZodObject, O extends z.ZodType>(op: Operation<I, O>): Operation<I, O> {
   return op;
 }

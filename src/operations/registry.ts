@@ -23,6 +23,7 @@ import { evaluateSearch, judgeResult, listJudgments, tuneSearch } from './releva
 import { describeSchemaOp, runSql } from './sql.ts';
 import { agentStatsOp } from './stats.ts';
 import { listAuditOp } from './audit.ts';
+import { compareEvaluations, createEvalSet, getEvalSet, getEvaluation, listEvaluations, runEvaluation } from './evaluation.ts';
 
 /** Every operation Exemplar has. Each door builds itself from this list. */
 export const operations: Operation[] = [
@@ -56,6 +57,12 @@ export const operations: Operation[] = [
   promotePrompt,
   rollbackPrompt,
   optimizePrompt,
+  createEvalSet,
+  getEvalSet,
+  runEvaluation,
+  listEvaluations,
+  compareEvaluations, // before get_evaluation: its route would otherwise take "compare" as a run id
+  getEvaluation,
   syncIndex,
   indexStatus,
   runSql,

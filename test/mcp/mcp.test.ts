@@ -4,7 +4,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type RunningServer } from '../../src/http/server.ts';
 import { operations } from '../../src/operations/registry.ts';
+import { loadLlmConfig } from '../../src/llm/provider.ts';
 import { ACTOR, cliEnv, openTestApp, TEST_DB, type TestEnv } from '../support/app.ts';
+import { OPENAI_TEST_KEY, startLocalOpenAIChat, type LocalLlmServer } from '../llm/llm-servers.ts';
 
 const VERSIONS = ['2025-06-18', '2025-11-25', '2026-07-28'] as const;
 type Version = (typeof VERSIONS)[number];
@@ -16,11 +18,13 @@ function client(version: Version): Client {
 }
 
 let t: TestEnv;
+let chat: LocalLlmServer; // answers run_evaluation's model calls
 let server: RunningServer;
 let adminKey: string;
 let readerKey: string;
 beforeAll(async () => {
-  t = await openTestApp();
+  chat = await startLocalOpenAIChat();
+  t = await openTestApp({ llm: loadLlmConfig({ OPENAI_BASE_URL: chat.baseURL, OPENAI_API_KEY: OPENAI_TEST_KEY }) });
   await t.app.agents.create({ name: 'mcp-agent', description: 'answers questions' }, ACTOR);
   await t.app.agents.create({ name: 'hidden' }, ACTOR);
   await t.app.examples.addMany('mcp-agent', [
@@ -35,6 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
   await t.close();
+  await chat.close();
 });
 
 async function connect(version: Version, key = adminKey): Promise<Client> {
@@ -169,6 +174,11 @@ const SAMPLE_CALLS: Record<string, Record<string, unknown>> = {
   validate_dataset: { format: 'trl-kto', data: '{"prompt":"p","completion":"c","label":true}\n' },
   create_run: { agent: 'mcp-agent', format: 'trl-kto', backend: 'external', baseModel: 'base-model', validationFraction: 0 },
   list_runs: { agent: 'mcp-agent' },
+  // After the dataset and run tools: the eval set holds out the agent's one positive example.
+  create_eval_set: { agent: 'mcp-agent', size: 1 },
+  get_eval_set: { agent: 'mcp-agent' },
+  run_evaluation: { agent: 'mcp-agent', version: 'production', against: 'none', provider: 'openai', judge: false },
+  list_evaluations: { agent: 'mcp-agent' },
   sync_index: { agent: 'made-over-mcp', forceRebuild: true },
   index_status: {},
   run_sql: { sql: 'SELECT count(*) AS n FROM training_examples' },
@@ -185,7 +195,7 @@ describe('every MCP tool', () => {
       await t.app.db.query(`INSERT INTO prompt_labels (agent_id, label, version) SELECT id, 'production', 1 FROM agents WHERE name = 'mcp-agent'`);
       const { tools } = await c.listTools();
       const names = tools.map((x) => x.name);
-      const needIds = ['get_example', 'update_example', 'bulk_edit_examples', 'judge_result', 'delete_examples', 'get_run', 'get_run_logs', 'update_run', 'cancel_run'];
+      const needIds = ['get_example', 'update_example', 'bulk_edit_examples', 'judge_result', 'delete_examples', 'get_run', 'get_run_logs', 'update_run', 'cancel_run', 'get_evaluation', 'compare_evaluations'];
       expect(names.filter((n) => !(n in SAMPLE_CALLS) && !needIds.includes(n))).toEqual([]);
       // Ids only known at run time.
       const listed = await c.callTool({ name: 'list_examples', arguments: { agent: 'mcp-agent' } });
@@ -200,6 +210,7 @@ describe('every MCP tool', () => {
         ['delete_agent', SAMPLE_CALLS.delete_agent],
       ];
       let runId = '';
+      let evaluation = { run: '', baseline: '' };
       const run = async (name: string, args: Record<string, unknown>) => {
         const r = await c.callTool({ name, arguments: args });
         expect(r.isError, `${name}: ${JSON.stringify(r.content)}`).toBeFalsy();
@@ -212,6 +223,14 @@ describe('every MCP tool', () => {
       for (const [name, args] of calls) {
         const out = await run(name, args);
         if (name === 'create_run') runId = String(out.id);
+        if (name === 'run_evaluation') evaluation = { run: (out.run as { id: string }).id, baseline: (out.baseline as { id: string }).id };
+      }
+      for (const [name, args] of [
+        ['get_evaluation', { agent: 'mcp-agent', run: evaluation.run }],
+        ['compare_evaluations', { agent: 'mcp-agent', a: evaluation.baseline, b: evaluation.run }],
+      ] as [string, Record<string, unknown>][]) {
+        await run(name, args);
+        calls.push([name, args]);
       }
       if (names.includes('create_run')) {
         for (const [name, args] of [

@@ -489,6 +489,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/{agent}/eval-sets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an eval set
+         * @description Pins a seeded sample of an agent's positive examples (and the negatives of their prompts) as its eval set, held out from optimization, few-shot and datasets. A new selection is a new version.
+         */
+        post: operations["create_eval_set"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/eval-set": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an eval set
+         * @description Returns an agent's eval set (the latest version, or the one asked for) with its members, and which changed since it was pinned.
+         */
+        get: operations["get_eval_set"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List evaluation runs
+         * @description Lists an agent's evaluation runs, newest first, with their mean scores and intervals; optionally of one prompt version.
+         */
+        get: operations["list_evaluations"];
+        put?: never;
+        /**
+         * Evaluate a prompt version
+         * @description Runs a prompt version on the agent's eval set (one model call per item), scores answers against the references (LLM judge, similarity, optional checks) and stores the run; with against, evaluates that too and compares. Cached: reruns resume free. dryRun: estimate.
+         */
+        post: operations["run_evaluation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/evaluations/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare two prompt versions
+         * @description Paired comparison of two evaluated prompt versions (or none, or run ids) on the same eval set and scoring: wins/ties/losses of b, mean difference with a bootstrap interval, sign-test p, whether the promotion gate opens, and each example side by side.
+         */
+        get: operations["compare_evaluations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent}/evaluations/{run}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an evaluation run
+         * @description One evaluation run with each answer, its reference, scores and the judge's reasons.
+         */
+        get: operations["get_evaluation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/index/sync": {
         parameters: {
             query?: never;
@@ -648,7 +752,7 @@ export interface paths {
         put?: never;
         /**
          * Start a fine-tuning run
-         * @description Builds a fine-tuning dataset from an agent's examples (same selection, dedup, split and format options as the dataset builder), records the run with the exact examples and the dataset sha256s, and starts it on a backend: openai (uploads the JSONL and creates a fine-tuning job; formats openai-sft or openai-dpo), local (writes an Axolotl or TRL LoRA/QLoRA config and runs EXEMPLAR_FINETUNE_COMMAND), or external (registers the run, status pending; the external system reports progress with update_run). A background poller advances openai and local runs.
+         * @description Builds a fine-tuning dataset from an agent's examples (the options of build_dataset), records the run with the exact examples and the dataset sha256s, and starts it on a backend: openai (uploads the JSONL and creates a fine-tuning job; formats openai-sft or openai-dpo), local (writes an Axolotl or TRL LoRA/QLoRA config and runs EXEMPLAR_FINETUNE_COMMAND), or external (registers the run, status pending; the external system reports progress with update_run). A background poller advances openai and local runs.
          */
         post: operations["create_run"];
         delete?: never;
@@ -2630,6 +2734,869 @@ export interface operations {
                             outputTokens: number;
                         } | null;
                         exampleIds: string[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_eval_set: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Items (default: a fifth of the positives, at most 50) */
+                    size?: number;
+                    /**
+                     * @description Seed of the selection
+                     * @default 1
+                     */
+                    seed?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        agent: string;
+                        version: number;
+                        seed: number;
+                        requestedSize: number;
+                        /** @description sha256 over the members and their content hashes */
+                        contentHash: string;
+                        /** @description Positive examples whose prompts are asked */
+                        items: number;
+                        /** @description Negative examples of the same prompts */
+                        contrasts: number;
+                        /** @description Members edited or deleted since the set was pinned */
+                        changed: number;
+                        createdBy: string;
+                        createdAt: string;
+                        members: {
+                            exampleId: string;
+                            /** @enum {string} */
+                            role: "item" | "contrast";
+                            contentHash: string;
+                            changed: boolean;
+                        }[];
+                        /** @description False when the latest version already held this selection */
+                        created: boolean;
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_eval_set: {
+        parameters: {
+            query?: {
+                /** @description Default: the latest */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        agent: string;
+                        version: number;
+                        seed: number;
+                        requestedSize: number;
+                        /** @description sha256 over the members and their content hashes */
+                        contentHash: string;
+                        /** @description Positive examples whose prompts are asked */
+                        items: number;
+                        /** @description Negative examples of the same prompts */
+                        contrasts: number;
+                        /** @description Members edited or deleted since the set was pinned */
+                        changed: number;
+                        createdBy: string;
+                        createdAt: string;
+                        members: {
+                            exampleId: string;
+                            /** @enum {string} */
+                            role: "item" | "contrast";
+                            contentHash: string;
+                            changed: boolean;
+                        }[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_evaluations: {
+        parameters: {
+            query?: {
+                /** @description Only runs of this prompt version (or none) */
+                version?: string | number;
+            };
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            agent: string;
+                            evalSetId: string;
+                            evalSetVersion: number;
+                            /** @description null: no system prompt */
+                            promptVersion: number | null;
+                            promptContentHash: string;
+                            /** @enum {string} */
+                            provider: "anthropic" | "openai";
+                            model: string;
+                            judgeProvider: ("anthropic" | "openai") | null;
+                            judgeModel: string | null;
+                            scoring: {
+                                judge: {
+                                    /** @enum {string} */
+                                    provider: "anthropic" | "openai";
+                                    model: string;
+                                } | null;
+                                checks: {
+                                    contains?: string;
+                                    exact?: boolean;
+                                    regex?: string;
+                                    json?: boolean;
+                                };
+                                embeddingModel: string;
+                                maxTokens: number;
+                            };
+                            scoringHash: string;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "failed";
+                            error: string | null;
+                            items: number;
+                            scored: number;
+                            failedItems: number;
+                            cachedItems: number;
+                            meanScore: number | null;
+                            interval: {
+                                confidence: number;
+                                lower: number;
+                                upper: number;
+                            } | null;
+                            meanSimilarity: number | null;
+                            meanJudge: number | null;
+                            inputTokens: number;
+                            outputTokens: number;
+                            estimatedCostUsd: number | null;
+                            costUsd: number | null;
+                            createdBy: string;
+                            createdAt: string;
+                            finishedAt: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    run_evaluation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Prompt version to evaluate: a number, production, or none */
+                    version: string | number;
+                    /** @description Also evaluate and compare with this */
+                    against?: string | number;
+                    /** @description Eval set version (default: latest) */
+                    evalSet?: number;
+                    /** @enum {string} */
+                    provider?: "anthropic" | "openai";
+                    model?: string;
+                    /**
+                     * @description false: offline scorers only
+                     * @default true
+                     */
+                    judge?: boolean;
+                    /** @enum {string} */
+                    judgeProvider?: "anthropic" | "openai";
+                    judgeModel?: string;
+                    /** @description Answer contains this */
+                    contains?: string;
+                    /** @description Answer equals the reference */
+                    exact?: boolean;
+                    regex?: string;
+                    /** @description Answer is JSON */
+                    json?: boolean;
+                    /** @default 4 */
+                    concurrency?: number;
+                    maxTokens?: number;
+                    /** @default false */
+                    dryRun?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        estimate: {
+                            agent: string;
+                            evalSetVersion: number;
+                            /** @description null: no system prompt */
+                            promptVersion: number | null;
+                            /** @enum {string} */
+                            provider: "anthropic" | "openai";
+                            model: string;
+                            judge: {
+                                /** @enum {string} */
+                                provider: "anthropic" | "openai";
+                                model: string;
+                            } | null;
+                            items: number;
+                            requests: {
+                                answers: number;
+                                judge: number;
+                                total: number;
+                                cached: number;
+                            };
+                            inputTokens: number;
+                            outputTokens: number;
+                            /** @description null when a price is unknown */
+                            costUsd: number | null;
+                            prices: {
+                                answer: {
+                                    inputPerMTok: number;
+                                    outputPerMTok: number;
+                                    /** @enum {string} */
+                                    source: "list price" | "EXEMPLAR_LLM_PRICE";
+                                } | null;
+                                judge: {
+                                    inputPerMTok: number;
+                                    outputPerMTok: number;
+                                    /** @enum {string} */
+                                    source: "list price" | "EXEMPLAR_LLM_PRICE";
+                                } | null;
+                            };
+                            notes: string[];
+                        };
+                        /** @description null on a dry run */
+                        run: {
+                            id: string;
+                            agent: string;
+                            evalSetId: string;
+                            evalSetVersion: number;
+                            /** @description null: no system prompt */
+                            promptVersion: number | null;
+                            promptContentHash: string;
+                            /** @enum {string} */
+                            provider: "anthropic" | "openai";
+                            model: string;
+                            judgeProvider: ("anthropic" | "openai") | null;
+                            judgeModel: string | null;
+                            scoring: {
+                                judge: {
+                                    /** @enum {string} */
+                                    provider: "anthropic" | "openai";
+                                    model: string;
+                                } | null;
+                                checks: {
+                                    contains?: string;
+                                    exact?: boolean;
+                                    regex?: string;
+                                    json?: boolean;
+                                };
+                                embeddingModel: string;
+                                maxTokens: number;
+                            };
+                            scoringHash: string;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "failed";
+                            error: string | null;
+                            items: number;
+                            scored: number;
+                            failedItems: number;
+                            cachedItems: number;
+                            meanScore: number | null;
+                            interval: {
+                                confidence: number;
+                                lower: number;
+                                upper: number;
+                            } | null;
+                            meanSimilarity: number | null;
+                            meanJudge: number | null;
+                            inputTokens: number;
+                            outputTokens: number;
+                            estimatedCostUsd: number | null;
+                            costUsd: number | null;
+                            createdBy: string;
+                            createdAt: string;
+                            finishedAt: string | null;
+                        } | null;
+                        /** @description The run of `against`, when asked */
+                        baseline: {
+                            id: string;
+                            agent: string;
+                            evalSetId: string;
+                            evalSetVersion: number;
+                            /** @description null: no system prompt */
+                            promptVersion: number | null;
+                            promptContentHash: string;
+                            /** @enum {string} */
+                            provider: "anthropic" | "openai";
+                            model: string;
+                            judgeProvider: ("anthropic" | "openai") | null;
+                            judgeModel: string | null;
+                            scoring: {
+                                judge: {
+                                    /** @enum {string} */
+                                    provider: "anthropic" | "openai";
+                                    model: string;
+                                } | null;
+                                checks: {
+                                    contains?: string;
+                                    exact?: boolean;
+                                    regex?: string;
+                                    json?: boolean;
+                                };
+                                embeddingModel: string;
+                                maxTokens: number;
+                            };
+                            scoringHash: string;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "failed";
+                            error: string | null;
+                            items: number;
+                            scored: number;
+                            failedItems: number;
+                            cachedItems: number;
+                            meanScore: number | null;
+                            interval: {
+                                confidence: number;
+                                lower: number;
+                                upper: number;
+                            } | null;
+                            meanSimilarity: number | null;
+                            meanJudge: number | null;
+                            inputTokens: number;
+                            outputTokens: number;
+                            estimatedCostUsd: number | null;
+                            costUsd: number | null;
+                            createdBy: string;
+                            createdAt: string;
+                            finishedAt: string | null;
+                        } | null;
+                        comparison: {
+                            agent: string;
+                            evalSetVersion: number;
+                            a: {
+                                id: string;
+                                agent: string;
+                                evalSetId: string;
+                                evalSetVersion: number;
+                                /** @description null: no system prompt */
+                                promptVersion: number | null;
+                                promptContentHash: string;
+                                /** @enum {string} */
+                                provider: "anthropic" | "openai";
+                                model: string;
+                                judgeProvider: ("anthropic" | "openai") | null;
+                                judgeModel: string | null;
+                                scoring: {
+                                    judge: {
+                                        /** @enum {string} */
+                                        provider: "anthropic" | "openai";
+                                        model: string;
+                                    } | null;
+                                    checks: {
+                                        contains?: string;
+                                        exact?: boolean;
+                                        regex?: string;
+                                        json?: boolean;
+                                    };
+                                    embeddingModel: string;
+                                    maxTokens: number;
+                                };
+                                scoringHash: string;
+                                /** @enum {string} */
+                                status: "running" | "completed" | "failed";
+                                error: string | null;
+                                items: number;
+                                scored: number;
+                                failedItems: number;
+                                cachedItems: number;
+                                meanScore: number | null;
+                                interval: {
+                                    confidence: number;
+                                    lower: number;
+                                    upper: number;
+                                } | null;
+                                meanSimilarity: number | null;
+                                meanJudge: number | null;
+                                inputTokens: number;
+                                outputTokens: number;
+                                estimatedCostUsd: number | null;
+                                costUsd: number | null;
+                                createdBy: string;
+                                createdAt: string;
+                                finishedAt: string | null;
+                            };
+                            b: {
+                                id: string;
+                                agent: string;
+                                evalSetId: string;
+                                evalSetVersion: number;
+                                /** @description null: no system prompt */
+                                promptVersion: number | null;
+                                promptContentHash: string;
+                                /** @enum {string} */
+                                provider: "anthropic" | "openai";
+                                model: string;
+                                judgeProvider: ("anthropic" | "openai") | null;
+                                judgeModel: string | null;
+                                scoring: {
+                                    judge: {
+                                        /** @enum {string} */
+                                        provider: "anthropic" | "openai";
+                                        model: string;
+                                    } | null;
+                                    checks: {
+                                        contains?: string;
+                                        exact?: boolean;
+                                        regex?: string;
+                                        json?: boolean;
+                                    };
+                                    embeddingModel: string;
+                                    maxTokens: number;
+                                };
+                                scoringHash: string;
+                                /** @enum {string} */
+                                status: "running" | "completed" | "failed";
+                                error: string | null;
+                                items: number;
+                                scored: number;
+                                failedItems: number;
+                                cachedItems: number;
+                                meanScore: number | null;
+                                interval: {
+                                    confidence: number;
+                                    lower: number;
+                                    upper: number;
+                                } | null;
+                                meanSimilarity: number | null;
+                                meanJudge: number | null;
+                                inputTokens: number;
+                                outputTokens: number;
+                                estimatedCostUsd: number | null;
+                                costUsd: number | null;
+                                createdBy: string;
+                                createdAt: string;
+                                finishedAt: string | null;
+                            };
+                            comparison: {
+                                n: number;
+                                /** @description B scored higher than A */
+                                wins: number;
+                                ties: number;
+                                losses: number;
+                                meanA: number;
+                                meanB: number;
+                                /** @description Mean of B − A */
+                                meanDifference: number;
+                                interval: {
+                                    confidence: number;
+                                    lower: number;
+                                    upper: number;
+                                };
+                                signTestP: number;
+                            };
+                            gate: {
+                                promote: boolean;
+                                reason: string;
+                            };
+                        } | null;
+                        notes: string[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    compare_evaluations: {
+        parameters: {
+            query: {
+                /** @description Baseline: a version number, none, or a run id */
+                a: string;
+                /** @description Challenger: a version number, none, or a run id */
+                b: string;
+                /** @description Eval set version (default: the latest both were run on) */
+                evalSet?: number;
+                /** @description The gate opens when the lower bound of b − a is above this */
+                margin?: number;
+            };
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        agent: string;
+                        evalSetVersion: number;
+                        a: {
+                            id: string;
+                            agent: string;
+                            evalSetId: string;
+                            evalSetVersion: number;
+                            /** @description null: no system prompt */
+                            promptVersion: number | null;
+                            promptContentHash: string;
+                            /** @enum {string} */
+                            provider: "anthropic" | "openai";
+                            model: string;
+                            judgeProvider: ("anthropic" | "openai") | null;
+                            judgeModel: string | null;
+                            scoring: {
+                                judge: {
+                                    /** @enum {string} */
+                                    provider: "anthropic" | "openai";
+                                    model: string;
+                                } | null;
+                                checks: {
+                                    contains?: string;
+                                    exact?: boolean;
+                                    regex?: string;
+                                    json?: boolean;
+                                };
+                                embeddingModel: string;
+                                maxTokens: number;
+                            };
+                            scoringHash: string;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "failed";
+                            error: string | null;
+                            items: number;
+                            scored: number;
+                            failedItems: number;
+                            cachedItems: number;
+                            meanScore: number | null;
+                            interval: {
+                                confidence: number;
+                                lower: number;
+                                upper: number;
+                            } | null;
+                            meanSimilarity: number | null;
+                            meanJudge: number | null;
+                            inputTokens: number;
+                            outputTokens: number;
+                            estimatedCostUsd: number | null;
+                            costUsd: number | null;
+                            createdBy: string;
+                            createdAt: string;
+                            finishedAt: string | null;
+                        };
+                        b: {
+                            id: string;
+                            agent: string;
+                            evalSetId: string;
+                            evalSetVersion: number;
+                            /** @description null: no system prompt */
+                            promptVersion: number | null;
+                            promptContentHash: string;
+                            /** @enum {string} */
+                            provider: "anthropic" | "openai";
+                            model: string;
+                            judgeProvider: ("anthropic" | "openai") | null;
+                            judgeModel: string | null;
+                            scoring: {
+                                judge: {
+                                    /** @enum {string} */
+                                    provider: "anthropic" | "openai";
+                                    model: string;
+                                } | null;
+                                checks: {
+                                    contains?: string;
+                                    exact?: boolean;
+                                    regex?: string;
+                                    json?: boolean;
+                                };
+                                embeddingModel: string;
+                                maxTokens: number;
+                            };
+                            scoringHash: string;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "failed";
+                            error: string | null;
+                            items: number;
+                            scored: number;
+                            failedItems: number;
+                            cachedItems: number;
+                            meanScore: number | null;
+                            interval: {
+                                confidence: number;
+                                lower: number;
+                                upper: number;
+                            } | null;
+                            meanSimilarity: number | null;
+                            meanJudge: number | null;
+                            inputTokens: number;
+                            outputTokens: number;
+                            estimatedCostUsd: number | null;
+                            costUsd: number | null;
+                            createdBy: string;
+                            createdAt: string;
+                            finishedAt: string | null;
+                        };
+                        comparison: {
+                            n: number;
+                            /** @description B scored higher than A */
+                            wins: number;
+                            ties: number;
+                            losses: number;
+                            meanA: number;
+                            meanB: number;
+                            /** @description Mean of B − A */
+                            meanDifference: number;
+                            interval: {
+                                confidence: number;
+                                lower: number;
+                                upper: number;
+                            };
+                            signTestP: number;
+                        };
+                        gate: {
+                            promote: boolean;
+                            reason: string;
+                        };
+                        pairs: {
+                            exampleId: string;
+                            prompt: string | null;
+                            reference: string | null;
+                            answerA: string;
+                            answerB: string;
+                            scoreA: number;
+                            scoreB: number;
+                            scoresA: {
+                                similarity: number;
+                                referenceCosine: number;
+                                contrastCosine: number | null;
+                                exact?: number;
+                                contains?: number;
+                                regex?: number;
+                                json?: number;
+                                judge?: number;
+                            } | null;
+                            scoresB: {
+                                similarity: number;
+                                referenceCosine: number;
+                                contrastCosine: number | null;
+                                exact?: number;
+                                contains?: number;
+                                regex?: number;
+                                json?: number;
+                                judge?: number;
+                            } | null;
+                            rationaleA: string | null;
+                            rationaleB: string | null;
+                            /** @description B − A */
+                            difference: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description An error: 400 invalid input, 401 no valid key, 403 not allowed, 404 not found, 409 conflict */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_evaluation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent: string;
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        agent: string;
+                        evalSetId: string;
+                        evalSetVersion: number;
+                        /** @description null: no system prompt */
+                        promptVersion: number | null;
+                        promptContentHash: string;
+                        /** @enum {string} */
+                        provider: "anthropic" | "openai";
+                        model: string;
+                        judgeProvider: ("anthropic" | "openai") | null;
+                        judgeModel: string | null;
+                        scoring: {
+                            judge: {
+                                /** @enum {string} */
+                                provider: "anthropic" | "openai";
+                                model: string;
+                            } | null;
+                            checks: {
+                                contains?: string;
+                                exact?: boolean;
+                                regex?: string;
+                                json?: boolean;
+                            };
+                            embeddingModel: string;
+                            maxTokens: number;
+                        };
+                        scoringHash: string;
+                        /** @enum {string} */
+                        status: "running" | "completed" | "failed";
+                        error: string | null;
+                        items: number;
+                        scored: number;
+                        failedItems: number;
+                        cachedItems: number;
+                        meanScore: number | null;
+                        interval: {
+                            confidence: number;
+                            lower: number;
+                            upper: number;
+                        } | null;
+                        meanSimilarity: number | null;
+                        meanJudge: number | null;
+                        inputTokens: number;
+                        outputTokens: number;
+                        estimatedCostUsd: number | null;
+                        costUsd: number | null;
+                        createdBy: string;
+                        createdAt: string;
+                        finishedAt: string | null;
+                        results: {
+                            exampleId: string;
+                            prompt: string | null;
+                            reference: string | null;
+                            contrasts: string[];
+                            answer: string;
+                            scores: {
+                                similarity: number;
+                                referenceCosine: number;
+                                contrastCosine: number | null;
+                                exact?: number;
+                                contains?: number;
+                                regex?: number;
+                                json?: number;
+                                judge?: number;
+                            } | null;
+                            primaryScore: number | null;
+                            verdict: ("answer" | "tie" | "reference") | null;
+                            rationale: string | null;
+                            error: string | null;
+                            inputTokens: number;
+                            outputTokens: number;
+                            latencyMs: number;
+                            cached: boolean;
+                        }[];
                     };
                 };
             };
