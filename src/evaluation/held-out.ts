@@ -76,20 +76,51 @@ function text(r: ExampleTextRow): string {
 }
 
 /**
- * The held-out examples of an agent (by name or id), or undefined when it has no eval set: one
- * indexed query that returns no rows, which is the common case and must stay cheap.
+ * Held-out sets by fingerprint (their members' ids and content hashes): the near-duplicate index
+ * over a few thousand members costs far more than a search, so searches (optimizer, few-shot)
+ * reuse it until a member set changes. Member ids are UUIDs, so a fingerprint names one agent's set.
+ */
+const cache = new Map<string, HeldOut>();
+const CACHE_SIZE = 4;
+
+/**
+ * The held-out examples of an agent (by name or id), or undefined when it has no eval set. The
+ * first query only fingerprints the members (no texts, and every training_examples read an index
+ * lookup per member), so an agent without an eval set costs one query that finds no rows; the
+ * members' texts are read only when the fingerprint is not cached.
  */
 export async function loadHeldOut(db: Queryable, agentRef: string): Promise<HeldOut | undefined> {
-  const { rows } = await db.query<{ id: string; prompt: string | null; completion: string | null }>(
-    `SELECT DISTINCT m.example_id::text AS id, e.prompt, e.completion
-       FROM agents a
-       JOIN eval_sets s ON s.agent_id = a.id
-       JOIN eval_set_examples m ON m.eval_set_id = s.id
-       LEFT JOIN training_examples e ON e.id = m.example_id
-      WHERE ${isUuid(agentRef) ? 'a.id = $1::uuid' : 'a.name = $1'}`,
+  const agent = isUuid(agentRef) ? 'id = $1::uuid' : 'name = $1';
+  const { rows: [print] } = await db.query<{ members: number; fingerprint: string | null }>(
+    `SELECT count(*)::int AS members, md5(string_agg(x.id || ':' || coalesce(x.hash, '-'), ',' ORDER BY x.id)) AS fingerprint
+       FROM (SELECT DISTINCT m.example_id::text AS id,
+                    (SELECT e.content_hash FROM training_examples e WHERE e.id = m.example_id) AS hash
+               FROM eval_sets s JOIN eval_set_examples m ON m.eval_set_id = s.id
+              WHERE s.agent_id = (SELECT id FROM agents WHERE ${agent})) x`,
     [agentRef],
   );
-  if (rows.length === 0) return undefined;
+  if (!print || print.members === 0 || print.fingerprint === null) return undefined;
+  const hit = cache.get(print.fingerprint);
+  if (hit) {
+    cache.delete(print.fingerprint); // most recently used last
+    cache.set(print.fingerprint, hit);
+    return hit;
+  }
+  const { rows } = await db.query<{ id: string; prompt: string | null; completion: string | null }>(
+    `SELECT DISTINCT m.example_id::text AS id, e.prompt, e.completion
+       FROM eval_sets s
+       JOIN eval_set_examples m ON m.eval_set_id = s.id
+       LEFT JOIN training_examples e ON e.id = m.example_id
+      WHERE s.agent_id = (SELECT id FROM agents WHERE ${agent})`,
+    [agentRef],
+  );
+  if (rows.length === 0) return undefined; // the sets were deleted in between
   const existing = rows.filter((r): r is ExampleTextRow => r.prompt !== null && r.completion !== null);
-  return new HeldOut(new Set(rows.map((r) => r.id)), existing);
+  const held = new HeldOut(new Set(rows.map((r) => r.id)), existing);
+  // Cached under the fingerprint read first: if a member changed in between, the next call sees a
+  // new fingerprint and reads again (only an edit undone exactly, within these milliseconds, would
+  // find this entry with the newer text as its near-duplicate reference; its id is held out anyway).
+  cache.set(print.fingerprint, held);
+  if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  return held;
 }

@@ -122,6 +122,26 @@ describe('the held-out set', () => {
     expect(await loadHeldOut(t.app.db, 'no-evals')).toBeUndefined();
   });
 
+  it('is read again (not served from its cache) when a new version or an edit changes it', async () => {
+    await t.app.agents.create({ name: 'changing' }, ACTOR);
+    await t.app.examples.addMany('changing', Array.from({ length: 10 }, (_, i) => ex(`changing ${i}: ${words(10)}?`, words(18), 0.9, 'positive')), ACTOR);
+    await sets.create('changing', { size: 2, seed: 1, actor: ACTOR });
+    const first = (await loadHeldOut(t.app.db, 'changing'))!;
+    expect(first.size).toBe(2);
+    expect(await loadHeldOut(t.app.db, 'changing')).toBe(first); // the same set: its index is reused
+    await sets.create('changing', { size: 3, seed: 2, actor: ACTOR });
+    const second = (await loadHeldOut(t.app.db, 'changing'))!;
+    expect(second.size).toBeGreaterThan(2);
+    // A member's new text is what its near copies are compared with.
+    const [id] = second.ids;
+    const text = `edited ${words(25)}`;
+    await t.app.db.query(`UPDATE training_examples SET completion = $2 WHERE id = $1`, [id, text]);
+    const { rows: [m] } = await t.app.db.query<{ prompt: string }>(`SELECT prompt FROM training_examples WHERE id = $1`, [id]);
+    const third = (await loadHeldOut(t.app.db, 'changing'))!;
+    expect(third).not.toBe(second);
+    expect(third.check([{ id: 'copy', prompt: m.prompt, completion: `${text} again` }])[0]).toMatchObject({ kind: 'nearDuplicate', of: id });
+  });
+
   it('matches near duplicates at the threshold and not below it', () => {
     const base = `${words(12)}\n${words(20)}`;
     const match = nearDuplicateMatcher([base, words(30)], 0.95);
