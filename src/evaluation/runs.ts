@@ -181,12 +181,19 @@ export class EvalRunService {
         while (fatal === null && next < plan.items.length) {
           const index = next++;
           const item = plan.items[index];
+          let r: string;
           try {
-            const r = await this.evaluateItem(runId, plan, item, itemVectors[index], answerer, judge, embedder, paid, !cachedAnswers.has(answerKeys[index]));
+            r = await this.evaluateItem(runId, plan, item, itemVectors[index], answerer, judge, embedder, paid, !cachedAnswers.has(answerKeys[index]));
             done++;
-            progress?.(done, plan.items.length, `${item.exampleId}: ${r}`);
           } catch (err) {
             fatal ??= err;
+            continue;
+          }
+          // A progress listener that throws (a client gone) does not end the run; the results are stored anyway.
+          try {
+            progress?.(done, plan.items.length, `${item.exampleId}: ${r}`);
+          } catch {
+            // ignored on purpose
           }
         }
       };

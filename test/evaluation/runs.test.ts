@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadLlmConfig, type LlmConfig } from '../../src/llm/provider.ts';
-import { JUDGE_SYSTEM } from '../../src/evaluation/judge.ts';
+import { answerFirst, JUDGE_SYSTEM, parseVerdict } from '../../src/evaluation/judge.ts';
 import { EvalRunService } from '../../src/evaluation/runs.ts';
 import { ValidationError } from '../../src/errors.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
@@ -97,6 +97,20 @@ beforeEach(() => {
 });
 
 describe('evaluation runs', () => {
+  it('puts the answer first for about half the examples, and maps the verdict back from the position', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const first = ids.filter(answerFirst).length;
+    expect(first).toBeGreaterThan(450);
+    expect(first).toBeLessThan(550);
+    const a = ids.find(answerFirst)!;
+    const b = ids.find((id) => !answerFirst(id))!;
+    expect(parseVerdict('{"rationale": "r", "verdict": "A"}', a)).toMatchObject({ ok: true, verdict: 'answer', score: 1 });
+    expect(parseVerdict('{"rationale": "r", "verdict": "a"}', b)).toMatchObject({ ok: true, verdict: 'reference', score: 0 });
+    expect(parseVerdict('Sure. {"verdict": "tie", "rationale": "same"} Done.', b)).toMatchObject({ ok: true, verdict: 'tie', score: 0.5 });
+    expect(parseVerdict('{"verdict": "C", "rationale": "?"}', a)).toMatchObject({ ok: false });
+    expect(parseVerdict('{"verdict": "A"', a)).toMatchObject({ ok: false });
+  });
+
   it('is wired into Exemplar as app.evalRuns and app.evalSets', () => {
     expect(t.app.evalRuns).toBeInstanceOf(EvalRunService);
     expect(typeof t.app.evalSets.create).toBe('function');
@@ -116,11 +130,9 @@ describe('evaluation runs', () => {
     expect(answers).toHaveLength(12);
     for (const r of answers) expect(r.body.system).toBe('v1: you are terse.');
     expect(claude.requests).toHaveLength(24);
-    // The agent's answer sat in position A about half the time (seeded by the example id).
+    // The agent's answer sat in position A where the seeded hash of the example id says so.
     const judged = claude.requests.filter((r) => r.body.system === JUDGE_SYSTEM).map((r) => JSON.parse(r.body.messages[0].content));
-    const answerFirst = judged.filter((d) => d.A.startsWith('ANSWER')).length;
-    expect(answerFirst).toBeGreaterThan(0);
-    expect(answerFirst).toBeLessThan(12);
+    expect(judged.filter((d) => d.A.startsWith('ANSWER')).length).toBe(one.run!.results.filter((r) => answerFirst(r.exampleId)).length);
     // The rubric: the item's contrast and the agent's examples outside the eval set.
     expect(JSON.stringify(judged)).toContain('You cannot.');
     expect(JSON.stringify(judged)).toContain('press reset password');
@@ -229,7 +241,10 @@ describe('evaluation runs', () => {
     expect(first.run!.costUsd).toBeGreaterThan(0);
     expect(first.run!.results.every((r) => !r.cached)).toBe(true);
     const sent = claude.requests.length;
-    const again = await runs.run('cachey', { promptVersion: 1, provider: 'anthropic' }, ACTOR);
+    // A progress listener that throws (a client gone) does not end the run.
+    const again = await runs.run('cachey', { promptVersion: 1, provider: 'anthropic' }, ACTOR, (done) => {
+      if (done > 0) throw new Error('listener gone');
+    });
     expect(claude.requests).toHaveLength(sent);
     expect(again.estimate.requests.cached).toBe(10);
     expect(again.estimate.costUsd).toBe(0);
