@@ -92,11 +92,15 @@ const CACHE_SIZE = 4;
 export async function loadHeldOut(db: Queryable, agentRef: string): Promise<HeldOut | undefined> {
   const agent = isUuid(agentRef) ? 'id = $1::uuid' : 'name = $1';
   const { rows: [print] } = await db.query<{ members: number; fingerprint: string | null }>(
-    `SELECT count(*)::int AS members, md5(string_agg(x.id || ':' || coalesce(x.hash, '-'), ',' ORDER BY x.id)) AS fingerprint
+    `WITH agent AS (SELECT id FROM agents WHERE ${agent})
+     SELECT count(*)::int AS members, md5(string_agg(x.id || ':' || coalesce(x.hash, '-'), ',' ORDER BY x.id)) AS fingerprint
        FROM (SELECT DISTINCT m.example_id::text AS id,
                     (SELECT e.content_hash FROM training_examples e WHERE e.id = m.example_id) AS hash
                FROM eval_sets s JOIN eval_set_examples m ON m.eval_set_id = s.id
-              WHERE s.agent_id = (SELECT id FROM agents WHERE ${agent})) x`,
+              WHERE s.agent_id = (SELECT id FROM agent)
+                -- A one-time filter: with no eval set the joins below never run (the planner,
+                -- guessing at small tables, may otherwise scan eval_set_examples whole).
+                AND EXISTS (SELECT 1 FROM eval_sets WHERE agent_id = (SELECT id FROM agent))) x`,
     [agentRef],
   );
   if (!print || print.members === 0 || print.fingerprint === null) return undefined;
