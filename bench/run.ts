@@ -2,6 +2,7 @@
 import { benchCli } from './cli.ts';
 import { benchDatasets } from './datasets.ts';
 import { benchEvaluation } from './evaluation.ts';
+import { benchHeldOut } from './held-out.ts';
 import { benchImport } from './import.ts';
 import { benchLoad } from './load.ts';
 import { benchMcp } from './mcp.ts';
@@ -24,3 +25,4 @@ if (!only || only === 'sql') await benchSql();
 if (!only || only === 'load') await benchLoad();
 if (!only || only === 'replicas') await benchReplicas();
 if (!only || only === 'evaluation') await benchEvaluation();
+if (!only || only === 'held-out') await benchHeldOut();
