@@ -7,7 +7,9 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type RequestLog, type RunningServer } from '../../src/http/server.ts';
+import { loadLlmConfig } from '../../src/llm/provider.ts';
 import { ACTOR, openTestApp, TEST_DB, type TestEnv } from '../support/app.ts';
+import { OPENAI_TEST_KEY, startLocalOpenAIChat, type LocalLlmServer } from '../llm/llm-servers.ts';
 
 const CHROMIUM = process.env.EXEMPLAR_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -23,6 +25,8 @@ let admin: string;
 let context: BrowserContext;
 let page: Page;
 let profile: string;
+/** A local server that speaks the Chat Completions wire format: the model that evaluation runs ask. */
+let chat: LocalLlmServer;
 const logs: RequestLog[] = [];
 
 const shot = (name: string, p = page) => p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -31,7 +35,8 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
   beforeAll(async () => {
     if (!fs.existsSync(path.join(ROOT, 'ui/dist/index.html'))) execSync('npm run build:ui', { cwd: ROOT, stdio: 'inherit' });
     fs.mkdirSync(SHOTS, { recursive: true });
-    t = await openTestApp();
+    chat = await startLocalOpenAIChat();
+    t = await openTestApp({ llm: { ...loadLlmConfig({ OPENAI_BASE_URL: chat.baseURL, OPENAI_API_KEY: OPENAI_TEST_KEY }), maxRetries: 1, retryBaseDelayMs: 2, retryMaxDelayMs: 10 } });
     admin = (await t.app.apiKeys.create({ scopes: ['admin'], name: 'ui-admin' }, ACTOR)).key;
     server = await startHttpServer(t.app, { host: '127.0.0.1', port: 0, log: (e) => logs.push(e) });
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'exemplar-chromium-'));
@@ -49,6 +54,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await context?.close();
     await server?.close();
     await t?.close();
+    await chat?.close();
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
@@ -481,6 +487,126 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     expect((await fetch(`${server.url}/v1/keys`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(403);
   });
 
+  it('creates an eval set, estimates and runs an evaluation against a local model, lists the scores, shows two runs side by side filtered to losses, and the latest score per prompt version', async () => {
+    // Nine questions, each with a good (positive) and a bad (negative) answer; v1 in production, v2 the candidate.
+    const good = (i: number) => `To do task ${i}, open the settings, choose option ${i} and press save.`;
+    const bad = (i: number) => `No idea about task ${i}, try searching the web for it.`;
+    const rows = Array.from({ length: 9 }, (_, k) => k + 1).flatMap((i) => [
+      { prompt: `How do I do task ${i}?`, completion: good(i), rewardScore: 0.9, exampleType: 'positive' as const, metadata: {} },
+      { prompt: `How do I do task ${i}?`, completion: bad(i), rewardScore: 0.1, exampleType: 'negative' as const, metadata: {} },
+    ]);
+    await t.app.agents.create({ name: 'eval-agent', description: 'Answers settings questions' }, ACTOR);
+    await t.app.examples.addMany('eval-agent', rows, ACTOR);
+    await t.app.prompts.create('eval-agent', { content: 'v1: you are terse.', source: 'manual', label: 'production' }, ACTOR);
+    await t.app.prompts.create('eval-agent', { content: 'v2: you are helpful.', source: 'manual', label: 'candidate' }, ACTOR);
+    // The scripted model: on tasks 3, 6, 9 v2 answers badly and v1 well (v2 loses); on 1, 4, 7 the
+    // reverse (v2 wins); on 2, 5, 8 both answer well (ties). No judge: the similarity scorer decides.
+    chat.reply = ({ system, prompt }) => {
+      const i = Number(/task (\d+)/.exec(prompt)?.[1]);
+      const v2 = system?.startsWith('v2') ?? false;
+      return (v2 ? i % 3 === 0 : i % 3 === 1) ? bad(i) : good(i);
+    };
+
+    await page.goto(`${server.url}/agents/eval-agent`);
+    await page.getByRole('heading', { name: 'eval-agent' }).waitFor();
+    await page.getByRole('link', { name: 'Evaluations' }).click();
+    await page.getByText('No eval set yet').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+
+    const setForm = page.getByRole('form', { name: 'Create eval set' });
+    await setForm.getByLabel('Size').fill('9');
+    await setForm.getByLabel('Seed').fill('1');
+    await setForm.getByRole('button', { name: 'Create eval set' }).click();
+    await setForm.getByText('Created eval set version 1: 9 items, 9 contrasts.').waitFor();
+    await expect.poll(() => page.getByTestId('evalset').textContent()).toMatch(/Versionv1Items \(asked\)9Contrasts \(bad answers\)9Changed since pinned0/);
+
+    // The candidate against production by default; an error names the field as the form labels it.
+    const form = page.getByRole('form', { name: 'Run an evaluation' });
+    expect(await form.getByRole('combobox', { name: /^Version/ }).inputValue()).toBe('2');
+    expect(await form.getByRole('combobox', { name: /^Against/ }).inputValue()).toBe('production');
+    await form.getByRole('combobox', { name: /^Provider/ }).selectOption('openai');
+    await form.getByRole('checkbox', { name: /LLM judge/ }).uncheck();
+    await form.getByText('Checks and limits').click();
+    await form.getByLabel('Regular expression').fill('(a+)+');
+    await form.getByRole('button', { name: 'Estimate cost' }).click();
+    await form.getByRole('alert').filter({ hasText: /^Regular expression: has a repeated group/ }).waitFor();
+    await form.getByLabel('Regular expression').fill('');
+
+    // The estimate first (a dry run: nothing goes to the model), then the run on confirmation.
+    await form.getByRole('button', { name: 'Estimate cost' }).click();
+    const estimate = page.getByTestId('estimate');
+    await estimate.waitFor();
+    expect(await estimate.textContent()).toMatch(/Estimate for v2 on eval set v1: 9 items, 9 requests \(9 answers; 0 already cached\)/);
+    expect(chat.requests).toHaveLength(0);
+    await shot('10-eval-estimate');
+    await estimate.getByRole('button', { name: 'Run evaluation' }).click();
+    const result = page.getByTestId('eval-result');
+    await result.waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('eval-result-comparison').textContent()).toMatch(/^v2 against v1: 3 wins, 3 ties, 3 losses; .*The gate stays shut/);
+    expect(chat.requests).toHaveLength(18);
+
+    // The runs list shows each run's mean and interval as the service computed them.
+    const runs = await t.app.evalRuns.list('eval-agent');
+    expect(runs.map((r) => r.promptVersion).sort()).toEqual([1, 2]);
+    const scoreOf = (r: (typeof runs)[number]) => `${r.meanScore!.toFixed(2)} (${r.interval!.lower.toFixed(2)}–${r.interval!.upper.toFixed(2)})`;
+    await expect.poll(() => page.getByTestId('run-score').allTextContents()).toEqual(runs.map(scoreOf));
+    expect(await page.locator('table.eval-runs tbody tr').first().textContent()).toMatch(/9\/9openai\/.+none/);
+    await shot('10-eval-runs');
+
+    const picker = page.getByRole('form', { name: 'Compare two runs' });
+    expect(await picker.getByRole('combobox', { name: /^Run A/ }).inputValue()).toBe(runs.find((r) => r.promptVersion === 1)!.id);
+    expect(await picker.getByRole('combobox', { name: /^Run B/ }).inputValue()).toBe(runs.find((r) => r.promptVersion === 2)!.id);
+
+    // Side by side: both answers per example, the counts, the interval and the gate on top.
+    await result.getByRole('button', { name: 'Side by side' }).click();
+    const view = page.getByRole('region', { name: /^Side by side: v2 against v1/ });
+    await view.getByTestId('wtl').waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe('Side by side: v2 against v1');
+    expect(await view.getByTestId('wtl').textContent()).toBe('3 / 3 / 3');
+    expect(await view.getByTestId('mean-difference').textContent()).toMatch(/^[+−±]\d\.\d{3} \([+−±]\d\.\d{3} to [+−±]\d\.\d{3}\)$/);
+    expect(await view.getByTestId('gate').textContent()).toMatch(/^The gate stays shut\./);
+    const pairs = view.getByTestId('pair');
+    expect(await pairs.count()).toBe(9);
+    const task3 = pairs.filter({ hasText: 'How do I do task 3?' });
+    expect(await task3.getByTestId('answer-A').textContent()).toBe(good(3));
+    expect(await task3.getByTestId('answer-B').textContent()).toBe(bad(3));
+    expect(await task3.textContent()).toContain('No judge: scored by the offline scorers.');
+
+    // Filtered to losses: only the examples where B scored below A.
+    await view.getByRole('radio', { name: 'Losses (3)' }).check();
+    await expect.poll(() => pairs.count()).toBe(3);
+    expect(await pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['loss', 'loss', 'loss']);
+    for (const pair of await pairs.all()) {
+      expect(Number(await pair.getByTestId('score-B').textContent())).toBeLessThan(Number(await pair.getByTestId('score-A').textContent()));
+    }
+    expect((await pairs.allTextContents()).map((x) => /task (\d+)\?/.exec(x)?.[1]).sort()).toEqual(['3', '6', '9']);
+    await shot('10-eval-side-by-side-losses');
+    await view.getByRole('radio', { name: 'Wins (3)' }).check();
+    await expect.poll(() => pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['win', 'win', 'win']);
+    await view.getByRole('radio', { name: 'Ties (3)' }).check();
+    await expect.poll(() => pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['tie', 'tie', 'tie']);
+
+    // On a phone: the runs and the comparison fit without horizontal scrolling.
+    await page.getByRole('radio', { name: 'All (9)' }).check();
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.waitForTimeout(100);
+    {
+      const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      expect(scroll, 'horizontal scroll on the evaluations tab').toBeLessThanOrEqual(client);
+      await shot('10-phone-evaluations');
+      await view.getByTestId('pair').first().scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(SHOTS, '10-phone-side-by-side.png') });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // The prompt-version page: each version's latest score.
+    await page.getByRole('link', { name: 'Prompt versions' }).click();
+    for (const r of runs) {
+      await expect.poll(() => page.getByTestId(`latest-score-v${r.promptVersion}`).textContent()).toBe(`Latest score: ${scoreOf(r)}, eval set v1`);
+    }
+    await shot('10-prompt-latest-scores');
+  });
+
   it('fits a phone-width screen without horizontal scrolling', async () => {
     // The same tab: the key is in its sessionStorage.
     const phone = page;
@@ -495,7 +621,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
       expect(scroll, 'horizontal scroll on the agents list').toBeLessThanOrEqual(client);
       await shot('08-phone-agents', phone);
     }
-    for (const tab of ['', '/review', '/quality', '/search', '/prompts', '/index', '/runs']) {
+    for (const tab of ['', '/review', '/quality', '/search', '/prompts', '/evaluations', '/index', '/runs']) {
       await phone.goto(`${server.url}/agents/ui-agent${tab}`);
       await phone.getByRole('heading', { name: 'ui-agent' }).waitFor();
       await phone.locator('.tab-body').waitFor();

@@ -9,6 +9,7 @@ import { ErrorBox, Link, useLoad } from './ui.tsx';
 
 const Review = lazy(() => import('./Review.tsx'));
 const Quality = lazy(() => import('./Quality.tsx'));
+const Evaluations = lazy(() => import('./Evaluations.tsx'));
 
 const TABS = [
   ['examples', 'Examples'],
@@ -16,6 +17,7 @@ const TABS = [
   ['quality', 'Quality'],
   ['search', 'Search'],
   ['prompts', 'Prompt versions'],
+  ['evaluations', 'Evaluations'],
   ['index', 'Index'],
   ['runs', 'Datasets & runs'],
 ] as const;
@@ -71,6 +73,10 @@ export function AgentPage({ name, tab, go }: { name: string; tab: string; go: (t
           <Search agent={a} onAgentChanged={agent.reload} />
         ) : tab === 'prompts' ? (
           <Prompts agent={a} />
+        ) : tab === 'evaluations' ? (
+          <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+            <Evaluations agent={a} />
+          </Suspense>
         ) : tab === 'index' ? (
           <IndexTab agent={a} />
         ) : tab === 'runs' ? (

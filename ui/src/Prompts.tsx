@@ -1,14 +1,22 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { client, ok, type Agent, type PostBody, type PromptDiff, type PromptVersion } from './api.ts';
+import { availableRoutes, client, ok, type Agent, type EvalRunSummary, type PostBody, type PromptDiff, type PromptVersion } from './api.ts';
 
 type Provider = NonNullable<PostBody<'/v1/agents/{agent}/prompt/optimize'>['provider']>;
-import { Empty, ErrorBox, Progress, useAction, useLoad, when } from './ui.tsx';
+import { Empty, ErrorBox, Progress, scoreText, useAction, useLoad, when } from './ui.tsx';
 
 export function Prompts({ agent }: { agent: Agent }) {
   const base = agent.name;
   const path = { agent: base };
   const versions = useLoad(() => ok(client.GET('/v1/agents/{agent}/prompt/versions', { params: { path } })), [agent.name]);
   const items = versions.data?.items ?? [];
+  // Each version's latest score: the newest completed evaluation run of it (the list is newest first).
+  const evaluations = useLoad(
+    async () => ((await availableRoutes()).has('GET /v1/agents/{agent}/evaluations') ? ok(client.GET('/v1/agents/{agent}/evaluations', { params: { path } })) : null),
+    [agent.name],
+  );
+  const latest = new Map<number | null, EvalRunSummary>();
+  for (const r of evaluations.data?.items ?? []) if (r.status === 'completed' && !latest.has(r.promptVersion)) latest.set(r.promptVersion, r);
+  const baseline = latest.get(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -51,6 +59,12 @@ export function Prompts({ agent }: { agent: Agent }) {
         <h2>Actions</h2>
         <p className="muted">
           Production: {production ? `v${production.version}` : 'none'} · Candidate: {candidate ? `v${candidate.version}` : 'none'}
+          {baseline && (
+            <>
+              {' '}
+              · No system prompt scores <LatestScore run={baseline} />
+            </>
+          )}
         </p>
         <div className="row wrap">
           <label>
@@ -81,7 +95,7 @@ export function Prompts({ agent }: { agent: Agent }) {
         <ErrorBox error={error} />
       </div>
       <NewVersion base={base} latest={items[0]?.version ?? 0} onSaved={versions.reload} />
-      <ErrorBox error={versions.error} />
+      <ErrorBox error={versions.error ?? evaluations.error} />
       {versions.data && items.length === 0 ? (
         <Empty>No prompt versions yet. Write the first one above, or optimize to draft one from the examples.</Empty>
       ) : (
@@ -99,6 +113,11 @@ export function Prompts({ agent }: { agent: Agent }) {
                       {v.model ? ` · ${v.model}` : ''} · {v.createdByName} · {when(v.createdAt)}
                     </span>
                   </p>
+                  {evaluations.data && (
+                    <p className="small" data-testid={`latest-score-v${v.version}`}>
+                      Latest score: {latest.has(v.version) ? <LatestScore run={latest.get(v.version)!} /> : <span className="muted">not evaluated yet</span>}
+                    </p>
+                  )}
                   {v.note && <p className="muted">{v.note}</p>}
                   <details>
                     <summary>Show prompt</summary>
@@ -111,6 +130,15 @@ export function Prompts({ agent }: { agent: Agent }) {
         )
       )}
     </div>
+  );
+}
+
+/** "0.72 (0.65–0.79), eval set v2", with the run's model and date on hover. */
+function LatestScore({ run }: { run: EvalRunSummary }) {
+  return (
+    <span className="latest-score" title={`${run.provider}/${run.model}${run.judgeModel ? `, judge ${run.judgeModel}` : ', no judge'} · ${run.scored}/${run.items} scored · ${when(run.createdAt)}`}>
+      <strong>{scoreText(run.meanScore, run.interval)}</strong>, eval set v{run.evalSetVersion}
+    </span>
   );
 }
 

@@ -122,6 +122,15 @@ export type IndexStatus = Get<'/v1/index/status'>['items'][number];
 export type Run = Get<'/v1/runs/{id}'>;
 export type DatasetResult = Post<'/v1/agents/{agent}/datasets'>;
 export type DatasetBody = PostBody<'/v1/agents/{agent}/datasets'>;
+export type EvalSet = Get<'/v1/agents/{agent}/eval-set'>;
+export type EvalSetCreated = Post<'/v1/agents/{agent}/eval-sets'>;
+export type EvalRunSummary = Get<'/v1/agents/{agent}/evaluations'>['items'][number];
+export type EvalRunDetail = Get<'/v1/agents/{agent}/evaluations/{run}'>;
+export type EvalRunBody = PostBody<'/v1/agents/{agent}/evaluations'>;
+export type EvalRunOutcome = Post<'/v1/agents/{agent}/evaluations'>;
+export type EvalComparison = Get<'/v1/agents/{agent}/evaluations/compare'>;
+export type EvalPair = EvalComparison['pairs'][number];
+export type EvalScores = NonNullable<EvalPair['scoresA']>;
 
 /** A POST whose upload progress is reported (fetch cannot), for file imports. */
 export function importWithProgress(agent: string, body: ImportBody, onUpload: (loaded: number, total: number) => void): Promise<ImportResult> {

@@ -133,3 +133,9 @@ export function useDebounced<T>(value: T, ms: number): T {
   }, [value, ms]);
   return settled;
 }
+
+/** An evaluation's mean score with its confidence interval: "0.72 (0.65–0.79)", or "—" before any item was scored. */
+export function scoreText(mean: number | null, interval: { lower: number; upper: number } | null): string {
+  if (mean === null) return '—';
+  return interval ? `${mean.toFixed(2)} (${interval.lower.toFixed(2)}–${interval.upper.toFixed(2)})` : mean.toFixed(2);
+}
