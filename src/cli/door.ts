@@ -106,6 +106,8 @@ export function addOperationCommand(program: Command, op: Operation): void {
     if (choices) option.choices(choices.map(String));
     if (required.has(field) && prop.default === undefined) option.makeOptionMandatory();
     command.addOption(option);
+    // A switch that is on by default needs a way off; with both defined, commander sets no default.
+    if (type === 'boolean' && prop.default === true) command.addOption(new Option(`--no-${flag}`, `turn --${flag} off`));
   }
   if (cli.outputFile) command.option('-o, --out <file>', 'write the result to this file instead of stdout');
   for (const [field, flag] of Object.entries(cli.outputFiles ?? {})) command.option(`--${flag} <file>`, `write the ${field} output to this file`);

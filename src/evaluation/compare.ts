@@ -64,6 +64,12 @@ export function comparePaired(a: readonly number[], b: readonly number[], option
   };
 }
 
+/**
+ * Fewest paired examples the gate judges. Below 5, even a clean sweep is likely chance (sign test
+ * p = 0.125 for 4 of 4), and the bootstrap has too few distinct resamples to mean anything.
+ */
+export const MIN_GATE_EXAMPLES = 5;
+
 export interface GateDecision {
   promote: boolean;
   /** One sentence with the numbers, for the CLI, the audit log and the UI. */
@@ -78,6 +84,9 @@ export interface GateDecision {
  */
 export function promotionGate(comparison: PairedComparison, margin = 0): GateDecision {
   const { lower, upper, confidence } = comparison.interval;
+  if (comparison.n < MIN_GATE_EXAMPLES) {
+    return { promote: false, reason: `too few examples to tell: ${comparison.n} scored by both, the gate needs at least ${MIN_GATE_EXAMPLES} (make the eval set larger)` };
+  }
   const numbers =
     `mean difference ${signed(comparison.meanDifference)} (${Math.round(confidence * 100)}% interval ${signed(lower)} to ${signed(upper)}), ` +
     `${comparison.wins} wins, ${comparison.ties} ties, ${comparison.losses} losses over ${comparison.n} examples, sign test p = ${comparison.signTestP.toPrecision(2)}`;

@@ -51,7 +51,7 @@ export const createEvalSet = defineOperation({
 export const getEvalSet = defineOperation({
   name: 'get_eval_set',
   title: 'Get an eval set',
-  description: "Returns an agent's eval set (the latest version, or the one asked for) with its members, and which changed since it was pinned.",
+  description: "An agent's eval set (default: the latest version) with its members, and which changed since it was pinned.",
   input: z.object({ agent: agentRefInput, version: z.number().int().min(1).optional().describe('Default: the latest') }),
   output: evalSetJson,
   access: { agent: (i) => i.agent },
@@ -88,7 +88,7 @@ const estimateJson = z.object({
   notes: z.array(z.string()),
 });
 
-const runSummaryJson = z.object({
+export const runSummaryJson = z.object({
   id: z.string(),
   agent: z.string(),
   evalSetId: z.string(),
@@ -153,7 +153,7 @@ const resultJson = z.object({
   cached: z.boolean(),
 });
 
-const comparisonJson = z.object({
+export const comparisonJson = z.object({
   n: z.number().int(),
   wins: z.number().int().describe('B scored higher than A'),
   ties: z.number().int(),
@@ -224,7 +224,7 @@ export const runEvaluation = defineOperation({
     evalSet: z.number().int().min(1).optional().describe('Eval set version (default: latest)'),
     provider: providerName.optional(),
     model: z.string().min(1).optional(),
-    judge: z.boolean().default(true).describe('false: offline scorers only'),
+    judge: z.boolean().default(true).describe('LLM judge; false: offline scorers only'),
     judgeProvider: providerName.optional(),
     judgeModel: z.string().min(1).optional(),
     // Checks, each scored 1 or 0 per answer.
@@ -248,6 +248,8 @@ export const runEvaluation = defineOperation({
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   cli: {
     command: 'eval run',
+    // --json is every command's "print JSON"; the checks get their own prefix.
+    flags: { contains: 'check-contains', exact: 'check-exact', regex: 'check-regex', json: 'check-json' },
     summary: (r) =>
       (r.run ? runLine(r.run) : `Dry run: ${r.estimate.requests.total} requests (${r.estimate.requests.cached} cached), about ${r.estimate.inputTokens} tokens in and ${r.estimate.outputTokens} out, ` +
         `${r.estimate.costUsd === null ? 'cost unknown' : `about $${r.estimate.costUsd.toFixed(4)}`}.`) +
@@ -286,7 +288,7 @@ export const runEvaluation = defineOperation({
 export const listEvaluations = defineOperation({
   name: 'list_evaluations',
   title: 'List evaluation runs',
-  description: "Lists an agent's evaluation runs, newest first, with their mean scores and intervals; optionally of one prompt version.",
+  description: "An agent's evaluation runs, newest first, with mean scores and intervals.",
   input: z.object({ agent: agentRefInput, version: promptChoice.optional().describe('Only runs of this prompt version (or none)') }),
   output: z.object({ items: z.array(runSummaryJson) }),
   access: { agent: (i) => i.agent },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { canWrite, ForbiddenError } from '../access/access.ts';
 import { agentRefInput } from '../agents/agents.ts';
 import { judgeInput } from '../relevance/relevance.ts';
-import { defineOperation, toJson } from './operation.ts';
+import { briefInToolList, defineOperation, toJson } from './operation.ts';
 
 const metrics = {
   hitAt1: z.number().describe('Share of questions whose first result is relevant'),
@@ -105,12 +105,12 @@ export const tuneSearch = defineOperation({
   rateLimit: 'heavy',
   title: "Tune an agent's search weights",
   description:
-    'Searches α (similarity weight) and β = 1 − α over a grid on labelled questions (a JSONL set, or the stored relevance ' +
+    'Searches α (similarity weight) and β = 1 − α over a grid on labelled questions (as evaluate_search takes them, or the stored relevance ' +
     'judgments) and reports hit@1, hit@5, MRR@10 and nDCG@10 for each. The best setting maximises nDCG@10, which counts ' +
     'relevance first and reward among relevant results. With apply, stores the best α and β on the agent (audited).',
   input: z.object({
     agent: agentRefInput,
-    questions: labelSource,
+    questions: briefInToolList(labelSource, 'description'),
     step: z.number().min(0.01).max(0.5).default(0.05).describe('Grid step for α, from 0 to 1'),
     apply: z.boolean().default(false).describe("Store the best weights on the agent (needs write access)"),
     fileName: z.string().optional().describe('Name of the labelled file, for messages'),

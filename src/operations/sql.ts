@@ -17,10 +17,9 @@ export const runSql = defineOperation({
   title: 'Run a read-only SQL query',
   description:
     `Runs one read-only query (SELECT, WITH, VALUES, or EXPLAIN without ANALYZE) over ${READABLE_TABLES.join(', ')} ` +
-    '(columns: describe_schema), for what the other tools do not answer: counts, averages, distributions, joins. Writes, ' +
-    'SET, other tables and volatile functions are refused with the reason. It is rolled back, stops after 5 seconds and ' +
-    `returns at most rowLimit rows (default ${DEFAULT_ROW_LIMIT}) within the server's byte limit (10 MB by default); truncated ` +
-    'says there were more (truncatedBy: why), so aggregate in SQL. ' +
+    '(columns: describe_schema), for what other tools do not answer: counts, averages, distributions, joins. Writes, SET, ' +
+    'other tables and volatile functions are refused with the reason. Rolled back, stopped after 5 s, at most rowLimit rows ' +
+    `(default ${DEFAULT_ROW_LIMIT}) within the server's byte limit; truncated says there were more, so aggregate in SQL. ` +
     "An agent-scoped key sees only its agents' rows.",
   input: z.object({
     sql: z.string().min(1).describe('One SELECT, e.g. SELECT example_type, count(*), avg(reward_score) FROM training_examples GROUP BY 1'),
@@ -127,10 +126,8 @@ export const describeSchemaOp = defineOperation({
   name: 'describe_schema',
   title: 'Describe the SQL schema',
   description:
-    `Lists the tables run_sql can read (${READABLE_TABLES.join(', ')}) with every column's name, PostgreSQL type, ` +
-    'nullability and meaning. Call it before writing a run_sql query. training_examples holds each agent\'s prompt, ' +
-    'completion, reward_score (0..1) and example_type (positive or negative); agent_id columns point at agents.id. ' +
-    'Everything is read-only.',
+    "Lists the columns (name, type, nullability, meaning) of the tables run_sql reads. Call it before writing a run_sql query. " +
+    "training_examples holds each agent's prompt, completion, reward_score (0..1) and example_type; agent_id points at agents.id.",
   input: z.object({}),
   output: z.object({
     tables: z.array(z.object({ name: z.string(), comment: z.string().nullable(), columns: z.array(column) })),

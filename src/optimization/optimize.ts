@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Actor } from '../audit/audit.ts';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { ensureEvalSet, promoteIfBetter, type PromotionEvaluation } from '../evaluation/promotion.ts';
 import type { Exemplar } from '../exemplar.ts';
 import { createLlmProvider, defaultProviderName, type LlmConfig } from '../llm/provider.ts';
 import { HEURISTIC_METHOD, heuristicPrompt } from './heuristic.ts';
@@ -23,6 +24,10 @@ export interface OptimizeResult {
   model: string | null;
   usage: { inputTokens: number; outputTokens: number } | null;
   exampleIds: string[];
+  /** How the label was chosen: promote (unevaluated), promote-if-better (evaluated), or neither. */
+  promotion: 'promote' | 'promote-if-better' | null;
+  /** With promoteIfBetter: the evidence, and whether the gate opened. */
+  evaluation: PromotionEvaluation | null;
 }
 
 /**
@@ -39,7 +44,12 @@ export async function optimizePromptWithMcpRag(
   onProgress?: (done: number, total: number, message?: string) => void,
 ): Promise<OptimizeResult> {
   const o = optimizeInput.parse(options);
+  if (o.promote && o.promoteIfBetter) throw new ValidationError('promoteIfBetter', 'give promote or promoteIfBetter, not both');
+  if (o.dryRun && o.promoteIfBetter) throw new ValidationError('promoteIfBetter', 'a dry run saves nothing, so there is nothing to promote');
+  const evalProvider = o.promoteIfBetter ? evaluationProvider(o.provider, llmConfig) : null;
   const agent = await app.agents.get(agentRef);
+  // Before retrieval, so the new set's examples are held out of the grounding too.
+  const evalSet = o.promoteIfBetter ? await ensureEvalSet(app.evalSets, agent.id, actor) : null;
   onProgress?.(0, 3, 'reading the current prompt and retrieving examples');
   const current = await app.prompts.get(agent.id, { label: 'production' }).catch((err) => {
     if (err instanceof NotFoundError) return null;
@@ -72,7 +82,7 @@ export async function optimizePromptWithMcpRag(
   }
 
   const exampleIds = [...examples.positive, ...examples.negative].map((e) => e.id);
-  const label = o.dryRun ? null : o.promote ? 'production' : 'candidate';
+  let label: OptimizeResult['label'] = o.dryRun ? null : o.promote ? 'production' : 'candidate';
   let version: number | null = null;
   if (!o.dryRun) {
     onProgress?.(2, 3, 'saving the new version');
@@ -84,8 +94,23 @@ export async function optimizePromptWithMcpRag(
       exampleIds,
       note: method,
       label: label ?? undefined,
+      auditDetails: o.promote ? { promotion: 'promote' } : undefined,
     }, actor);
     version = saved.version;
+  }
+  let evaluation: PromotionEvaluation | null = null;
+  if (evalSet && evalProvider && version !== null) {
+    onProgress?.(2, 3, `evaluating version ${version} against ${current ? `production (version ${current.version})` : 'no system prompt'} on eval set version ${evalSet.version}`);
+    evaluation = await promoteIfBetter(
+      app,
+      agent.id,
+      version,
+      current?.version ?? null,
+      { evalSetVersion: evalSet.version, created: evalSet.created, provider: evalProvider, model: o.evalModel ?? (o.provider === evalProvider ? o.model : undefined), margin: o.margin },
+      actor,
+      onProgress && ((done, total, message) => onProgress(2, 3, `${message ?? ''} (${done}/${total})`)),
+    );
+    if (evaluation.promoted) label = 'production';
   }
   onProgress?.(3, 3);
   return {
@@ -101,5 +126,16 @@ export async function optimizePromptWithMcpRag(
     model,
     usage,
     exampleIds,
+    promotion: o.promote ? 'promote' : o.promoteIfBetter ? 'promote-if-better' : null,
+    evaluation,
   };
+}
+
+/** The model that answers the eval set: the optimizer's, unless that is the offline heuristic, which cannot answer. */
+function evaluationProvider(provider: 'anthropic' | 'openai' | 'heuristic' | undefined, config: LlmConfig): 'anthropic' | 'openai' {
+  const name = provider && provider !== 'heuristic' ? provider : defaultProviderName(config);
+  if (name === 'heuristic') {
+    throw new ValidationError('promoteIfBetter', 'needs an LLM to answer the eval set: set ANTHROPIC_API_KEY, or OPENAI_BASE_URL (or OPENAI_API_KEY) for an OpenAI-compatible server');
+  }
+  return name;
 }

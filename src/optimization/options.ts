@@ -8,6 +8,9 @@ export const optimizeInput = z.object({
   provider: z.enum(['anthropic', 'openai', 'heuristic']).optional().describe('LLM to ask; default: anthropic if ANTHROPIC_API_KEY is set, else openai if configured, else heuristic'),
   model: z.string().min(1).optional().describe('Model id, e.g. claude-sonnet-4-5 or gpt-4o-mini (default: the provider\'s)'),
   dryRun: z.boolean().default(false).describe('Return the new prompt without saving it'),
-  promote: z.boolean().default(false).describe('Save it as production instead of candidate'),
+  promote: z.boolean().default(false).describe('Save it as production, unevaluated'),
+  promoteIfBetter: z.boolean().default(false).describe('Promote only if it beats production on the eval set'),
+  margin: z.number().min(0).max(1).default(0).describe('promoteIfBetter: least gain'),
+  evalModel: z.string().min(1).optional().describe('promoteIfBetter: answering and judging model'),
 });
 export type OptimizeOptions = z.input<typeof optimizeInput>;

@@ -37,6 +37,8 @@ export interface NewPromptVersion {
   label?: string;
   /** Optimistic concurrency: fail if the newest version is not this one (null: there must be none). */
   expectedLatest?: number | null;
+  /** Said in the audit row as well, e.g. how a label was chosen (`promotion: 'promote'`). */
+  auditDetails?: Record<string, unknown>;
 }
 
 export const LABEL_RE = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -114,7 +116,7 @@ export class PromptService {
       if (v.label) await this.pointLabel(q, agent.id, v.label, version);
       await recordAudit(q, {
         actor, action: 'prompt.create', entityType: 'prompt_version', entityId: String(version), agentId: agent.id,
-        details: { source: v.source, label: v.label ?? null, basedOnVersion: v.basedOnVersion ?? null, examples: v.exampleIds?.length ?? 0 },
+        details: { source: v.source, label: v.label ?? null, basedOnVersion: v.basedOnVersion ?? null, examples: v.exampleIds?.length ?? 0, ...v.auditDetails },
       });
       return this.byVersion(q, agent.id, agent.name, version);
     };
@@ -133,6 +135,8 @@ export class PromptService {
     actor: Actor,
     expected?: number | null,
     consume?: string,
+    /** Said in the audit row as well (promote-if-better records its evidence). */
+    auditDetails?: Record<string, unknown>,
   ): Promise<PromptVersion> {
     if (!LABEL_RE.test(label)) throw new ValidationError('label', 'must be lower-case letters, digits, - or _, e.g. production');
     return this.db.transaction(async (q) => {
@@ -157,7 +161,7 @@ export class PromptService {
       if (consume) await q.query('DELETE FROM prompt_labels WHERE agent_id = $1 AND label = $2 AND version = $3', [agent.id, consume, number]);
       await recordAudit(q, {
         actor, action: 'prompt.label', entityType: 'prompt_version', entityId: String(number), agentId: agent.id,
-        details: { label, from: current, ...(consume ? { cleared: consume } : {}) },
+        details: { label, from: current, ...(consume ? { cleared: consume } : {}), ...auditDetails },
       });
       return { ...target, labels: [...new Set([...target.labels, label])].filter((l) => l !== consume).sort() };
     });

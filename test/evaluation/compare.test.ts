@@ -49,6 +49,11 @@ describe('the promotion gate', () => {
     expect(promotionGate(comparePaired(a, better), 0.5).promote).toBe(false);
   });
 
+  it('stays shut below 5 examples, however clean the sweep', () => {
+    expect(promotionGate(comparePaired([0, 0, 0, 0], [1, 1, 1, 1]))).toMatchObject({ promote: false, reason: expect.stringMatching(/^too few examples to tell: 4/) });
+    expect(promotionGate(comparePaired([0, 0, 0, 0, 0], [1, 1, 1, 1, 1])).promote).toBe(true);
+  });
+
   it('opens at most about 5% of the time when there is no true difference', () => {
     const rand = prng(11);
     let opened = 0;

@@ -332,7 +332,7 @@ export interface paths {
         put?: never;
         /**
          * Tune an agent's search weights
-         * @description Searches α (similarity weight) and β = 1 − α over a grid on labelled questions (a JSONL set, or the stored relevance judgments) and reports hit@1, hit@5, MRR@10 and nDCG@10 for each. The best setting maximises nDCG@10, which counts relevance first and reward among relevant results. With apply, stores the best α and β on the agent (audited).
+         * @description Searches α (similarity weight) and β = 1 − α over a grid on labelled questions (as evaluate_search takes them, or the stored relevance judgments) and reports hit@1, hit@5, MRR@10 and nDCG@10 for each. The best setting maximises nDCG@10, which counts relevance first and reward among relevant results. With apply, stores the best α and β on the agent (audited).
          */
         post: operations["tune_search"];
         delete?: never;
@@ -480,7 +480,7 @@ export interface paths {
         put?: never;
         /**
          * Optimize an agent's prompt
-         * @description Improves an agent's system prompt from its own rated examples: reads the production prompt, retrieves the best positive and most instructive negative examples by hybrid search, asks an LLM (Claude by default when ANTHROPIC_API_KEY is set; OpenAI-compatible; or an offline heuristic) for a better prompt, and saves it as a new version labelled candidate (production with promote; nothing with dryRun). Review with diff_prompts, then promote_prompt.
+         * @description Improves an agent's system prompt from its own rated examples: reads the production prompt, retrieves the best positive and most instructive negative examples by hybrid search, asks an LLM (Claude by default when ANTHROPIC_API_KEY is set; OpenAI-compatible; or an offline heuristic) for a better prompt, and saves it as a new version labelled candidate. promoteIfBetter makes it production only if it beats production on the eval set; promote does so unevaluated; dryRun saves nothing.
          */
         post: operations["optimize_prompt"];
         delete?: never;
@@ -518,7 +518,7 @@ export interface paths {
         };
         /**
          * Get an eval set
-         * @description Returns an agent's eval set (the latest version, or the one asked for) with its members, and which changed since it was pinned.
+         * @description An agent's eval set (default: the latest version) with its members, and which changed since it was pinned.
          */
         get: operations["get_eval_set"];
         put?: never;
@@ -538,7 +538,7 @@ export interface paths {
         };
         /**
          * List evaluation runs
-         * @description Lists an agent's evaluation runs, newest first, with their mean scores and intervals; optionally of one prompt version.
+         * @description An agent's evaluation runs, newest first, with mean scores and intervals.
          */
         get: operations["list_evaluations"];
         put?: never;
@@ -644,7 +644,7 @@ export interface paths {
         put?: never;
         /**
          * Run a read-only SQL query
-         * @description Runs one read-only query (SELECT, WITH, VALUES, or EXPLAIN without ANALYZE) over agents, training_examples, prompt_versions, prompt_labels, fine_tuning_runs, run_examples, audit_log (columns: describe_schema), for what the other tools do not answer: counts, averages, distributions, joins. Writes, SET, other tables and volatile functions are refused with the reason. It is rolled back, stops after 5 seconds and returns at most rowLimit rows (default 500) within the server's byte limit (10 MB by default); truncated says there were more (truncatedBy: why), so aggregate in SQL. An agent-scoped key sees only its agents' rows.
+         * @description Runs one read-only query (SELECT, WITH, VALUES, or EXPLAIN without ANALYZE) over agents, training_examples, prompt_versions, prompt_labels, fine_tuning_runs, run_examples, audit_log (columns: describe_schema), for what other tools do not answer: counts, averages, distributions, joins. Writes, SET, other tables and volatile functions are refused with the reason. Rolled back, stopped after 5 s, at most rowLimit rows (default 500) within the server's byte limit; truncated says there were more, so aggregate in SQL. An agent-scoped key sees only its agents' rows.
          */
         post: operations["run_sql"];
         delete?: never;
@@ -662,7 +662,7 @@ export interface paths {
         };
         /**
          * Describe the SQL schema
-         * @description Lists the tables run_sql can read (agents, training_examples, prompt_versions, prompt_labels, fine_tuning_runs, run_examples, audit_log) with every column's name, PostgreSQL type, nullability and meaning. Call it before writing a run_sql query. training_examples holds each agent's prompt, completion, reward_score (0..1) and example_type (positive or negative); agent_id columns point at agents.id. Everything is read-only.
+         * @description Lists the columns (name, type, nullability, meaning) of the tables run_sql reads. Call it before writing a run_sql query. training_examples holds each agent's prompt, completion, reward_score (0..1) and example_type; agent_id points at agents.id.
          */
         get: operations["describe_schema"];
         put?: never;
@@ -2705,10 +2705,22 @@ export interface operations {
                      */
                     dryRun?: boolean;
                     /**
-                     * @description Save it as production instead of candidate
+                     * @description Save it as production, unevaluated
                      * @default false
                      */
                     promote?: boolean;
+                    /**
+                     * @description Promote only if it beats production on the eval set
+                     * @default false
+                     */
+                    promoteIfBetter?: boolean;
+                    /**
+                     * @description promoteIfBetter: least gain
+                     * @default 0
+                     */
+                    margin?: number;
+                    /** @description promoteIfBetter: answering and judging model */
+                    evalModel?: string;
                 };
             };
         };
@@ -2734,6 +2746,139 @@ export interface operations {
                             outputTokens: number;
                         } | null;
                         exampleIds: string[];
+                        /** @description How production was to be chosen */
+                        promotion: ("promote" | "promote-if-better") | null;
+                        /** @description promoteIfBetter: the evidence and the decision */
+                        evaluation: {
+                            evalSetVersion: number;
+                            evalSetCreated: boolean;
+                            /** @description null: no system prompt */
+                            baselineVersion: number | null;
+                            baselineRun: {
+                                id: string;
+                                agent: string;
+                                evalSetId: string;
+                                evalSetVersion: number;
+                                /** @description null: no system prompt */
+                                promptVersion: number | null;
+                                promptContentHash: string;
+                                /** @enum {string} */
+                                provider: "anthropic" | "openai";
+                                model: string;
+                                judgeProvider: ("anthropic" | "openai") | null;
+                                judgeModel: string | null;
+                                scoring: {
+                                    judge: {
+                                        /** @enum {string} */
+                                        provider: "anthropic" | "openai";
+                                        model: string;
+                                    } | null;
+                                    checks: {
+                                        contains?: string;
+                                        exact?: boolean;
+                                        regex?: string;
+                                        json?: boolean;
+                                    };
+                                    embeddingModel: string;
+                                    maxTokens: number;
+                                };
+                                scoringHash: string;
+                                /** @enum {string} */
+                                status: "running" | "completed" | "failed";
+                                error: string | null;
+                                items: number;
+                                scored: number;
+                                failedItems: number;
+                                cachedItems: number;
+                                meanScore: number | null;
+                                interval: {
+                                    confidence: number;
+                                    lower: number;
+                                    upper: number;
+                                } | null;
+                                meanSimilarity: number | null;
+                                meanJudge: number | null;
+                                inputTokens: number;
+                                outputTokens: number;
+                                estimatedCostUsd: number | null;
+                                costUsd: number | null;
+                                createdBy: string;
+                                createdAt: string;
+                                finishedAt: string | null;
+                            };
+                            candidateRun: {
+                                id: string;
+                                agent: string;
+                                evalSetId: string;
+                                evalSetVersion: number;
+                                /** @description null: no system prompt */
+                                promptVersion: number | null;
+                                promptContentHash: string;
+                                /** @enum {string} */
+                                provider: "anthropic" | "openai";
+                                model: string;
+                                judgeProvider: ("anthropic" | "openai") | null;
+                                judgeModel: string | null;
+                                scoring: {
+                                    judge: {
+                                        /** @enum {string} */
+                                        provider: "anthropic" | "openai";
+                                        model: string;
+                                    } | null;
+                                    checks: {
+                                        contains?: string;
+                                        exact?: boolean;
+                                        regex?: string;
+                                        json?: boolean;
+                                    };
+                                    embeddingModel: string;
+                                    maxTokens: number;
+                                };
+                                scoringHash: string;
+                                /** @enum {string} */
+                                status: "running" | "completed" | "failed";
+                                error: string | null;
+                                items: number;
+                                scored: number;
+                                failedItems: number;
+                                cachedItems: number;
+                                meanScore: number | null;
+                                interval: {
+                                    confidence: number;
+                                    lower: number;
+                                    upper: number;
+                                } | null;
+                                meanSimilarity: number | null;
+                                meanJudge: number | null;
+                                inputTokens: number;
+                                outputTokens: number;
+                                estimatedCostUsd: number | null;
+                                costUsd: number | null;
+                                createdBy: string;
+                                createdAt: string;
+                                finishedAt: string | null;
+                            };
+                            comparison: {
+                                n: number;
+                                /** @description B scored higher than A */
+                                wins: number;
+                                ties: number;
+                                losses: number;
+                                meanA: number;
+                                meanB: number;
+                                /** @description Mean of B − A */
+                                meanDifference: number;
+                                interval: {
+                                    confidence: number;
+                                    lower: number;
+                                    upper: number;
+                                };
+                                signTestP: number;
+                            };
+                            margin: number;
+                            promoted: boolean;
+                            reason: string;
+                        } | null;
                     };
                 };
             };
@@ -2982,7 +3127,7 @@ export interface operations {
                     provider?: "anthropic" | "openai";
                     model?: string;
                     /**
-                     * @description false: offline scorers only
+                     * @description LLM judge; false: offline scorers only
                      * @default true
                      */
                     judge?: boolean;
