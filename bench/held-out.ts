@@ -82,5 +82,3 @@ export async function benchHeldOut(n = Number(process.env.BENCH_HELD_OUT_ROWS ??
     await close();
   }
 }
-
-

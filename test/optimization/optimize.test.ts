@@ -70,6 +70,8 @@ describe('optimizePromptWithMcpRag', () => {
   });
 
   it('saves nothing when the reply has no tag, or the API answers with an error', async () => {
+    // Earlier tests' search uses are written on a 2 s timer: write them now, so it cannot fire between the snapshots.
+    await t.app.usage.flush();
     const before = await snapshot(t.app);
     claude.reply = () => 'I think the prompt is fine as it is.';
     const noTag = await optimizePromptWithMcpRag(t.app, 'coder', { provider: 'anthropic' }, ACTOR, llmConfig()).catch((e) => e);
