@@ -507,7 +507,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
       return (v2 ? i % 3 === 0 : i % 3 === 1) ? bad(i) : good(i);
     };
 
-    await page.goto(`${server.url}/agents/eval-agent`);
+    await page.goto(`${server.url}/agents/eval-agent#key=${encodeURIComponent(admin)}`);
     await page.getByRole('heading', { name: 'eval-agent' }).waitFor();
     await page.getByRole('link', { name: 'Evaluations' }).click();
     await page.getByText('No eval set yet').waitFor();
@@ -552,6 +552,12 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await expect.poll(() => page.getByTestId('run-score').allTextContents()).toEqual(runs.map(scoreOf));
     expect(await page.locator('table.eval-runs tbody tr').first().textContent()).toMatch(/9\/9openai\/.+none/);
     await shot('10-eval-runs');
+    // Each run's answers, with its scores.
+    const first = page.locator('table.eval-runs tbody tr').first();
+    await first.getByRole('button', { name: 'Answers' }).click();
+    await expect.poll(() => page.locator('.run-answers .result-item').count()).toBe(9);
+    await first.getByRole('button', { name: 'Hide answers' }).click();
+    expect(await page.locator('.run-answers').count()).toBe(0);
 
     const picker = page.getByRole('form', { name: 'Compare two runs' });
     expect(await picker.getByRole('combobox', { name: /^Run A/ }).inputValue()).toBe(runs.find((r) => r.promptVersion === 1)!.id);
