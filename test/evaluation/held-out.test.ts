@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FULL_ACCESS } from '../../src/access/access.ts';
 import { buildDataset } from '../../src/datasets/builder.ts';
 import { nearDuplicateMatcher } from '../../src/datasets/near-dup.ts';
+import { hashingVector } from '../../src/embeddings/hashing.ts';
 import { EvalSetService } from '../../src/evaluation/eval-sets.ts';
 import { loadHeldOut, type HeldOut } from '../../src/evaluation/held-out.ts';
 import type { NewExample } from '../../src/examples/example.ts';
@@ -142,13 +143,36 @@ describe('the held-out set', () => {
     expect(third.check([{ id: 'copy', prompt: m.prompt, completion: `${text} again` }])[0]).toMatchObject({ kind: 'nearDuplicate', of: id });
   });
 
-  it('matches near duplicates at the threshold and not below it', () => {
-    const base = `${words(12)}\n${words(20)}`;
-    const match = nearDuplicateMatcher([base, words(30)], 0.95);
-    const r = match([base, `${base} extra`, words(30), `${base.split(' ').slice(0, 10).join(' ')} ${words(22)}`]);
-    expect(Array.from(r.referenceOf)).toEqual([0, 0, -1, -1]);
-    expect(r.similarity[0]).toBeCloseTo(1, 5);
-    expect(r.similarity[1]).toBeGreaterThanOrEqual(0.95);
+  it('matches every near duplicate right at the threshold, and nothing below it', () => {
+    const cos = (a: string, b: string) => {
+      const [x, y] = [hashingVector(a), hashingVector(b)];
+      return x.reduce((s, v, i) => s + v * y[i], 0);
+    };
+    // 400 references; for each, a copy with words appended until its cosine is just at or just below 0.95.
+    const refs = Array.from({ length: 400 }, () => `${words(10)}\n${words(30)}`);
+    const at: { text: string; ref: number }[] = [];
+    const below: string[] = [];
+    refs.forEach((ref, i) => {
+      let text = ref;
+      for (let k = 0; k < 40; k++) {
+        const next = `${text} ${words(1)}`;
+        const c = cos(ref, next);
+        if (c < 0.95) {
+          if (c >= 0.93) below.push(next);
+          break;
+        }
+        text = next;
+        if (c < 0.96) at.push({ text, ref: i });
+      }
+    });
+    expect(at.length).toBeGreaterThan(300);
+    expect(below.length).toBeGreaterThan(300);
+    const match = nearDuplicateMatcher(refs, 0.95);
+    const found = match(at.map((a) => a.text));
+    // Banding 64 signature bits would miss about one in ten of these; the guard may not.
+    expect(at.filter((a, k) => found.referenceOf[k] !== a.ref)).toEqual([]);
+    for (const s of found.similarity) expect(s).toBeGreaterThanOrEqual(0.95);
+    expect(Array.from(match(below).referenceOf).filter((j) => j >= 0)).toEqual([]);
   });
 });
 
