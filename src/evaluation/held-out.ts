@@ -23,8 +23,9 @@ export interface ExampleTextRow {
  *   fair if its examples stayed unseen, so once held out, always held out.
  * - Near duplicates of members: examples whose prompt + completion has a hashing-384 cosine of at
  *   least the dataset builder's default near-duplicate threshold with a member's, whatever their
- *   type (a leak is about text, not label). Found by LSH against the members (near-dup.ts), so
- *   the cost grows with the rows checked, not rows × members.
+ *   type (a leak is about text, not label). Found with the members' 64-bit SimHash signatures
+ *   (near-dup.ts: two popcounts per member and row, an exact cosine only for signature-near ones),
+ *   so a few thousand members cost little per row, and a pair at the threshold is not missed.
  *
  * Members are compared by their text as it is now. A member edited since pinning is held out
  * under both its id and its new text; its old text is no longer stored anywhere to leak.
