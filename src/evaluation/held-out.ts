@@ -28,7 +28,8 @@ export interface ExampleTextRow {
  *   so a few thousand members cost little per row, and a pair at the threshold is not missed.
  *
  * Members are compared by their text as it is now. A member edited since pinning is held out
- * under both its id and its new text; its old text is no longer stored anywhere to leak.
+ * under its id and its new text. The old text of an edited or deleted member is not stored, so a
+ * near copy of that old text elsewhere can no longer be recognised (its id stays held out).
  */
 export class HeldOut {
   private match?: (items: readonly string[]) => NearDupMatch;
