@@ -517,8 +517,8 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await setForm.getByLabel('Size').fill('9');
     await setForm.getByLabel('Seed').fill('1');
     await setForm.getByRole('button', { name: 'Create eval set' }).click();
-    await setForm.getByText('Created eval set version 1: 9 items, 9 contrasts.').waitFor();
-    await expect.poll(() => page.getByTestId('evalset').textContent()).toMatch(/Versionv1Items \(asked\)9Contrasts \(bad answers\)9Changed since pinned0/);
+    await page.getByTestId('evalset-created').filter({ hasText: 'Created eval set version 1: 9 items, 9 contrasts.' }).waitFor();
+    await expect.poll(() => page.getByTestId('evalset').textContent(), { timeout: 15_000 }).toMatch(/Versionv1Items \(asked\)9Contrasts \(bad answers\)9Changed since pinned0/);
 
     // The candidate against production by default; an error names the field as the form labels it.
     const form = page.getByRole('form', { name: 'Run an evaluation' });
@@ -549,13 +549,13 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     const runs = await t.app.evalRuns.list('eval-agent');
     expect(runs.map((r) => r.promptVersion).sort()).toEqual([1, 2]);
     const scoreOf = (r: (typeof runs)[number]) => `${r.meanScore!.toFixed(2)} (${r.interval!.lower.toFixed(2)}–${r.interval!.upper.toFixed(2)})`;
-    await expect.poll(() => page.getByTestId('run-score').allTextContents()).toEqual(runs.map(scoreOf));
+    await expect.poll(() => page.getByTestId('run-score').allTextContents(), { timeout: 15_000 }).toEqual(runs.map(scoreOf));
     expect(await page.locator('table.eval-runs tbody tr').first().textContent()).toMatch(/9\/9openai\/.+none/);
     await shot('10-eval-runs');
     // Each run's answers, with its scores.
     const first = page.locator('table.eval-runs tbody tr').first();
     await first.getByRole('button', { name: 'Answers' }).click();
-    await expect.poll(() => page.locator('.run-answers .result-item').count()).toBe(9);
+    await expect.poll(() => page.locator('.run-answers .result-item').count(), { timeout: 15_000 }).toBe(9);
     await first.getByRole('button', { name: 'Hide answers' }).click();
     expect(await page.locator('.run-answers').count()).toBe(0);
 
@@ -567,7 +567,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     await result.getByRole('button', { name: 'Side by side' }).click();
     const view = page.getByRole('region', { name: /^Side by side: v2 against v1/ });
     await view.getByTestId('wtl').waitFor();
-    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe('Side by side: v2 against v1');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent), { timeout: 15_000 }).toBe('Side by side: v2 against v1');
     expect(await view.getByTestId('wtl').textContent()).toBe('3 / 3 / 3');
     expect(await view.getByTestId('mean-difference').textContent()).toMatch(/^[+−±]\d\.\d{3} \([+−±]\d\.\d{3} to [+−±]\d\.\d{3}\)$/);
     expect(await view.getByTestId('gate').textContent()).toMatch(/^The gate stays shut\./);
@@ -580,7 +580,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
 
     // Filtered to losses: only the examples where B scored below A.
     await view.getByRole('radio', { name: 'Losses (3)' }).check();
-    await expect.poll(() => pairs.count()).toBe(3);
+    await expect.poll(() => pairs.count(), { timeout: 15_000 }).toBe(3);
     expect(await pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['loss', 'loss', 'loss']);
     for (const pair of await pairs.all()) {
       expect(Number(await pair.getByTestId('score-B').textContent())).toBeLessThan(Number(await pair.getByTestId('score-A').textContent()));
@@ -588,9 +588,9 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     expect((await pairs.allTextContents()).map((x) => /task (\d+)\?/.exec(x)?.[1]).sort()).toEqual(['3', '6', '9']);
     await shot('10-eval-side-by-side-losses');
     await view.getByRole('radio', { name: 'Wins (3)' }).check();
-    await expect.poll(() => pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['win', 'win', 'win']);
+    await expect.poll(() => pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome'))), { timeout: 15_000 }).toEqual(['win', 'win', 'win']);
     await view.getByRole('radio', { name: 'Ties (3)' }).check();
-    await expect.poll(() => pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome')))).toEqual(['tie', 'tie', 'tie']);
+    await expect.poll(() => pairs.evaluateAll((els) => els.map((e) => e.getAttribute('data-outcome'))), { timeout: 15_000 }).toEqual(['tie', 'tie', 'tie']);
 
     // On a phone: the runs and the comparison fit without horizontal scrolling.
     await page.getByRole('radio', { name: 'All (9)' }).check();
@@ -608,7 +608,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
     // The prompt-version page: each version's latest score.
     await page.getByRole('link', { name: 'Prompt versions' }).click();
     for (const r of runs) {
-      await expect.poll(() => page.getByTestId(`latest-score-v${r.promptVersion}`).textContent()).toBe(`Latest score: ${scoreOf(r)}, eval set v1`);
+      await expect.poll(() => page.getByTestId(`latest-score-v${r.promptVersion}`).textContent(), { timeout: 15_000 }).toBe(`Latest score: ${scoreOf(r)}, eval set v1`);
     }
     await shot('10-prompt-latest-scores');
   });

@@ -118,6 +118,7 @@ function EvalSetCard({ agent, set, error, onCreated }: { agent: Agent; set: Eval
   const [seed, setSeed] = useState('1');
   const { busy, error: createError, act } = useAction();
   const [created, setCreated] = useState<EvalSetCreated | null>(null);
+  const [formOpen, setFormOpen] = useState(false);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setCreated(null);
@@ -180,7 +181,8 @@ function EvalSetCard({ agent, set, error, onCreated }: { agent: Agent; set: Eval
           )}
         </>
       )}
-      <details className="inner" open={set === null}>
+      {/* Open while there is no set; after that, as the person left it (a new set does not close it). */}
+      <details className="inner" open={formOpen || set === null} onToggle={(e) => setFormOpen(e.currentTarget.open)}>
         <summary>{set ? 'Create a new version' : 'Create eval set'}</summary>
         <form onSubmit={submit} aria-label="Create eval set">
           <div className="row wrap">
@@ -196,15 +198,15 @@ function EvalSetCard({ agent, set, error, onCreated }: { agent: Agent; set: Eval
               {busy ? 'Creating…' : 'Create eval set'}
             </button>
           </div>
-          <ErrorBox error={uiError(createError)} />
-          {created && (
-            <p role="status" className="ok">
-              {created.created ? 'Created' : 'Unchanged: the latest version already holds this selection,'} eval set version {created.version}: {created.items} items,{' '}
-              {created.contrasts} contrasts.
-            </p>
-          )}
         </form>
       </details>
+      <ErrorBox error={uiError(createError)} />
+      {created && (
+        <p role="status" className="ok" data-testid="evalset-created">
+          {created.created ? 'Created' : 'Unchanged: the latest version already holds this selection,'} eval set version {created.version}: {created.items} items,{' '}
+          {created.contrasts} contrasts.
+        </p>
+      )}
     </section>
   );
 }
