@@ -600,6 +600,7 @@ describe.runIf(TEST_DB === 'pglite' && hasChromium)('the web UI in a browser', (
       const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
       expect(scroll, 'horizontal scroll on the evaluations tab').toBeLessThanOrEqual(client);
       await shot('10-phone-evaluations');
+      await page.locator('table.eval-runs').screenshot({ path: path.join(SHOTS, '10-phone-eval-runs.png') });
       await view.getByTestId('pair').first().scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(SHOTS, '10-phone-side-by-side.png') });
     }
