@@ -147,8 +147,12 @@ export interface NearDupMatch {
   similarity: Float32Array;
 }
 
-/** Most exact cosines one item is checked with in nearDuplicateMatcher (references nearest in signature first). */
-const MAX_EXACT_CHECKS = 2048;
+/**
+ * Most exact cosines one item is checked with in nearDuplicateMatcher (references nearest in
+ * signature first). Only texts that are all alike reach it: with 4,000 members from one template
+ * (all pairs near 0.9), every near copy at 0.95-0.96 was found within 256 checks (64 missed 2%).
+ */
+const MAX_EXACT_CHECKS = 512;
 
 /**
  * "Which of these items are near duplicates of these references?": the same hashing-384 cosine
