@@ -1,11 +1,27 @@
 /**
  * A focused pgvector/HNSW bench that keeps its data between runs (issue 13's 1M figures take a
- * long import and build; this loads once into schema exemplar_hnsw_<n> and reuses it).
+ * long import and build; this loads once into schema exemplar_hnsw_<n> and reuses it, with each
+ * index it built and the exact answers).
  *
  *   node --import tsx bench/pgvector-hnsw.ts load 100000
+ *   HNSW_BUILDS=24x128 HNSW_EF=200,400 HNSW_RERANK=40 node --import tsx bench/pgvector-hnsw.ts exp 100000 '^hyb'
+ *
+ * `exp` runs the variants whose name matches any of the patterns. Knobs (env):
+ *   HNSW_BUILDS      m x ef_construction of the hybrid-vector indexes, e.g. 16x64,24x128 (default 16x64,24x100,32x128)
+ *   HNSW_EF          hnsw.ef_search values (default 40,100,200,400)
+ *   HNSW_RERANK      rows asked of the index and re-ranked in full precision (default 10,40,100)
+ *   HNSW_ORDERS      hnsw.iterative_scan modes (default relaxed_order,strict_order)
+ *   HNSW_MAX_SCAN    hnsw.max_scan_tuples (default 20000, the backend's)
+ *   HNSW_MWM         maintenance_work_mem for a build (default 8GB at 1M, 1GB below)
+ *   HNSW_WORKERS     max_parallel_maintenance_workers for a build (default 2)
+ *   HNSW_PREWARM=1   pg_prewarm the index and example_vectors before measuring (contrib; into shared_buffers,
+ *                    which keeps only what fits, and the rest in the OS cache)
+ *   QUERIES          queries per filter (default 100 at 1M, 200 below)
  */
 import { loadConfig } from '../src/config/config.ts';
 import { Exemplar } from '../src/exemplar.ts';
+import fs from 'node:fs';
+import os from 'node:os';
 import pg from 'pg';
 import { hnswName, hybridVectorSql, PgvectorIndex } from '../src/indexing/pgvector-index.ts';
 import { hybridScore, type ScanFilter } from '../src/vectors/vector-table.ts';
@@ -41,6 +57,8 @@ const ALPHA = 0.6;
 const BETA = 0.4;
 const FILTERS = [0.5, 0.9, 0.99];
 const K = 10;
+/** hnsw.max_scan_tuples of the raw hybrid variants (the backend's MAX_SCAN_TUPLES by default). */
+const maxScan = process.env.HNSW_MAX_SCAN ?? '20000';
 
 const hybridExpr = hybridVectorSql;
 
@@ -104,43 +122,78 @@ async function experiment(n: number, names: string[]): Promise<void> {
   const truth = new Map<string, string[]>();
   for (const r of (await c.query<{ q: number; min_reward: number; ids: string[] }>('SELECT * FROM bench_truth')).rows) truth.set(`${r.q}/${r.min_reward}`, r.ids);
 
+  const list = (name: string, dflt: string) => (process.env[name] ?? dflt).split(',').map((x) => x.trim()).filter(Boolean);
+  const builds = list('HNSW_BUILDS', '16x64,24x100,32x128').map((b) => b.split('x').map(Number) as [number, number]);
+  const efs = list('HNSW_EF', '40,100,200,400').map(Number);
+  const reranks = list('HNSW_RERANK', '10,40,100').map(Number);
+  const orders = list('HNSW_ORDERS', 'relaxed_order,strict_order');
   const simIndex = (m: number, efc: number) =>
     `CREATE INDEX IF NOT EXISTS bench_sim_m${m}_e${efc} ON example_vectors USING hnsw ((embedding::halfvec(${dims})) halfvec_cosine_ops) WITH (m = ${m}, ef_construction = ${efc}) WHERE model = ${lit}`;
   const hybIndex = (m: number, efc: number) =>
     `CREATE INDEX IF NOT EXISTS ${m === 16 && efc === 64 ? hnswName(model) : `bench_hyb_m${m}_e${efc}`} ON example_vectors USING hnsw ((${hybridExpr(dims)}) halfvec_cosine_ops) WITH (m = ${m}, ef_construction = ${efc}) WHERE model = ${lit}`;
   const variants: Variant[] = [];
-  for (const [m, efc] of [[16, 64], [24, 100], [32, 128]]) {
-    for (const ef of [40, 100, 200, 400]) {
-      for (const order of ['relaxed_order', 'strict_order']) {
+  for (const [m, efc] of builds) {
+    for (const ef of efs) {
+      for (const order of orders) {
         const settings = { 'hnsw.ef_search': String(ef), 'hnsw.iterative_scan': order };
         variants.push({ name: `sim m${m} efc${efc} ef${ef} ${order}`, index: simIndex(m, efc), settings, kind: 'sim', ef });
         variants.push({ name: `simjoin m${m} efc${efc} ef${ef} ${order}`, index: simIndex(m, efc), settings, kind: 'simjoin', ef });
-        for (const limit of [10, 40, 100]) {
+        for (const limit of reranks) {
           variants.push({ name: `hyb m${m} efc${efc} ef${ef} ${order} L${limit}`, index: hybIndex(m, efc), settings, kind: 'hybrid', limit, ef });
         }
       }
     }
   }
-  for (const ef of [40, 100, 200, 400]) variants.push({ name: `app ef${ef}`, settings: {}, kind: 'app', ef });
+  for (const ef of efs) variants.push({ name: `app ef${ef}`, settings: {}, kind: 'app', ef });
   variants.push({ name: 'app exact', settings: {}, kind: 'app' });
   const want = variants.filter((v) => names.some((p) => new RegExp(p).test(v.name)));
+  console.log(`Each line: examples | reward filter (positive, reward >= it) | variant | p50 ms | p99 ms | recall@10 against the exact hybrid top 10 | plans | PostgreSQL backend CPU ms per query (mean; - for app variants, which use a pool) | load average (1 min) at the end; ${nq} queries not in the data, 3 warm-up.`);
+  const backendPid = (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0].p;
+  const prewarmed = new Set<string>();
   for (const v of want) {
+    const idxName = v.index ? /EXISTS (\S+)/.exec(v.index)![1] : hnswName(model);
     if (v.index) {
-      const idxName = /EXISTS (\S+)/.exec(v.index)![1];
       const exists = (await c.query('SELECT to_regclass($1) AS t', [idxName])).rows[0].t;
       if (!exists) {
+        // pgvector builds fast only while the graph fits in maintenance_work_mem (it says so in a NOTICE when it stops fitting).
+        const mwm = process.env.HNSW_MWM ?? (n > 200_000 ? '8GB' : '1GB');
+        const workers = process.env.HNSW_WORKERS ?? '2';
+        await c.query(`SET maintenance_work_mem = '${mwm}'`);
+        await c.query(`SET max_parallel_maintenance_workers = ${Number(workers)}`);
+        const notices: string[] = [];
+        const onNotice = (m: { message?: string }) => notices.push(m.message ?? '');
+        c.on('notice', onNotice);
         const t0 = performance.now();
-        await c.query(`SET maintenance_work_mem = '${n > 200_000 ? '4GB' : '1GB'}'`);
         await c.query(v.index);
-        console.error(`built ${idxName} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+        c.off('notice', onNotice);
+        const size = (await c.query<{ s: string }>('SELECT pg_size_pretty(pg_relation_size($1)) AS s', [idxName])).rows[0].s;
+        console.log(`build: ${idxName} (${/WITH \(([^)]*)\)/.exec(v.index)![1]}) over ${n} rows in ${((performance.now() - t0) / 1000).toFixed(0)} s, ${size}, maintenance_work_mem ${mwm}, ${workers} parallel workers, load average ${loadAverage()}${notices.length ? `; notices: ${notices.join(' / ')}` : ''}`);
       }
     }
+    if (process.env.HNSW_PREWARM === '1' && !prewarmed.has(idxName)) {
+      const t0 = performance.now();
+      await c.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm SCHEMA public');
+      const { rows: [w] } = await c.query<{ i: number; t: number }>(`SELECT public.pg_prewarm($1::regclass) AS i, public.pg_prewarm('example_vectors') AS t`, [idxName]);
+      console.log(`prewarm: ${w.i} index and ${w.t} table blocks read in ${((performance.now() - t0) / 1000).toFixed(0)} s (shared_buffers keeps what fits)`);
+      prewarmed.add(idxName);
+    }
     await c.query('ANALYZE example_vectors');
+    // Several builds over the same expression: the planner would pick any of them. The variant's
+    // queries run in one transaction that drops the others and is rolled back (no index hints in PostgreSQL).
+    const others = v.kind === 'app' ? [] : (await c.query<{ n: string }>(
+      `SELECT c.relname AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+        WHERE i.indrelid = 'example_vectors'::regclass AND a.amname = 'hnsw' AND c.relname <> $1`, [idxName])).rows.map((r) => r.n);
+    if (v.kind !== 'app') {
+      await c.query('BEGIN');
+      for (const o of others) await c.query(`DROP INDEX ${o}`);
+    }
     for (const f of FILTERS) {
       const times: number[] = [];
       let recall = 0;
       const plans = new Map<string, number>();
+      let cpu0 = 0;
       for (let i = -3; i < nq; i++) {
+        if (i === 0) cpu0 = cpuMs(backendPid);
         const qi = Math.max(0, i);
         const t = performance.now();
         const { ids, plan } = v.kind === 'app'
@@ -157,9 +210,11 @@ async function experiment(n: number, names: string[]): Promise<void> {
         const exact = truth.get(`${qi}/${f}`)!;
         recall += ids.filter((id) => exact.includes(id)).length / Math.max(1, exact.length);
       }
+      const cpu = v.kind === 'app' ? '-' : ((cpuMs(backendPid) - cpu0) / nq).toFixed(1);
       times.sort((a, b) => a - b);
-      console.log(`| ${n} | ${f} | ${v.name} | ${percentile(times, 50).toFixed(1)} | ${percentile(times, 99).toFixed(1)} | ${(recall / nq).toFixed(3)} | ${[...plans].map(([p, k]) => `${p}: ${k}`).join(', ')} |`);
+      console.log(`| ${n} | ${f} | ${v.name}${others.length ? ' (alone)' : ''} | ${percentile(times, 50).toFixed(1)} | ${percentile(times, 99).toFixed(1)} | ${(recall / nq).toFixed(3)} | ${[...plans].map(([p, k]) => `${p}: ${k}`).join(', ')} | ${cpu} | ${loadAverage()} |`);
     }
+    if (v.kind !== 'app') await c.query('ROLLBACK'); // the other indexes come back
   }
   await c.end();
   await app.close();
@@ -167,22 +222,37 @@ async function experiment(n: number, names: string[]): Promise<void> {
 
 type Cand = { id: string; similarity: number; reward: number };
 
+/**
+ * CPU time (user + system) a local PostgreSQL backend has used, in ms: unlike latency, what a
+ * query costs does not grow with other work on the machine (Linux only; 0 elsewhere).
+ */
+function cpuMs(pid: number): number {
+  try {
+    // Fields 14 and 15 of /proc/<pid>/stat, after the command name in parentheses; clock ticks of 10 ms.
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Other work on the machine skews latencies: every figure says how busy it was. */
+function loadAverage(): string {
+  return os.loadavg()[0].toFixed(1);
+}
+
 async function runVariant(c: pg.Client, v: Variant, a: { agentId: string; lit: string; dims: number; q: string; h: string; minReward: number }): Promise<{ ids: string[]; plan: string }> {
   const hyb = (x: Cand) => ALPHA * x.similarity + BETA * x.reward;
   const rank = (cands: Cand[]) => cands.sort((x, y) => hyb(y) - hyb(x) || (x.id < y.id ? -1 : 1)).slice(0, K).map((x) => x.id);
   const sim = `coalesce(nullif(1 - (embedding <=> $1::vector), 'NaN'::float8), 0)`;
+  // Inside the variant's transaction (see experiment): the settings hold until the next query sets its own.
   const withSettings = async (extra: Record<string, string>, sql: string, params: unknown[]) => {
-    await c.query('BEGIN');
-    try {
-      const entries = Object.entries({ ...v.settings, ...extra });
-      await c.query(`SELECT ${entries.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`, entries.flat());
-      return (await c.query<Cand>(sql, params)).rows;
-    } finally {
-      await c.query('COMMIT');
-    }
+    const entries = Object.entries({ ...v.settings, ...extra });
+    await c.query(`SELECT ${entries.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`, entries.flat());
+    return (await c.query<Cand>(sql, params)).rows;
   };
   if (v.kind === 'hybrid') {
-    const rows = await withSettings({ 'hnsw.max_scan_tuples': '20000' },
+    const rows = await withSettings({ 'hnsw.max_scan_tuples': maxScan },
       `SELECT example_id::text AS id, ${sim} AS similarity, reward_score AS reward FROM example_vectors
         WHERE model = ${a.lit} AND agent_id = $2 AND reward_score >= $3 AND example_type = 'positive'
         ORDER BY ${hybridExpr(a.dims)} <=> $4::halfvec(${a.dims + 2}) LIMIT ${v.limit}`,

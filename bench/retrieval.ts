@@ -190,8 +190,12 @@ export async function benchPgvector(): Promise<void> {
   if (process.env.EXEMPLAR_BENCH_PGVECTOR_1M !== '1') console.log('1M is skipped: set EXEMPLAR_BENCH_PGVECTOR_1M=1 (about 40 minutes).');
   const imports: string[] = [];
   const rows: string[] = [];
+  let hnswBuild = '';
   for (const n of sizes) {
-    const { app, close } = await openBenchApp('postgres');
+    // The build's m and ef_construction follow the operator's knobs (README: recommended settings).
+    const knobs = Object.fromEntries(['EXEMPLAR_PGVECTOR_HNSW_M', 'EXEMPLAR_PGVECTOR_HNSW_EF_CONSTRUCTION', 'EXEMPLAR_PGVECTOR_EF_SEARCH'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+    const { app, close } = await openBenchApp('postgres', knobs);
+    hnswBuild = `m ${app.config.pgvectorHnswM}, ef_construction ${app.config.pgvectorHnswEfConstruction}`;
     try {
       if (!(app.index instanceof PgvectorIndex)) {
         console.log('The server has no pgvector (run ../shared/tools/install-pgvector.sh): skipped.');
@@ -247,7 +251,7 @@ export async function benchPgvector(): Promise<void> {
       await close();
     }
   }
-  console.log('Bulk import: examples and their vectors through COPY (psql, one transaction per 20k rows), embedded in the bench process without the embedding cache; then the feed rows the COPY left (the vectors are there, so nothing is embedded again); then the HNSW index (m 16, ef_construction 64, built in memory).');
+  console.log(`Bulk import: examples and their vectors through COPY (psql, one transaction per 20k rows), embedded in the bench process without the embedding cache; then the feed rows the COPY left (the vectors are there, so nothing is embedded again); then the HNSW index (${hnswBuild}, built in memory).`);
   console.log('| examples | COPY import | feed catch-up | HNSW build | import to searchable, overall |');
   console.log('|---|---|---|---|---|');
   for (const r of imports) console.log(r);

@@ -66,6 +66,8 @@ export class Exemplar {
         ? new PgvectorIndex(db, this.agents, (spec) => this.memoryIndex.embedder(spec), () => this.memoryIndex.cacheStats(), {
             exactMaxRows: config.pgvectorExactMaxRows ?? Infinity,
             efSearch: config.pgvectorEfSearch,
+            hnswM: config.pgvectorHnswM,
+            hnswEfConstruction: config.pgvectorHnswEfConstruction,
           })
         : this.memoryIndex;
     this.retrieval = new RetrievalService(db, this.agents, this.index, () => ({

@@ -50,6 +50,12 @@ export interface Config {
   pgvectorExactMaxRows?: number;
   /** pgvector: HNSW's candidate list (hnsw.ef_search, EXEMPLAR_PGVECTOR_EF_SEARCH); 200 gave recall@10 0.96 at 100k on the bench. */
   pgvectorEfSearch: number;
+  /**
+   * pgvector: m and ef_construction of an HNSW index made from now on (EXEMPLAR_PGVECTOR_HNSW_M,
+   * EXEMPLAR_PGVECTOR_HNSW_EF_CONSTRUCTION; default 16 and 64). An index already built keeps its own: see the README.
+   */
+  pgvectorHnswM: number;
+  pgvectorHnswEfConstruction: number;
   /** `exemplar serve` binds here; 127.0.0.1 unless you mean to expose it. */
   host: string;
   port: number;
@@ -82,6 +88,8 @@ export const DEFAULT_RATE_LIMIT_SEARCH = 1200;
 /** One a second, bursts of 10: each of these calls takes seconds of CPU or an LLM's tokens. */
 export const DEFAULT_RATE_LIMIT_HEAVY = 60;
 export const DEFAULT_PGVECTOR_EF_SEARCH = 200;
+export const DEFAULT_PGVECTOR_HNSW_M = 16;
+export const DEFAULT_PGVECTOR_HNSW_EF_CONSTRUCTION = 64;
 export const DEFAULT_FEED_RETENTION_HOURS = 24;
 /** Twelve missed heartbeats (one every five seconds): a replica in a long GC pause or a brief partition still counts. */
 export const DEFAULT_FEED_CONSUMER_TIMEOUT_SECONDS = 60;
@@ -129,8 +137,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     vectorBackend: envOneOf(env.EXEMPLAR_VECTOR_BACKEND, 'EXEMPLAR_VECTOR_BACKEND', ['auto', 'memory', 'pgvector'] as const, 'auto'),
     pgvectorExactMaxRows: envNonNegativeInt(env.EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS, 'EXEMPLAR_PGVECTOR_EXACT_MAX_ROWS'),
     pgvectorEfSearch: envPositiveInt(env.EXEMPLAR_PGVECTOR_EF_SEARCH, 'EXEMPLAR_PGVECTOR_EF_SEARCH') ?? DEFAULT_PGVECTOR_EF_SEARCH,
+    pgvectorHnswM: envPositiveInt(env.EXEMPLAR_PGVECTOR_HNSW_M, 'EXEMPLAR_PGVECTOR_HNSW_M') ?? DEFAULT_PGVECTOR_HNSW_M,
+    pgvectorHnswEfConstruction:
+      envPositiveInt(env.EXEMPLAR_PGVECTOR_HNSW_EF_CONSTRUCTION, 'EXEMPLAR_PGVECTOR_HNSW_EF_CONSTRUCTION') ?? DEFAULT_PGVECTOR_HNSW_EF_CONSTRUCTION,
     ...dropUndefined(overrides),
   };
+  // pgvector's own limits, checked at start rather than at the first index build.
+  if (config.pgvectorHnswM < 2 || config.pgvectorHnswM > 100) {
+    throw new ValidationError('EXEMPLAR_PGVECTOR_HNSW_M', `must be between 2 and 100 (got ${config.pgvectorHnswM})`);
+  }
+  if (config.pgvectorHnswEfConstruction < 2 * config.pgvectorHnswM || config.pgvectorHnswEfConstruction > 1000) {
+    throw new ValidationError('EXEMPLAR_PGVECTOR_HNSW_EF_CONSTRUCTION', `must be between 2 × m (${2 * config.pgvectorHnswM}) and 1000 (got ${config.pgvectorHnswEfConstruction})`);
+  }
   if (!/^[a-z_][a-z0-9_]*$/.test(config.dbSchema)) {
     throw new ValidationError('EXEMPLAR_DB_SCHEMA', `"${config.dbSchema}" is not a plain lower-case schema name`);
   }

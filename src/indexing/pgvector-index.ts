@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AgentRef, AgentService } from '../agents/agents.ts';
-import { DEFAULT_PGVECTOR_EF_SEARCH } from '../config/config.ts';
+import { DEFAULT_PGVECTOR_EF_SEARCH, DEFAULT_PGVECTOR_HNSW_EF_CONSTRUCTION, DEFAULT_PGVECTOR_HNSW_M } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import type { CachedEmbedder } from '../embeddings/cache.ts';
 import { ValidationError } from '../errors.ts';
@@ -14,9 +14,6 @@ const MAX_CANDIDATES = 1000;
 const RERANK = 40;
 /** Graph tuples one iterative scan may visit before it gives up (a filter that passes almost nothing then scans exactly). */
 const MAX_SCAN_TUPLES = 20_000;
-/** The HNSW build's m and ef_construction (measured in `npm run bench`, see the README). */
-const HNSW_M = 16;
-const HNSW_EF_CONSTRUCTION = 64;
 /** pgvector's HNSW limit for halfvec (vector stops at 2,000, too few for text-embedding-3-large); the hybrid vector has 2 more. */
 const MAX_HNSW_DIMS = 4000;
 /** How long an agent's filter statistics serve before they are re-read (in the background). */
@@ -27,6 +24,9 @@ export interface PgvectorSettings {
   exactMaxRows: number;
   /** hnsw.ef_search for the first pass. */
   efSearch: number;
+  /** m and ef_construction of an index made from now on (default 16 and 64; measured in the bench, see the README). */
+  hnswM?: number;
+  hnswEfConstruction?: number;
 }
 
 /** How one proposal was answered: `exact` scans every filtered row; `hnsw` is approximate (see propose). */
@@ -417,8 +417,8 @@ export class PgvectorIndex implements VectorIndex {
   }
 
   /**
-   * Creates the model's HNSW index over the hybrid vector (m and ef_construction: HNSW_M and
-   * HNSW_EF_CONSTRUCTION) if it is missing. It is made when the model's first vectors are written, so
+   * Creates the model's HNSW index over the hybrid vector (m and ef_construction from the settings)
+   * if it is missing. It is made when the model's first vectors are written, so
    * it grows row by row; a table that already holds many vectors of the model (an upgrade) pays the
    * whole build once, with writes to example_vectors waiting meanwhile. `maintenanceWorkMem` lets a
    * bulk load build it in memory (pgvector's advice).
@@ -435,7 +435,8 @@ export class PgvectorIndex implements VectorIndex {
       if (opts.maintenanceWorkMem) await tx.query(`SELECT set_config('maintenance_work_mem', $1, true)`, [opts.maintenanceWorkMem]);
       await tx.exec(
         `CREATE INDEX IF NOT EXISTS ${name} ON example_vectors USING hnsw ((${hybridVectorSql(dims, x)}) ${x}.halfvec_cosine_ops)
-          WITH (m = ${HNSW_M}, ef_construction = ${HNSW_EF_CONSTRUCTION}) WHERE model = ${literal(model)}`,
+          WITH (m = ${Math.trunc(this.settings.hnswM ?? DEFAULT_PGVECTOR_HNSW_M)}, ef_construction = ${Math.trunc(this.settings.hnswEfConstruction ?? DEFAULT_PGVECTOR_HNSW_EF_CONSTRUCTION)})
+          WHERE model = ${literal(model)}`,
       );
     });
     this.hnswKnown.add(model);

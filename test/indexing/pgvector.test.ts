@@ -91,6 +91,17 @@ describe.skipIf(!HAS_PGVECTOR)('pgvector search: HNSW over the hybrid vector', (
     expect(rows[0].def).toMatch(/USING hnsw \(.*l2_normalize\(embedding\).*reward_score.*::halfvec\(386\)\) halfvec_cosine_ops\) WITH \(m='16', ef_construction='64'\) WHERE \(model = 'hashing-v2'::text\)/);
   });
 
+  it('builds a new index with the configured m and ef_construction, and refuses values pgvector would', async () => {
+    const tuned = new PgvectorIndex(t.app.db, t.app.agents, (s) => t.app.memoryIndex.embedder(s), () => t.app.memoryIndex.cacheStats(), { exactMaxRows: 0, efSearch: 10, hnswM: 24, hnswEfConstruction: 100 });
+    await tuned.ensureHnsw('openai:tuned@8', 8);
+    const { rows } = await t.app.db.query<{ def: string }>('SELECT indexdef AS def FROM pg_indexes WHERE indexname = $1 AND schemaname = current_schema()', [hnswName('openai:tuned@8')]);
+    expect(rows[0].def).toMatch(/WITH \(m='24', ef_construction='100'\)/);
+    expect(loadConfig({ EXEMPLAR_PGVECTOR_HNSW_M: '24', EXEMPLAR_PGVECTOR_HNSW_EF_CONSTRUCTION: '128' })).toMatchObject({ pgvectorHnswM: 24, pgvectorHnswEfConstruction: 128 });
+    expect(loadConfig({})).toMatchObject({ pgvectorHnswM: 16, pgvectorHnswEfConstruction: 64 });
+    expect(() => loadConfig({ EXEMPLAR_PGVECTOR_HNSW_M: '1' })).toThrow(/between 2 and 100/);
+    expect(() => loadConfig({ EXEMPLAR_PGVECTOR_HNSW_M: '40' })).toThrow(/between 2 × m \(80\) and 1000/);
+  });
+
   it('makes no HNSW index past pgvector\'s 4,000 dimensions (the hybrid vector has two more): such a model is scanned exactly', async () => {
     for (const dims of [3999, 5000]) {
       await index.ensureHnsw(`openai:huge@${dims}`, dims);
