@@ -114,19 +114,23 @@ function meanAndError(xs: ArrayLike<number>): { mean: number; se: number } {
  * divided by its own standard error. Unlike the plain percentile interval, which ran at 7.6% false
  * promotions for 30 examples against the nominal 5% (bench/evaluation.ts), it corrects for the
  * skew and the small-sample spread of the mean, with no distribution tables. A resample with no
- * spread counts as 0 when its mean is the mean and as ±Infinity otherwise, so the interval widens.
+ * spread of its own (all its values equal) is divided by the sample's standard error instead:
+ * dividing by 0 made it ±Infinity, and with the judge's few distinct scores (0, ½, 1) such
+ * resamples are common (35% for 11 wins and a tie), which put the lower bound at −Infinity and
+ * kept the gate shut on clear wins. (With se 0 for the sample itself, every t is 0 or ±Infinity,
+ * so the interval is the difference itself, or unbounded.)
  */
 function bootstrapT(xs: readonly number[], resamples: number, seed: number): Float64Array {
   const rand = prng(seed);
   const n = xs.length;
-  const { mean } = meanAndError(xs);
+  const { mean, se } = meanAndError(xs);
   const sample = new Float64Array(n);
   const t = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
     for (let i = 0; i < n; i++) sample[i] = xs[Math.floor(rand() * n)];
     const own = meanAndError(sample);
     const shift = own.mean - mean;
-    t[r] = own.se > 0 ? shift / own.se : Math.abs(shift) < 1e-12 ? 0 : shift > 0 ? Infinity : -Infinity;
+    t[r] = own.se > 0 ? shift / own.se : se > 0 ? shift / se : 0;
   }
   return t.sort();
 }

@@ -49,6 +49,28 @@ describe('the promotion gate', () => {
     expect(promotionGate(comparePaired(a, better), 0.5).promote).toBe(false);
   });
 
+  it("opens on clear wins with the judge's few distinct scores, and never gives an infinite bound", () => {
+    // B against A per example: 1 (win), 0.5 (tie) or 0 (loss), as the judge's scores differ.
+    const judged = (wins: number, ties: number, losses: number) =>
+      comparePaired(Array(wins + ties + losses).fill(0.5), [...Array(wins).fill(1), ...Array(ties).fill(0.5), ...Array(losses).fill(0)]);
+    for (const [w, t, l] of [[11, 1, 0], [18, 2, 0], [12, 0, 0]]) {
+      const c = judged(w, t, l);
+      expect(Number.isFinite(c.interval.lower) && Number.isFinite(c.interval.upper), `${w}/${t}/${l}`).toBe(true);
+      expect(promotionGate(c).promote, `${w}/${t}/${l}`).toBe(true);
+    }
+    expect(promotionGate(judged(8, 4, 3)).promote).toBe(false);
+    // At a true difference of 0 with such scores, it still opens about 5% of the time at most.
+    const rand = prng(5);
+    const pick = () => [0, 0.5, 1][Math.floor(rand() * 3)];
+    let opened = 0;
+    for (let k = 0; k < 300; k++) {
+      const a = Array.from({ length: 30 }, pick);
+      const b = Array.from({ length: 30 }, pick);
+      if (promotionGate(comparePaired(a, b, { resamples: 1000, seed: k + 1 })).promote) opened++;
+    }
+    expect(opened / 300).toBeLessThan(0.1);
+  });
+
   it('stays shut below 5 examples, however clean the sweep', () => {
     expect(promotionGate(comparePaired([0, 0, 0, 0], [1, 1, 1, 1]))).toMatchObject({ promote: false, reason: expect.stringMatching(/^too few examples to tell: 4/) });
     expect(promotionGate(comparePaired([0, 0, 0, 0, 0], [1, 1, 1, 1, 1])).promote).toBe(true);
