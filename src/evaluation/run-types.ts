@@ -16,7 +16,7 @@ export interface EvalChecks {
   contains?: string;
   /** The answer equals the reference, after trimming. */
   exact?: boolean;
-  /** The answer matches this regular expression (at most 500 characters, no nested repetition such as (a+)+; matched against the first 20,000 characters). */
+  /** The answer matches this regular expression (RE2 syntax, linear time; at most 500 characters; matched against the first 20,000 characters). */
   regex?: string;
   /** The answer is valid JSON (after trimming, a ```json fence allowed). */
   json?: boolean;

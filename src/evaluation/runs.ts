@@ -35,7 +35,7 @@ import type {
   ModelPrice,
   PromptChoice,
 } from './run-types.ts';
-import { checkScores, similarityScore, validateChecks } from './scorers.ts';
+import { checkScores, similarityScore, validateChecks, type AnswerPattern } from './scorers.ts';
 
 export type * from './run-types.ts';
 
@@ -72,7 +72,7 @@ interface Plan {
   answer: { provider: EvalProviderName; model: string; endpoint: string };
   judge: { provider: EvalProviderName; model: string; endpoint: string } | null;
   checks: EvalChecks;
-  regex: RegExp | null;
+  regex: AnswerPattern | null;
   maxTokens: number;
   concurrency: number;
   scoring: EvalScoringConfig;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadLlmConfig, type LlmConfig } from '../../src/llm/provider.ts';
 import { answerFirst, JUDGE_SYSTEM, parseVerdict } from '../../src/evaluation/judge.ts';
 import { EvalRunService } from '../../src/evaluation/runs.ts';
+import { compilePattern } from '../../src/evaluation/scorers.ts';
 import { ValidationError } from '../../src/errors.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
 import { ANTHROPIC_TEST_KEY, OPENAI_TEST_KEY, startLocalAnthropic, startLocalOpenAIChat, type LocalLlmServer, type ReplyFn } from '../llm/llm-servers.ts';
@@ -359,8 +360,12 @@ describe('evaluation runs', () => {
     await bad({ promptVersion: 'latest' }, 'promptVersion');
     await bad({ checks: { regex: '(' } }, 'checks.regex');
     await bad({ checks: { regex: 'a'.repeat(501) } }, 'checks.regex');
-    expect((await bad({ checks: { regex: '^(a+)+$' } }, 'checks.regex')).message).toContain('exponential');
-    await bad({ checks: { regex: '(\\w*x)*' } }, 'checks.regex');
+    expect((await bad({ checks: { regex: '(a)\\1' } }, 'checks.regex')).message).toContain('no backreferences');
+    // Patterns that backtrack for minutes in JavaScript's engine run in linear time in RE2's.
+    const started = performance.now();
+    expect(compilePattern('(a|a)*b').test('a'.repeat(20_000))).toBe(false);
+    expect(compilePattern('(a|aa)+$').test(`${'a'.repeat(20_000)}!`)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
     await bad({ checks: { fuzzy: true } }, 'checks.fuzzy');
     // With no model configured at all, the default provider is the offline heuristic: refused.
     const offline = new EvalRunService(t.app.db, t.app.agents, t.app.prompts, (spec) => t.app.memoryIndex.embedder(spec), loadLlmConfig({}));
