@@ -155,7 +155,14 @@ export async function buildDataset(
       const w = why[i];
       if (!w) return true;
       heldOut++;
-      because(r.id, w.kind === 'member' ? 'held out: in an eval set' : `held out: near duplicate of eval-set example ${w.of} (cosine ${w.similarity.toFixed(3)})`);
+      because(
+        r.id,
+        w.kind === 'member'
+          ? 'held out: in an eval set'
+          : w.kind === 'samePrompt'
+            ? `held out: answers the prompt of eval-set example ${w.of}`
+            : `held out: near duplicate of eval-set example ${w.of} (cosine ${w.similarity.toFixed(3)})`,
+      );
       return false;
     });
     if (heldOut > 0) notes.push(`${heldOut} examples held out: in the agent's eval sets (${held.size} examples, every version), or near duplicates of them.`);

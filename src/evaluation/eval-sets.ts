@@ -157,7 +157,7 @@ export class EvalSetService {
 }
 
 /** Prompts compare trimmed, lower-cased, with runs of whitespace as one space (as the SQL above). */
-function normalizePrompt(prompt: string): string {
+export function normalizePrompt(prompt: string): string {
   return prompt.replace(/\s+/g, ' ').trim().toLowerCase();
 }
 

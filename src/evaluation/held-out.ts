@@ -2,10 +2,12 @@ import { nearDuplicateMatcher, type NearDupMatch } from '../datasets/near-dup.ts
 import { DEFAULT_NEAR_DUPLICATE_THRESHOLD } from '../datasets/spec.ts';
 import type { Queryable } from '../db/database.ts';
 import { isUuid } from '../validation.ts';
+import { normalizePrompt } from './eval-sets.ts';
 
 /** Why an example may not be used to teach its agent. */
 export type HeldOutReason =
   | { kind: 'member' }
+  | { kind: 'samePrompt'; of: string }
   | { kind: 'nearDuplicate'; of: string; similarity: number };
 
 export interface ExampleTextRow {
@@ -27,6 +29,10 @@ export interface ExampleTextRow {
  *   (near-dup.ts: two popcounts per member and row, an exact cosine only for signature-near ones),
  *   so a few thousand members cost little per row, and a pair at the threshold is not missed.
  *
+ * - Examples that answer a member's prompt (the same prompt, ignoring case and runs of whitespace):
+ *   another answer to an eval question teaches that question's answer just as well, whatever its
+ *   text, and an example added after pinning is no exception.
+ *
  * Members are compared by their text as it is now. A member edited since pinning is held out
  * under its id and its new text. The old text of an edited or deleted member is not stored, so a
  * near copy of that old text elsewhere can no longer be recognised (its id stays held out).
@@ -34,6 +40,8 @@ export interface ExampleTextRow {
 export class HeldOut {
   private match?: (items: readonly string[]) => NearDupMatch;
   private readonly memberIds: string[];
+  /** Normalised prompt → a member asked it. */
+  private readonly prompts = new Map<string, string>();
 
   constructor(
     /** Every member's id, deleted ones included (an id never comes back, so they cost nothing). */
@@ -43,6 +51,7 @@ export class HeldOut {
     readonly threshold = DEFAULT_NEAR_DUPLICATE_THRESHOLD,
   ) {
     this.memberIds = members.map((m) => m.id);
+    for (const m of members) this.prompts.set(normalizePrompt(m.prompt), m.id);
   }
 
   /** Number of distinct examples in any version of the agent's eval sets. */
@@ -61,6 +70,10 @@ export class HeldOut {
     others.forEach((i, k) => {
       const j = found.referenceOf[k];
       if (j >= 0) out[i] = { kind: 'nearDuplicate', of: this.memberIds[j], similarity: found.similarity[k] };
+      else {
+        const of = this.prompts.get(normalizePrompt(rows[i].prompt));
+        if (of !== undefined) out[i] = { kind: 'samePrompt', of };
+      }
     });
     return out;
   }

@@ -35,6 +35,7 @@ import type {
   ModelPrice,
   PromptChoice,
 } from './run-types.ts';
+import { normalizePrompt } from './eval-sets.ts';
 import { checkScores, similarityScore, validateChecks, type AnswerPattern } from './scorers.ts';
 
 export type * from './run-types.ts';
@@ -717,9 +718,6 @@ function describeEstimate(e: EvalEstimate): string {
   return `${e.requests.total} requests (${e.requests.cached} cached) to ${e.provider}/${e.model}${e.judge ? `, judged by ${e.judge.provider}/${e.judge.model}` : ''}; ~${e.inputTokens} input and ~${e.outputTokens} output tokens; ${cost}`;
 }
 
-function normalizePrompt(prompt: string): string {
-  return prompt.replace(/\s+/g, ' ').trim().toLowerCase();
-}
 
 function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');

@@ -117,6 +117,30 @@ describe('the held-out set', () => {
     expect(held.filter(rows).length).toBe(rows.length - heldOutIds().size);
   });
 
+  it('holds another answer to an eval prompt, even one added after pinning, whatever its text', async () => {
+    const name = 'same-prompts';
+    await t.app.agents.create({ name }, ACTOR);
+    await t.app.examples.addMany(name, Array.from({ length: 10 }, (_, i) => [
+      ex(`Same question ${i}?`, `first answer ${i}: ${words(12)}`, 0.9, 'positive'),
+      ex(`same   QUESTION ${i}?`, `second answer ${i}: ${words(12)}`, 0.8, 'positive'),
+    ]).flat(), ACTOR);
+    const set = await new EvalSetService(t.app.db, t.app.agents).create(name, { size: 4, seed: 3, actor: ACTOR });
+    const asked = new Set(set.members.map((m) => m.exampleId));
+    await t.app.examples.add(name, { prompt: (await t.app.examples.get([...asked][0])).prompt, completion: `a later answer: ${words(12)}`, rewardScore: 0.7, exampleType: 'positive' }, ACTOR);
+    const all = await examplesOf(name);
+    const why = (await loadHeldOut(t.app.db, name))!.check(all);
+    const evalPrompts = new Set(all.filter((r) => asked.has(r.id)).map((r) => r.prompt.toLowerCase().replace(/\s+/g, ' ')));
+    all.forEach((r, i) => {
+      const sameQuestion = evalPrompts.has(r.prompt.toLowerCase().replace(/\s+/g, ' '));
+      if (asked.has(r.id)) expect(why[i]).toEqual({ kind: 'member' });
+      else if (sameQuestion) expect(why[i]).toMatchObject({ kind: 'samePrompt' });
+      else expect(why[i], r.prompt).toBeUndefined();
+    });
+    const later = all.findIndex((r) => r.completion.startsWith('a later answer'));
+    expect(why[later]).toMatchObject({ kind: 'samePrompt' });
+    expect(why.filter((w) => w?.kind === 'samePrompt').length).toBeGreaterThanOrEqual(3); // second answers the sample did not take, and the later one
+  });
+
   it('is found by name or id, and is nothing for an agent without an eval set', async () => {
     const id = (await t.app.agents.get(AGENT)).id;
     expect((await loadHeldOut(t.app.db, id))?.size).toBe(members.size);
