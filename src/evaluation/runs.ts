@@ -273,6 +273,8 @@ export class EvalRunService {
     for (const x of runsA) {
       for (const y of runsB) {
         if (x.id === y.id || x.evalSetVersion !== y.evalSetVersion || x.scoringHash !== y.scoringHash) continue;
+        // Versions compare on the same answering model; two run ids given on purpose may differ in it.
+        if (!(isRunId(a) && isRunId(b)) && (x.provider !== y.provider || x.model !== y.model)) continue;
         const older = Math.min(x.createdAt.getTime(), y.createdAt.getTime());
         if (!best || older > Math.min(best[0].createdAt.getTime(), best[1].createdAt.getTime())) best = [x, y];
       }
@@ -292,12 +294,16 @@ export class EvalRunService {
     const byExample = new Map(other.results.map((r) => [r.exampleId, r]));
     const pairs: EvalPair[] = [];
     for (const x of full.results) {
+      if (x.primaryScore === null) continue;
+      // An item A scored and B did not (its judge verdict could not be read) counts as B's worst:
+      // dropping it would let a challenger whose answers break the judge lose nothing by it.
       const y = byExample.get(x.exampleId);
-      if (!y || x.primaryScore === null || y.primaryScore === null) continue;
+      const scoreB = y?.primaryScore ?? 0;
       pairs.push({
-        exampleId: x.exampleId, prompt: x.prompt, reference: x.reference, answerA: x.answer, answerB: y.answer,
-        scoreA: x.primaryScore, scoreB: y.primaryScore, scoresA: x.scores, scoresB: y.scores,
-        rationaleA: x.rationale, rationaleB: y.rationale, difference: y.primaryScore - x.primaryScore,
+        exampleId: x.exampleId, prompt: x.prompt, reference: x.reference, answerA: x.answer, answerB: y?.answer ?? '',
+        scoreA: x.primaryScore, scoreB, scoresA: x.scores, scoresB: y?.scores ?? null,
+        rationaleA: x.rationale, rationaleB: y?.primaryScore === null || !y ? `not scored: ${y?.error ?? 'no answer'}` : y.rationale,
+        difference: scoreB - x.primaryScore,
       });
     }
     if (pairs.length === 0) {
@@ -426,7 +432,8 @@ export class EvalRunService {
   private async sideRuns(agent: AgentRef, side: CompareSide, field: 'a' | 'b', evalSetVersion: number | undefined): Promise<EvalRunSummary[]> {
     if (typeof side === 'string' && isUuid(side)) {
       const run = await this.summary(this.db, side);
-      if (run.agent !== agent.name) throw new ValidationError(field, `run ${side} is a run of agent "${run.agent}", not "${agent.name}"`);
+      // Not found, as get_evaluation says: a key scoped to this agent learns nothing of another's runs.
+      if (run.agent !== agent.name) throw new NotFoundError('evaluation run', `${side} of agent "${agent.name}"`);
       if (run.status !== 'completed') throw new ValidationError(field, `run ${side} is ${run.status}, not completed; run it again to finish it`);
       if (evalSetVersion !== undefined && run.evalSetVersion !== evalSetVersion) {
         throw new ValidationError(field, `run ${side} used eval set version ${run.evalSetVersion}, not ${evalSetVersion}`);
@@ -707,6 +714,10 @@ function checkProvider(name: unknown, field: string): asserts name is EvalProvid
 function toSummary(r: RunRow): EvalRunSummary {
   const { ci_confidence, ci_lower, ci_upper, ...rest } = r;
   return { ...rest, interval: ci_confidence === null ? null : { confidence: ci_confidence, lower: ci_lower!, upper: ci_upper! } };
+}
+
+function isRunId(side: CompareSide): boolean {
+  return typeof side === 'string' && side !== 'none' && side !== 'production';
 }
 
 function sideName(side: CompareSide): string {

@@ -3,7 +3,7 @@ import { loadLlmConfig, type LlmConfig } from '../../src/llm/provider.ts';
 import { answerFirst, JUDGE_SYSTEM, parseVerdict } from '../../src/evaluation/judge.ts';
 import { EvalRunService } from '../../src/evaluation/runs.ts';
 import { compilePattern } from '../../src/evaluation/scorers.ts';
-import { ValidationError } from '../../src/errors.ts';
+import { NotFoundError, ValidationError } from '../../src/errors.ts';
 import { ACTOR, openTestApp, type TestEnv } from '../support/app.ts';
 import { ANTHROPIC_TEST_KEY, OPENAI_TEST_KEY, startLocalAnthropic, startLocalOpenAIChat, type LocalLlmServer, type ReplyFn } from '../llm/llm-servers.ts';
 
@@ -276,6 +276,24 @@ describe('evaluation runs', () => {
     expect(bad.error).toContain('asked twice');
     expect(bad.scores!.similarity).toBeGreaterThan(0);
     expect(claude.requests.filter((q) => q.body.system === JUDGE_SYSTEM)).toHaveLength(5);
+  });
+
+  it('compare counts an item the challenger left unscored as its loss, and a run of another agent is not found', async () => {
+    await makeAgent('dropper', 6);
+    const runs = service();
+    // v2's answers make the judge's reply unreadable: the items drop out of v2's run, not out of the comparison.
+    claude.reply = script((own) => (own.includes('by v2') ? 'garbage' : 'tie'));
+    const a = await runs.run('dropper', { promptVersion: 1, provider: 'anthropic' }, ACTOR);
+    const b = await runs.run('dropper', { promptVersion: 2, provider: 'anthropic' }, ACTOR);
+    expect(b.run).toMatchObject({ status: 'completed', scored: 0, failedItems: 6 });
+    const c = await runs.compare('dropper', 1, 2);
+    expect(c.comparison).toMatchObject({ n: 6, wins: 0, losses: 6 });
+    expect(c.pairs[0].rationaleB).toMatch(/^not scored: /);
+    expect(c.gate.promote).toBe(false);
+    await makeAgent('stranger', 2);
+    const err = await runs.compare('stranger', a.run!.id, b.run!.id).catch((e) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err.message).not.toContain('dropper');
   });
 
   it('without a judge, the offline scorers: an answer like the reference beats one like the bad answer, and the checks', async () => {
