@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AgentService } from '../agents/agents.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
-import { prng } from '../datasets/near-dup.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 
@@ -161,15 +160,19 @@ export function normalizePrompt(prompt: string): string {
   return prompt.replace(/\s+/g, ' ').trim().toLowerCase();
 }
 
-/** `size` of `rows` chosen by a seeded Fisher–Yates shuffle of rows in id order: the same seed, the same set. */
-function seededSample<T>(rows: readonly T[], size: number, seed: number): T[] {
-  const rand = prng(seed);
-  const copy = [...rows];
-  for (let i = 0; i < size; i++) {
-    const j = i + Math.floor(rand() * (copy.length - i));
-    [copy[i], copy[j]] = [copy[j], copy[i]];
-  }
-  return copy.slice(0, size);
+/**
+ * `size` of `rows`: those whose sha256(seed, id) comes first. The same seed gives the same set, and
+ * unlike a seeded shuffle of the rows in id order, adding or deleting one example changes at most
+ * one member, so a new version holds nearly the same examples (and the held-out set, which keeps
+ * every version's members, does not grow by a whole new sample).
+ */
+function seededSample<T extends { id: string }>(rows: readonly T[], size: number, seed: number): T[] {
+  const rank = (id: string) => createHash('sha256').update(`${seed}:${id}`).digest('hex');
+  return rows
+    .map((row) => ({ row, key: rank(row.id) }))
+    .sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0))
+    .slice(0, size)
+    .map((x) => x.row);
 }
 
 function hashMembers(members: { exampleId: string; role: string; contentHash: string }[]): string {

@@ -67,6 +67,22 @@ describe('eval sets', () => {
     expect(now.members.find((m) => m.exampleId === second.exampleId)).toMatchObject({ changed: true });
   });
 
+  it('keeps nearly the same members when an example is added: a new version, not a new sample', async () => {
+    await t.app.agents.create({ name: 'growing' }, ACTOR);
+    const agentId = (await t.app.agents.get('growing')).id;
+    await t.app.db.query(
+      `INSERT INTO training_examples (agent_id, prompt, completion, reward_score, example_type)
+       SELECT $1, 'Growing task ' || g || '?', 'Done: ' || g, 0.9, 'positive' FROM generate_series(1, 40) g`,
+      [agentId],
+    );
+    const items = (s: { members: { exampleId: string; role: string }[] }) => new Set(s.members.filter((m) => m.role === 'item').map((m) => m.exampleId));
+    const before = items(await sets.create('growing', { size: 20, seed: 5, actor: ACTOR }));
+    await t.app.examples.add('growing', { prompt: 'Growing task 41?', completion: 'Done: 41', rewardScore: 0.9, exampleType: 'positive' }, ACTOR);
+    const after = await sets.create('growing', { size: 20, seed: 5, actor: ACTOR });
+    const kept = [...items(after)].filter((id) => before.has(id)).length;
+    expect(kept).toBeGreaterThanOrEqual(19); // the new example can take at most one place
+  });
+
   it('names the field when the request cannot be met', async () => {
     await expect(sets.create('evals', { size: 0, actor: ACTOR })).rejects.toThrow(/size.*from 1 to 2000/);
     await expect(sets.create('evals', { size: 100, actor: ACTOR })).rejects.toThrow(/has 39 positive examples, fewer than the 100 asked for/);
