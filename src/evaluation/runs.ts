@@ -549,20 +549,23 @@ export class EvalRunService {
     if (changed) notes.push(`${changed} member(s) of eval set version ${set.version} were edited since it was pinned; their current text is used`);
     if (items.length === 0) throw new ValidationError('evalSetVersion', `eval set version ${set.version} of agent "${agent.name}" has no items left to ask`);
 
-    // A few of the agent's other rated examples, never from any of its eval sets, as the judge's rubric.
+    // A few of the agent's other rated examples, never from any of its eval sets, as the judge's
+    // rubric. Only examples older than the eval set version: the rubric is part of the scoring, so
+    // an example added between two runs would otherwise make them incomparable (a reward edit of
+    // an older example still can, and the comparison then says the scoring differs).
     const rubricRows = judge
       ? (
           await this.db.query<{ id: string; type: string; question: string; answer: string }>(
             `(SELECT id::text, example_type AS type, prompt AS question, completion AS answer FROM training_examples e
-               WHERE agent_id = $1 AND example_type = 'positive'
+               WHERE agent_id = $1 AND example_type = 'positive' AND created_at <= (SELECT created_at FROM eval_sets WHERE id = $3)
                  AND NOT EXISTS (SELECT 1 FROM eval_set_examples m JOIN eval_sets s ON s.id = m.eval_set_id WHERE s.agent_id = $1 AND m.example_id = e.id)
                ORDER BY reward_score DESC, id LIMIT $2)
              UNION ALL
              (SELECT id::text, example_type, prompt, completion FROM training_examples e
-               WHERE agent_id = $1 AND example_type = 'negative'
+               WHERE agent_id = $1 AND example_type = 'negative' AND created_at <= (SELECT created_at FROM eval_sets WHERE id = $3)
                  AND NOT EXISTS (SELECT 1 FROM eval_set_examples m JOIN eval_sets s ON s.id = m.eval_set_id WHERE s.agent_id = $1 AND m.example_id = e.id)
                ORDER BY reward_score ASC, id LIMIT $2)`,
-            [agent.id, RUBRIC_EXAMPLES],
+            [agent.id, RUBRIC_EXAMPLES, set.id],
           )
         ).rows
       : [];

@@ -48,11 +48,13 @@ async function makeAgent(name: string, n: number, options: { prompts?: boolean }
   }
   await t.app.examples.addMany(name, rows, ACTOR);
   await t.app.evalSets.create(name, { size: n, actor: ACTOR });
-  // Added after the set was pinned, so they are not in it: the judge's rubric.
+  // The judge's rubric: added after the set was pinned, so not in it, and dated before it, as the
+  // rubric takes only examples older than the set (so that later ones cannot change the scoring).
   await t.app.examples.addMany(name, [
     { prompt: `[${name}] how do I reset my password?`, completion: 'Open the account page and press reset password.', rewardScore: 0.95, exampleType: 'positive', metadata: {} },
     { prompt: `[${name}] how do I delete my account?`, completion: 'You cannot.', rewardScore: 0.05, exampleType: 'negative', metadata: {} },
   ], ACTOR);
+  await t.app.db.query(`UPDATE training_examples SET created_at = now() - interval '1 hour' WHERE prompt LIKE $1`, [`[${name}] how do I %`]);
   if (options.prompts !== false) {
     await t.app.prompts.create(name, { content: 'v1: you are terse.', source: 'manual', label: 'production' }, ACTOR);
     await t.app.prompts.create(name, { content: 'v2: you are helpful.', source: 'manual', label: 'candidate' }, ACTOR);
@@ -276,6 +278,16 @@ describe('evaluation runs', () => {
     expect(bad.error).toContain('asked twice');
     expect(bad.scores!.similarity).toBeGreaterThan(0);
     expect(claude.requests.filter((q) => q.body.system === JUDGE_SYSTEM)).toHaveLength(5);
+  });
+
+  it('an example added between two runs does not change the judge\'s rubric, so the runs still compare', async () => {
+    await makeAgent('growing', 6);
+    const runs = service();
+    claude.reply = v2Wins;
+    await runs.run('growing', { promptVersion: 1, provider: 'anthropic' }, ACTOR);
+    await t.app.examples.add('growing', { prompt: 'a new best answer', completion: 'the best yet', rewardScore: 0.99, exampleType: 'positive' }, ACTOR);
+    await runs.run('growing', { promptVersion: 2, provider: 'anthropic' }, ACTOR);
+    expect((await runs.compare('growing', 1, 2)).comparison.n).toBe(6);
   });
 
   it('compare counts an item the challenger left unscored as its loss, and a run of another agent is not found', async () => {
