@@ -206,6 +206,9 @@ const runLine = (r: z.output<typeof runSummaryJson>) =>
   `${r.status}, ${r.scored}/${r.items} scored, mean ${percent(r.meanScore)}` +
   (r.interval ? ` (${Math.round(r.interval.confidence * 100)}% ${percent(r.interval.lower)}–${percent(r.interval.upper)})` : '') +
   `${r.cachedItems ? `, ${r.cachedItems} from cache` : ''}${r.costUsd !== null ? `, $${r.costUsd.toFixed(4)}` : ''}${r.error ? `\n  error: ${r.error}` : ''}`;
+const estimateLine = (e: z.output<typeof estimateJson>) =>
+  `Dry run (${versionName(e.promptVersion)}): ${e.requests.total} requests (${e.requests.cached} cached), about ${e.inputTokens} tokens in and ${e.outputTokens} out, ` +
+  `${e.costUsd === null ? 'cost unknown' : `about $${e.costUsd.toFixed(4)}`}.`;
 const comparisonLine = (c: z.output<typeof evalComparisonJson>) =>
   `${versionName(c.b.promptVersion)} against ${versionName(c.a.promptVersion)} on eval set v${c.evalSetVersion}: ` +
   `${c.comparison.wins} wins, ${c.comparison.ties} ties, ${c.comparison.losses} losses; ${c.gate.promote ? 'the gate opens' : 'the gate stays shut'}: ${c.gate.reason}`;
@@ -238,6 +241,7 @@ export const runEvaluation = defineOperation({
   }),
   output: z.object({
     estimate: estimateJson,
+    baselineEstimate: estimateJson.nullable().describe('The estimate for `against`, when asked'),
     run: runSummaryJson.nullable().describe('null on a dry run'),
     baseline: runSummaryJson.nullable().describe('The run of `against`, when asked'),
     comparison: evalComparisonJson.omit({ pairs: true }).nullable(),
@@ -251,8 +255,7 @@ export const runEvaluation = defineOperation({
     // --json is every command's "print JSON"; the checks get their own prefix.
     flags: { contains: 'check-contains', exact: 'check-exact', regex: 'check-regex', json: 'check-json' },
     summary: (r) =>
-      (r.run ? runLine(r.run) : `Dry run: ${r.estimate.requests.total} requests (${r.estimate.requests.cached} cached), about ${r.estimate.inputTokens} tokens in and ${r.estimate.outputTokens} out, ` +
-        `${r.estimate.costUsd === null ? 'cost unknown' : `about $${r.estimate.costUsd.toFixed(4)}`}.`) +
+      (r.run ? runLine(r.run) : [r.estimate, r.baselineEstimate].flatMap((e) => (e ? [estimateLine(e)] : [])).join('\n')) +
       (r.baseline ? `\n${runLine(r.baseline)}` : '') +
       (r.comparison ? `\n${comparisonLine({ ...r.comparison, pairs: [] })}` : '') +
       (r.notes.length ? `\n${r.notes.map((n) => `Note: ${n}`).join('\n')}` : ''),
@@ -276,12 +279,19 @@ export const runEvaluation = defineOperation({
     const total = input.against === undefined ? 1 : 2;
     const step = (i: number) => progress && ((done: number, of: number, message?: string) => progress(i * of + done, total * of, message));
     const outcome = await app.evalRuns.run(input.agent, { ...options, promptVersion: input.version }, actor, step(0));
-    if (input.against === undefined || !outcome.run) {
-      return toJson({ estimate: outcome.estimate, run: outcome.run, baseline: null, comparison: null, notes: outcome.notes });
-    }
+    const alone = (notes: string[], baselineEstimate: z.output<typeof estimateJson> | null = null) =>
+      toJson({ estimate: outcome.estimate, baselineEstimate, run: outcome.run, baseline: null, comparison: null, notes });
+    if (input.against === undefined) return alone(outcome.notes);
+    // A failed run is not worth a baseline: say so instead of paying for it.
+    if (outcome.run && outcome.run.status !== 'completed') return alone([...outcome.notes, `not compared with ${input.against}: this run ${outcome.run.status}; run it again to resume`]);
     const base = await app.evalRuns.run(input.agent, { ...options, promptVersion: input.against }, actor, step(1));
-    const { pairs: _, ...comparison } = await app.evalRuns.compare(input.agent, base.run!.id, outcome.run.id);
-    return toJson({ estimate: outcome.estimate, run: outcome.run, baseline: base.run, comparison, notes: [...outcome.notes, ...base.notes] });
+    const notes = [...outcome.notes, ...base.notes];
+    if (!outcome.run || !base.run) return alone(notes, toJson(base.estimate));
+    if (base.run.status !== 'completed') {
+      return toJson({ estimate: outcome.estimate, baselineEstimate: base.estimate, run: outcome.run, baseline: base.run, comparison: null, notes: [...notes, `not compared: the run of ${input.against} ${base.run.status}; run it again to resume`] });
+    }
+    const { pairs: _, ...comparison } = await app.evalRuns.compare(input.agent, base.run.id, outcome.run.id);
+    return toJson({ estimate: outcome.estimate, baselineEstimate: base.estimate, run: outcome.run, baseline: base.run, comparison, notes });
   },
 });
 

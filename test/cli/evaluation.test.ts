@@ -67,8 +67,8 @@ describe('exemplar eval', () => {
     const shown = JSON.parse((await cli(['--json', 'eval', 'set', 'show', '--agent', 'ev-cli'])).stdout);
     expect(shown.members.filter((m: { role: string }) => m.role === 'item')).toHaveLength(8);
 
-    const dry = await cli(['eval', 'run', '--agent', 'ev-cli', '--version', '2', '--provider', 'openai', '--dry-run']);
-    expect(dry.stdout, dry.stderr).toMatch(/^Dry run: 16 requests \(0 cached\)/);
+    const dry = await cli(['eval', 'run', '--agent', 'ev-cli', '--version', '2', '--against', 'production', '--provider', 'openai', '--dry-run']);
+    expect(dry.stdout, dry.stderr).toMatch(/^Dry run \(version 2\): 16 requests \(0 cached\).*\nDry run \(version 1\): 16 requests \(0 cached\)/);
     expect(chat.requests).toHaveLength(0);
 
     const ran = await cli(['eval', 'run', '--agent', 'ev-cli', '--version', '2', '--against', '1', '--provider', 'openai', '--no-judge', '--check-contains', 'panel']);

@@ -3197,6 +3197,47 @@ export interface operations {
                             };
                             notes: string[];
                         };
+                        /** @description The estimate for `against`, when asked */
+                        baselineEstimate: {
+                            agent: string;
+                            evalSetVersion: number;
+                            /** @description null: no system prompt */
+                            promptVersion: number | null;
+                            /** @enum {string} */
+                            provider: "anthropic" | "openai";
+                            model: string;
+                            judge: {
+                                /** @enum {string} */
+                                provider: "anthropic" | "openai";
+                                model: string;
+                            } | null;
+                            items: number;
+                            requests: {
+                                answers: number;
+                                judge: number;
+                                total: number;
+                                cached: number;
+                            };
+                            inputTokens: number;
+                            outputTokens: number;
+                            /** @description null when a price is unknown */
+                            costUsd: number | null;
+                            prices: {
+                                answer: {
+                                    inputPerMTok: number;
+                                    outputPerMTok: number;
+                                    /** @enum {string} */
+                                    source: "list price" | "EXEMPLAR_LLM_PRICE";
+                                } | null;
+                                judge: {
+                                    inputPerMTok: number;
+                                    outputPerMTok: number;
+                                    /** @enum {string} */
+                                    source: "list price" | "EXEMPLAR_LLM_PRICE";
+                                } | null;
+                            };
+                            notes: string[];
+                        } | null;
                         /** @description null on a dry run */
                         run: {
                             id: string;
