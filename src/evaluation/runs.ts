@@ -548,6 +548,17 @@ export class EvalRunService {
     if (gone) notes.push(`${gone} item(s) of eval set version ${set.version} were deleted since it was pinned and are left out`);
     if (changed) notes.push(`${changed} member(s) of eval set version ${set.version} were edited since it was pinned; their current text is used`);
     if (items.length === 0) throw new ValidationError('evalSetVersion', `eval set version ${set.version} of agent "${agent.name}" has no items left to ask`);
+    // A version written before the set existed may have been grounded in its examples, and may
+    // quote their answers: its score is then inflated. Said, not refused: it is the production
+    // prompt being compared with, and a candidate is grounded with the set held out.
+    if (prompt.version !== null) {
+      const { rows: [grounded] } = await this.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM prompt_versions v, unnest(v.example_ids) AS x(id)
+          WHERE v.agent_id = $1 AND v.version = $2 AND x.id = ANY ($3::uuid[])`,
+        [agent.id, prompt.version, members.map((m) => m.id)],
+      );
+      if (grounded.n > 0) notes.push(`prompt version ${prompt.version} was written from ${grounded.n} example(s) of eval set version ${set.version}, so its score may be inflated`);
+    }
 
     // A few of the agent's other rated examples, never from any of its eval sets, as the judge's
     // rubric. Only examples older than the eval set version: the rubric is part of the scoring, so

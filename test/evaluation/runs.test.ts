@@ -280,6 +280,17 @@ describe('evaluation runs', () => {
     expect(claude.requests.filter((q) => q.body.system === JUDGE_SYSTEM)).toHaveLength(5);
   });
 
+  it('says when the version evaluated was written from examples of the eval set', async () => {
+    await makeAgent('quoted', 3);
+    const member = (await t.app.evalSets.get('quoted')).members[0].exampleId;
+    const v = await t.app.prompts.create('quoted', { content: 'v3: quotes an answer.', source: 'optimized', exampleIds: [member] }, ACTOR);
+    claude.reply = v2Wins;
+    const r = await service().run('quoted', { promptVersion: v.version, provider: 'anthropic', dryRun: true }, ACTOR);
+    expect(r.notes).toContain(`prompt version ${v.version} was written from 1 example(s) of eval set version 1, so its score may be inflated`);
+    const clean = await service().run('quoted', { promptVersion: 1, provider: 'anthropic', dryRun: true }, ACTOR);
+    expect(clean.notes.some((n) => n.includes('inflated'))).toBe(false);
+  });
+
   it('an example added between two runs does not change the judge\'s rubric, so the runs still compare', async () => {
     await makeAgent('growing', 6);
     const runs = service();
