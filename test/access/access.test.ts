@@ -49,6 +49,9 @@ const PER_OP: Record<string, Record<string, unknown>> = {
   build_dataset: { format: 'trl-kto' },
   create_run: { format: 'trl-kto', backend: 'external', baseModel: 'base-model' },
   judge_result: { exampleId: '00000000-0000-4000-8000-000000000000', grade: 1 },
+  run_evaluation: { version: 'production' },
+  get_evaluation: { run: '00000000-0000-4000-8000-000000000000' },
+  compare_evaluations: { a: '1', b: '2' },
 };
 
 describe('a key scoped to one agent', () => {
