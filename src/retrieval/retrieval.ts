@@ -143,27 +143,19 @@ export class RetrievalService {
     const onPlan = (p: SearchPlan) => { if (!p.exact) approximate ??= p.plan; };
     let verified: { candidates: Candidate[]; agent: AgentRef | undefined } = { candidates: [], agent: undefined };
     const heldOut = ranking.heldOut;
-    if (sqlOnly) {
-      // Filters the index cannot see: let SQL pick the rows, then score exactly those (never a held-out member).
-      const onlyIds = (await this.filteredIds(agent.id, o)).filter((id) => !heldOut?.ids.has(id));
-      for (let want = pool * 2; ; want *= 2) {
-        const proposed = await this.index.propose(agent, query, want, filter, { onlyIds, withVectors, onPlan });
-        verified = await this.verify(agent.id, o, proposed, query, embed, filter);
-        if (heldOut) verified.candidates = heldOut.filter(verified.candidates);
-        if (!heldOut || verified.candidates.length >= pool || proposed.length < want) break;
-      }
-    } else {
-      // The index proposes its top `want`; verification drops what is stale or out of the filter,
-      // and the held-out check drops eval-set members and their near duplicates. What is left is
-      // the top of the remaining examples, so while fewer than `pool` are left and the index had
-      // more, ask for twice as many. (Filtering one top k would return fewer than k whenever a
-      // held-out example ranked high.)
-      for (let want = pool; ; want *= 2) {
-        const proposed = await this.index.propose(agent, query, want, filter, { withVectors, onPlan });
-        verified = await this.verify(agent.id, o, proposed, query, embed, filter);
-        if (heldOut) verified.candidates = heldOut.filter(verified.candidates);
-        if (verified.candidates.length >= pool || proposed.length < want) break;
-      }
+    // Filters the index cannot see: SQL picks the rows (never a held-out member), the index scores exactly those.
+    const onlyIds = sqlOnly ? (await this.filteredIds(agent.id, o)).filter((id) => !heldOut?.ids.has(id)) : undefined;
+    // The index proposes its top `want`; verification drops what is stale or out of the filter,
+    // and the held-out check drops eval-set members and their near duplicates. What is left is
+    // the top of the remaining examples, so while fewer than `pool` are left and the index had
+    // more, ask for twice as many. (Filtering one top k would return fewer than k whenever a
+    // held-out example ranked high.) SQL-only rows are all scored at once, so one pass is the
+    // answer unless held-out rows were dropped.
+    for (let want = sqlOnly ? pool * 2 : pool; ; want *= 2) {
+      const proposed = await this.index.propose(agent, query, want, filter, { onlyIds, withVectors, onPlan });
+      verified = await this.verify(agent.id, o, proposed, query, embed, filter);
+      if (heldOut) verified.candidates = heldOut.filter(verified.candidates);
+      if ((sqlOnly && !heldOut) || verified.candidates.length >= pool || proposed.length < want) break;
     }
     const candidates = verified.candidates;
     candidates.sort((x, y) => y.hybrid - x.hybrid || x.row - y.row);
