@@ -49,7 +49,7 @@ export async function ensureEvalSet(evalSets: Pick<EvalSetService, 'get' | 'crea
  * still the version that was evaluated; the audit row says it was promote-if-better, with the numbers.
  */
 export async function promoteIfBetter(
-  deps: { evalRuns: Pick<EvalRunService, 'run' | 'compare'>; prompts: Pick<PromptService, 'setLabel'> },
+  deps: { evalRuns: Pick<EvalRunService, 'runAgainst'>; prompts: Pick<PromptService, 'setLabel'> },
   agentRef: string,
   candidateVersion: number,
   baselineVersion: number | null,
@@ -57,17 +57,17 @@ export async function promoteIfBetter(
   actor: Actor,
   progress?: EvalProgress,
 ): Promise<PromotionEvaluation> {
-  const common = { evalSetVersion: options.evalSetVersion, provider: options.provider, model: options.model };
-  const half = (offset: number, label: string): EvalProgress | undefined =>
-    progress && ((done, total, message) => progress(offset * total + done, 2 * total, `${label}: ${message ?? `${done} of ${total}`}`));
-  const baseline = await deps.evalRuns.run(agentRef, { ...common, promptVersion: baselineVersion ?? 'none' }, actor, half(0, baselineVersion === null ? 'no system prompt' : `production (version ${baselineVersion})`));
-  const candidate = await deps.evalRuns.run(agentRef, { ...common, promptVersion: candidateVersion }, actor, half(1, `candidate (version ${candidateVersion})`));
-  for (const [name, outcome] of [['production', baseline], ['candidate', candidate]] as const) {
-    if (outcome.run?.status !== 'completed') {
-      throw new ValidationError('promoteIfBetter', `the ${name}'s evaluation did not complete (${outcome.run?.error ?? 'no run'}); version ${candidateVersion} stays a candidate. Run it again: answers already paid for come from the cache`);
-    }
+  const pair = await deps.evalRuns.runAgainst(
+    agentRef,
+    { evalSetVersion: options.evalSetVersion, provider: options.provider, model: options.model, promptVersion: candidateVersion, against: baselineVersion ?? 'none', margin: options.margin },
+    actor,
+    progress,
+  );
+  const compared = pair.comparison;
+  if (!compared) {
+    const [name, outcome] = pair.run.run?.status !== 'completed' ? ['candidate', pair.run] : ['production', pair.baseline];
+    throw new ValidationError('promoteIfBetter', `the ${name}'s evaluation did not complete (${outcome?.run?.error ?? 'no run'}); version ${candidateVersion} stays a candidate. Run it again: answers already paid for come from the cache`);
   }
-  const compared = await deps.evalRuns.compare(agentRef, baseline.run!.id, candidate.run!.id, { margin: options.margin });
   const result: PromotionEvaluation = {
     evalSetVersion: options.evalSetVersion,
     evalSetCreated: options.created,

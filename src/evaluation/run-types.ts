@@ -179,6 +179,18 @@ export interface EvalRunOutcome {
   notes: string[];
 }
 
+/** A version evaluated against a baseline with the same options, and the comparison of the two. */
+export interface EvalPairOutcome {
+  /** The version's run (run first). */
+  run: EvalRunOutcome;
+  /** The baseline's run; null when the version's run did not complete, so no baseline was paid for. */
+  baseline: EvalRunOutcome | null;
+  /** B = the version against A = the baseline; null on a dry run or when a run did not complete. */
+  comparison: EvalComparison | null;
+  /** Both runs' notes, and why there is no comparison when there is none. */
+  notes: string[];
+}
+
 /** One side of a comparison: a prompt version, 'none', or a run id. */
 export type CompareSide = number | 'none' | string;
 

@@ -26,6 +26,7 @@ import type {
   EvalResult,
   EvalRun,
   EvalRunOptions,
+  EvalPairOutcome,
   EvalRunOutcome,
   EvalRunSummary,
   EvalScores,
@@ -214,6 +215,33 @@ export class EvalRunService {
     return { estimate, run: await this.get(runId), notes };
   }
 
+  /**
+   * Evaluates `promptVersion`, then `against` with the same options, and compares them (B the
+   * version, A the baseline); each run is half of the progress. A version's run that does not
+   * complete is not worth a baseline, so none is paid for; a dry run estimates both.
+   */
+  async runAgainst(
+    agentRef: string,
+    options: EvalRunOptions & { against: PromptChoice; margin?: number },
+    actor: Actor,
+    progress?: EvalProgress,
+  ): Promise<EvalPairOutcome> {
+    const { against, margin, ...common } = options;
+    const half = (offset: number, choice: PromptChoice): EvalProgress | undefined =>
+      progress && ((done, total, message) => progress(offset * total + done, 2 * total, `${choiceName(choice)}: ${message ?? `${done} of ${total}`}`));
+    const run = await this.run(agentRef, common, actor, half(0, common.promptVersion));
+    if (run.run && run.run.status !== 'completed') {
+      return { run, baseline: null, comparison: null, notes: [...run.notes, `not compared with ${choiceName(against)}: this run ${run.run.status}; run it again to resume`] };
+    }
+    const baseline = await this.run(agentRef, { ...common, promptVersion: against }, actor, half(1, against));
+    const notes = [...run.notes, ...baseline.notes];
+    if (!run.run || !baseline.run) return { run, baseline, comparison: null, notes };
+    if (baseline.run.status !== 'completed') {
+      return { run, baseline, comparison: null, notes: [...notes, `not compared: the run of ${choiceName(against)} ${baseline.run.status}; run it again to resume`] };
+    }
+    return { run, baseline, comparison: await this.compare(agentRef, baseline.run.id, run.run.id, { margin }), notes };
+  }
+
   /** A run with its per-example results, each joined to the example's prompt, reference and contrasts. */
   async get(runId: string): Promise<EvalRun> {
     if (typeof runId !== 'string' || !isUuid(runId)) throw new ValidationError('runId', `must be a run id (a UUID), got ${JSON.stringify(runId)}`);
@@ -233,9 +261,8 @@ export class EvalRunService {
         WHERE m.eval_set_id = $1 AND m.role = 'contrast' ORDER BY c.id`,
       [summary.evalSetId],
     );
-    const byPrompt = new Map<string, string[]>();
-    for (const c of contrasts) byPrompt.set(normalizePrompt(c.prompt), [...(byPrompt.get(normalizePrompt(c.prompt)) ?? []), c.completion]);
-    return { ...summary, results: rows.map((r) => ({ ...r, contrasts: r.prompt === null ? [] : (byPrompt.get(normalizePrompt(r.prompt)) ?? []) })) };
+    const contrastsOf = contrastAnswers(contrasts);
+    return { ...summary, results: rows.map((r) => ({ ...r, contrasts: r.prompt === null ? [] : contrastsOf(r.prompt) })) };
   }
 
   /** An agent's runs, newest first, optionally of one prompt version ('none': no system prompt). */
@@ -256,8 +283,9 @@ export class EvalRunService {
 
   /**
    * The paired comparison of two prompt versions (or 'none', 'production', or run ids): the latest
-   * completed runs of each on the same eval set version and scoring, paired per example scored in
-   * both. wins/ties/losses count B against A; the gate says whether B beats A by more than `margin`.
+   * completed runs of each on the same eval set version, scoring and answering model, paired per
+   * example A scored (B's unscored ones count as its worst). wins/ties/losses count B against A;
+   * the gate says whether B beats A by more than `margin`.
    */
   async compare(agentRef: string, a: CompareSide, b: CompareSide, options: { evalSetVersion?: number; margin?: number } = {}): Promise<EvalComparison> {
     const agent = await this.agents.resolve(agentRef);
@@ -430,8 +458,8 @@ export class EvalRunService {
 
   /** The completed runs one side of a comparison names, newest first. */
   private async sideRuns(agent: AgentRef, side: CompareSide, field: 'a' | 'b', evalSetVersion: number | undefined): Promise<EvalRunSummary[]> {
-    if (typeof side === 'string' && isUuid(side)) {
-      const run = await this.summary(this.db, side);
+    if (isRunId(side)) {
+      const run = await this.summary(this.db, side as string);
       // Not found, as get_evaluation says: a key scoped to this agent learns nothing of another's runs.
       if (run.agent !== agent.name) throw new NotFoundError('evaluation run', `${side} of agent "${agent.name}"`);
       if (run.status !== 'completed') throw new ValidationError(field, `run ${side} is ${run.status}, not completed; run it again to finish it`);
@@ -534,15 +562,10 @@ export class EvalRunService {
         WHERE m.eval_set_id = $1 ORDER BY m.example_id`,
       [set.id],
     );
-    const contrastsByPrompt = new Map<string, string[]>();
-    for (const m of members) {
-      if (m.role !== 'contrast' || m.prompt === null) continue;
-      const key = normalizePrompt(m.prompt);
-      contrastsByPrompt.set(key, [...(contrastsByPrompt.get(key) ?? []), m.completion!]);
-    }
+    const contrastsOf = contrastAnswers(members.filter((m): m is typeof m & Answer => m.role === 'contrast' && m.prompt !== null));
     const items: Item[] = members
       .filter((m) => m.role === 'item' && m.prompt !== null)
-      .map((m) => ({ exampleId: m.id, prompt: m.prompt!, reference: m.completion!, contrasts: contrastsByPrompt.get(normalizePrompt(m.prompt!)) ?? [] }));
+      .map((m) => ({ exampleId: m.id, prompt: m.prompt!, reference: m.completion!, contrasts: contrastsOf(m.prompt!) }));
     const gone = members.filter((m) => m.role === 'item' && m.prompt === null).length;
     const changed = members.filter((m) => m.changed && m.prompt !== null).length;
     if (gone) notes.push(`${gone} item(s) of eval set version ${set.version} were deleted since it was pinned and are left out`);
@@ -730,8 +753,24 @@ function toSummary(r: RunRow): EvalRunSummary {
   return { ...rest, interval: ci_confidence === null ? null : { confidence: ci_confidence, lower: ci_lower!, upper: ci_upper! } };
 }
 
+function choiceName(choice: PromptChoice): string {
+  return typeof choice === 'number' ? `version ${choice}` : choice === 'none' ? 'no system prompt' : choice;
+}
+
 function isRunId(side: CompareSide): boolean {
-  return typeof side === 'string' && side !== 'none' && side !== 'production';
+  return typeof side === 'string' && isUuid(side);
+}
+
+type Answer = { prompt: string; completion: string };
+
+/** The contrast answers of an eval set, by the normalised prompt they answer: prompt → completions. */
+function contrastAnswers(contrasts: readonly Answer[]): (prompt: string) => string[] {
+  const byPrompt = new Map<string, string[]>();
+  for (const c of contrasts) {
+    const key = normalizePrompt(c.prompt);
+    byPrompt.set(key, [...(byPrompt.get(key) ?? []), c.completion]);
+  }
+  return (prompt) => byPrompt.get(normalizePrompt(prompt)) ?? [];
 }
 
 function sideName(side: CompareSide): string {

@@ -276,22 +276,19 @@ export const runEvaluation = defineOperation({
       maxTokens: input.maxTokens,
       dryRun: input.dryRun,
     };
-    const total = input.against === undefined ? 1 : 2;
-    const step = (i: number) => progress && ((done: number, of: number, message?: string) => progress(i * of + done, total * of, message));
-    const outcome = await app.evalRuns.run(input.agent, { ...options, promptVersion: input.version }, actor, step(0));
-    const alone = (notes: string[], baselineEstimate: z.output<typeof estimateJson> | null = null) =>
-      toJson({ estimate: outcome.estimate, baselineEstimate, run: outcome.run, baseline: null, comparison: null, notes });
-    if (input.against === undefined) return alone(outcome.notes);
-    // A failed run is not worth a baseline: say so instead of paying for it.
-    if (outcome.run && outcome.run.status !== 'completed') return alone([...outcome.notes, `not compared with ${input.against}: this run ${outcome.run.status}; run it again to resume`]);
-    const base = await app.evalRuns.run(input.agent, { ...options, promptVersion: input.against }, actor, step(1));
-    const notes = [...outcome.notes, ...base.notes];
-    if (!outcome.run || !base.run) return alone(notes, toJson(base.estimate));
-    if (base.run.status !== 'completed') {
-      return toJson({ estimate: outcome.estimate, baselineEstimate: base.estimate, run: outcome.run, baseline: base.run, comparison: null, notes: [...notes, `not compared: the run of ${input.against} ${base.run.status}; run it again to resume`] });
+    if (input.against === undefined) {
+      const outcome = await app.evalRuns.run(input.agent, { ...options, promptVersion: input.version }, actor, progress);
+      return toJson({ estimate: outcome.estimate, baselineEstimate: null, run: outcome.run, baseline: null, comparison: null, notes: outcome.notes });
     }
-    const { pairs: _, ...comparison } = await app.evalRuns.compare(input.agent, base.run.id, outcome.run.id);
-    return toJson({ estimate: outcome.estimate, baselineEstimate: base.estimate, run: outcome.run, baseline: base.run, comparison, notes });
+    const pair = await app.evalRuns.runAgainst(input.agent, { ...options, promptVersion: input.version, against: input.against }, actor, progress);
+    return toJson({
+      estimate: pair.run.estimate,
+      baselineEstimate: pair.baseline?.estimate ?? null,
+      run: pair.run.run,
+      baseline: pair.baseline?.run ?? null,
+      comparison: pair.comparison && { ...pair.comparison, pairs: undefined }, // the pairs are compare_evaluations'
+      notes: pair.notes,
+    });
   },
 });
 

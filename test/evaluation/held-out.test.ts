@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FULL_ACCESS } from '../../src/access/access.ts';
 import { buildDataset } from '../../src/datasets/builder.ts';
-import { nearDuplicateMatcher } from '../../src/datasets/near-dup.ts';
+import { nearDuplicateMatcher, prng } from '../../src/datasets/near-dup.ts';
 import { hashingVector } from '../../src/embeddings/hashing.ts';
 import { EvalSetService } from '../../src/evaluation/eval-sets.ts';
 import { loadHeldOut, type HeldOut } from '../../src/evaluation/held-out.ts';
@@ -18,16 +18,7 @@ const WORDS = (
   'session schema column row join filter sort hash tree graph node edge queue stack heap array list map set string'
 ).split(' ');
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(15);
+const rand = prng(15);
 /** Random words: two such texts share little, so they are never near duplicates by accident. */
 const words = (k: number) => Array.from({ length: k }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(' ');
 const ex = (prompt: string, completion: string, rewardScore: number, exampleType: 'positive' | 'negative'): NewExample =>
