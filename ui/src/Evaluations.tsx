@@ -641,6 +641,16 @@ function RunList({ agent, runs, error, onCompare }: { agent: Agent; runs: EvalRu
 
 const PAGE = 50;
 
+/** Long lists show PAGE items at a time; this offers the next page while there is more. */
+function ShowMore({ total, shown, onMore }: { total: number; shown: number; onMore: () => void }) {
+  if (total <= shown) return null;
+  return (
+    <button type="button" className="secondary" onClick={onMore}>
+      Show {Math.min(PAGE, total - shown)} more of {total - shown}
+    </button>
+  );
+}
+
 function RunDetail({ agent, id }: { agent: Agent; id: string }) {
   const run = useLoad(() => ok(client.GET('/v1/agents/{agent}/evaluations/{run}', { params: { path: { agent: agent.name, run: id } } })), [agent.name, id]);
   const [shown, setShown] = useState(PAGE);
@@ -671,11 +681,7 @@ function RunDetail({ agent, id }: { agent: Agent; id: string }) {
           </li>
         ))}
       </ol>
-      {results.length > shown && (
-        <button type="button" className="secondary" onClick={() => setShown(shown + PAGE)}>
-          Show {Math.min(PAGE, results.length - shown)} more of {results.length - shown}
-        </button>
-      )}
+      <ShowMore total={results.length} shown={shown} onMore={() => setShown(shown + PAGE)} />
     </div>
   );
 }
@@ -783,11 +789,7 @@ function CompareView({ agent, a, b, margin, onClose }: { agent: Agent; a: string
               </li>
             ))}
           </ol>
-          {pairs.length > shown && (
-            <button type="button" className="secondary" onClick={() => setShown(shown + PAGE)}>
-              Show {Math.min(PAGE, pairs.length - shown)} more of {pairs.length - shown}
-            </button>
-          )}
+          <ShowMore total={pairs.length} shown={shown} onMore={() => setShown(shown + PAGE)} />
         </>
       )}
     </section>
